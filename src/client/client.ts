@@ -1,0 +1,177 @@
+// The typed client of the socket API: call a route by name with its input, get its output
+// or a TeamworkError carrying the daemon's error code.
+
+import { request, Agent, type IncomingMessage } from "node:http";
+import { TeamworkError } from "../lib/errors.js";
+import { errorCodeForStatus, type ErrorBody } from "../protocol/errors.js";
+import { buildPath, routes, type RouteInput, type RouteName, type RouteOutput } from "../protocol/routes.js";
+import { VERSION, VERSION_HEADER } from "../protocol/version.js";
+import type { EventMap, EventName, StreamEvent } from "../protocol/events.js";
+
+export interface ClientOptions {
+  socket: string;
+  /** Keep connections open between calls (for many calls in a row). */
+  keepAlive?: boolean;
+  /** Called once when the daemon's version differs from this client's. */
+  onVersionMismatch?: (daemonVersion: string) => void;
+  timeoutMs?: number;
+}
+
+export function unreachable(socket: string, err: NodeJS.ErrnoException): TeamworkError {
+  if (err.code === "EACCES" || err.code === "EPERM") {
+    return new TeamworkError("daemon_unreachable", `cannot open the daemon's socket ${socket}: permission denied`, "the socket belongs to another user; run as that user or use your own --home");
+  }
+  return new TeamworkError("daemon_unreachable", "daemon not running", "start it with `teamwork daemon start`");
+}
+
+export class Client {
+  private readonly agent: Agent | undefined;
+  private versionChecked = false;
+
+  constructor(private readonly opts: ClientOptions) {
+    this.agent = opts.keepAlive ? new Agent({ keepAlive: true, maxSockets: 16 }) : undefined;
+  }
+
+  get socket(): string {
+    return this.opts.socket;
+  }
+
+  close(): void {
+    this.agent?.destroy();
+  }
+
+  private target(name: RouteName, input: object): { method: string; path: string; body: string | undefined } {
+    const route = routes[name];
+    const { path, rest } = buildPath(route.path, input as Record<string, unknown>);
+    if (route.method === "GET" || route.method === "DELETE") {
+      const query = new URLSearchParams();
+      for (const [k, v] of Object.entries(rest)) if (v !== undefined) query.set(k, String(v));
+      const qs = query.toString();
+      return { method: route.method, path: qs ? `${path}?${qs}` : path, body: undefined };
+    }
+    return { method: route.method, path, body: JSON.stringify(rest) };
+  }
+
+  private checkVersion(res: IncomingMessage): void {
+    if (this.versionChecked) return;
+    this.versionChecked = true;
+    const v = res.headers[VERSION_HEADER];
+    if (typeof v === "string" && v !== VERSION) this.opts.onVersionMismatch?.(v);
+  }
+
+  call<K extends RouteName>(name: K, input: RouteInput<K>): Promise<RouteOutput[K]> {
+    const { method, path, body } = this.target(name, input);
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          socketPath: this.opts.socket,
+          path,
+          method,
+          agent: this.agent,
+          headers: body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+          timeout: this.opts.timeoutMs ?? 60_000,
+        },
+        (res) => {
+          this.checkVersion(res);
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("error", reject);
+          res.on("end", () => {
+            const text = Buffer.concat(chunks).toString("utf8");
+            let parsed: unknown;
+            try {
+              parsed = JSON.parse(text);
+            } catch {
+              reject(new TeamworkError("internal", `the daemon answered ${res.statusCode} with something that is not JSON`));
+              return;
+            }
+            const status = res.statusCode ?? 500;
+            if (status >= 400) {
+              const e = (parsed as Partial<ErrorBody>).error;
+              reject(new TeamworkError(e?.code ?? errorCodeForStatus(status), e?.message ?? `HTTP ${status}`, e?.hint));
+            } else resolve(parsed as RouteOutput[K]);
+          });
+        },
+      );
+      req.on("timeout", () => req.destroy(new TeamworkError("unavailable", `the daemon did not answer within ${(this.opts.timeoutMs ?? 60_000) / 1000}s`)));
+      req.on("error", (err: NodeJS.ErrnoException) => {
+        if (err instanceof TeamworkError) reject(err);
+        else if (["ENOENT", "ECONNREFUSED", "EACCES", "EPERM", "ENOTDIR"].includes(err.code ?? "")) reject(unreachable(this.opts.socket, err));
+        else if (err.code === "ECONNRESET" || err.code === "EPIPE") reject(new TeamworkError("unavailable", "the daemon closed the connection (is it stopping?)"));
+        else reject(err);
+      });
+      req.end(body);
+    });
+  }
+
+  /**
+   * Opens an SSE stream and calls onEvent for each event until close() is called or the
+   * stream ends. `opened` resolves once the daemon accepted the stream; `done` resolves when
+   * the stream ends (daemon gone or closed), and rejects if it could not be opened (an error
+   * reply such as 404).
+   */
+  stream(name: "jobsStream" | "eventsStream", input: RouteInput<"jobsStream"> | RouteInput<"eventsStream">, onEvent: (e: StreamEvent) => void): { close(): void; done: Promise<void>; opened: Promise<void> } {
+    const { path } = this.target(name, input);
+    let req: ReturnType<typeof request>;
+    let markOpen!: () => void;
+    const opened = new Promise<void>((r) => (markOpen = r));
+    const done = new Promise<void>((resolve, reject) => {
+      req = request({ socketPath: this.opts.socket, path, method: "GET", headers: { accept: "text/event-stream" } }, (res) => {
+        this.checkVersion(res);
+        const status = res.statusCode ?? 500;
+        if (status >= 400) {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => {
+            try {
+              const e = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as ErrorBody).error;
+              reject(new TeamworkError(e.code, e.message, e.hint));
+            } catch {
+              reject(new TeamworkError(errorCodeForStatus(status), `HTTP ${status}`));
+            }
+          });
+          return;
+        }
+        markOpen();
+        res.setEncoding("utf8");
+        let buffer = "";
+        res.on("data", (chunk: string) => {
+          buffer += chunk;
+          let sep: number;
+          while ((sep = buffer.indexOf("\n\n")) >= 0) {
+            const block = buffer.slice(0, sep);
+            buffer = buffer.slice(sep + 2);
+            const parsed = parseSseBlock(block);
+            if (parsed) onEvent(parsed);
+          }
+        });
+        res.on("end", () => resolve());
+        res.on("close", () => resolve());
+        res.on("error", () => resolve());
+      });
+      req.on("error", (err: NodeJS.ErrnoException) => {
+        if (["ENOENT", "ECONNREFUSED", "EACCES", "EPERM"].includes(err.code ?? "")) reject(unreachable(this.opts.socket, err));
+        else if (err.code === "ECONNRESET" || err.message === "aborted") resolve();
+        else reject(err);
+      });
+      req.end();
+    });
+    return { close: () => req.destroy(), done, opened };
+  }
+}
+
+export function parseSseBlock(block: string): StreamEvent | null {
+  let event: string | null = null;
+  const data: string[] = [];
+  for (const line of block.split("\n")) {
+    if (line.startsWith(":")) continue;
+    if (line.startsWith("event:")) event = line.slice(6).trim();
+    else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
+  }
+  if (!event || data.length === 0) return null;
+  try {
+    return { type: event as EventName, data: JSON.parse(data.join("\n")) as EventMap[EventName] } as StreamEvent;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,36 @@
+import type { Command } from "commander";
+import type { CliContext } from "./context.js";
+
+export function registerBoards(program: Command, ctx: CliContext): void {
+  const boards = program.command("boards").description("list and add boards");
+
+  boards
+    .command("list")
+    .alias("ls")
+    .description("list boards with their task counts")
+    .action(async () => {
+      const client = await ctx.client();
+      const { boards: list } = await client.call("boardsList", {});
+      ctx.out.result(list, (l) =>
+        ctx.out.table(
+          [
+            { key: "name", title: "BOARD" },
+            { key: "tasks", title: "TASKS", align: "right" },
+            { key: "created", title: "CREATED" },
+          ],
+          l.map((b) => ({ name: b.name, tasks: String(b.taskCount), created: b.createdAt })),
+        ),
+      );
+    });
+
+  boards
+    .command("add")
+    .description("add a board")
+    .argument("<name>", "board name (letters, digits, . _ -)")
+    .addHelpText("after", "\nExample:\n  $ teamwork boards add web")
+    .action(async (name: string) => {
+      const client = await ctx.client();
+      const { board } = await client.call("boardsAdd", { name });
+      ctx.out.result(board, (b) => ctx.out.line(`Created board ${b.name}`));
+    });
+}

@@ -1,0 +1,57 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+import { parseDuration } from "../lib/duration.js";
+import type { Json } from "../protocol/types.js";
+import type { CliContext } from "./context.js";
+import { intOption } from "./context.js";
+import { parseJsonArg } from "./args.js";
+import { exitForJob, watchJob } from "./watch.js";
+
+export function parseDurationArg(value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+export function parseTimeArg(value: string): string {
+  const t = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/.test(value.trim()) || Number.isNaN(t)) {
+    throw new InvalidArgumentError(`"${value}" is not a time; write it like 2026-12-01T09:00 (local) or 2026-12-01T09:00Z`);
+  }
+  return new Date(t).toISOString();
+}
+
+export function registerEnqueue(program: Command, ctx: CliContext): void {
+  program
+    .command("enqueue")
+    .description("queue a background job and print its id at once")
+    .argument("<type>", "job type (e.g. report)")
+    .addOption(new Option("--data <json>", "the job's payload as JSON").argParser(parseJsonArg))
+    .option("--board <board>", "shorthand for a payload field \"board\"")
+    .option("--unique <key>", "return the live job with this key instead of queueing a second one")
+    .addOption(new Option("--in <duration>", "start after this delay (e.g. 10m)").argParser(parseDurationArg).conflicts("at"))
+    .addOption(new Option("--at <time>", "start at this time (e.g. 2026-12-01T09:00)").argParser(parseTimeArg))
+    .addOption(new Option("--priority <p>", "higher runs first (-1000 to 1000)").argParser(intOption("--priority", -1000, 1000)))
+    .addOption(new Option("--max-attempts <n>", "attempts before the job fails (1 to 100)").argParser(intOption("--max-attempts", 1, 100)))
+    .option("--watch", "follow the job until it ends")
+    .addHelpText("after", "\nExamples:\n  $ teamwork enqueue report --board web --watch\n  $ teamwork enqueue report --data '{\"board\":\"web\",\"format\":\"md\"}' --in 10m")
+    .action(async (type: string, o: { data?: unknown; board?: string; unique?: string; in?: number; at?: string; priority?: number; maxAttempts?: number; watch?: boolean }) => {
+      let payload = o.data as Json | undefined;
+      if (o.board !== undefined) {
+        if (payload !== undefined && (typeof payload !== "object" || payload === null || Array.isArray(payload))) {
+          throw new InvalidArgumentError("--board needs --data to be a JSON object");
+        }
+        payload = { ...(payload ?? {}), board: o.board };
+      }
+      const client = await ctx.client();
+      const { job, created } = await client.call("jobsEnqueue", { type, payload, uniqueKey: o.unique, delayMs: o.in, runAt: o.at, priority: o.priority, maxAttempts: o.maxAttempts });
+      if (o.watch) {
+        if (!ctx.out.json) ctx.out.line(created ? `Queued job ${job.id} (${job.type})` : `Job ${job.id} with key "${job.uniqueKey}" is already ${job.status}`);
+        const final = await watchJob(ctx, client, job.id);
+        exitForJob(final);
+        return;
+      }
+      ctx.out.result(job, (j) => ctx.out.line(created ? `Queued job ${j.id} (${j.type})` : `Job ${j.id} with key "${j.uniqueKey}" is already ${j.status}; not queued again`));
+    });
+}

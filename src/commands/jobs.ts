@@ -1,0 +1,134 @@
+import { Command, Option } from "commander";
+import type { Job } from "../protocol/types.js";
+import { JOB_STATUSES } from "../protocol/types.js";
+import { ago } from "../output/output.js";
+import { colorStatus, jobLine, progressBar, statusLabel, summariseResult } from "../output/jobs.js";
+import type { CliContext } from "./context.js";
+import { intOption } from "./context.js";
+import { parseId } from "./args.js";
+import { parseDurationArg } from "./enqueue.js";
+import { exitForJob, watchJob } from "./watch.js";
+import { formatDuration } from "../lib/duration.js";
+
+function printJob(ctx: CliContext, j: Job): void {
+  const c = ctx.out.c;
+  ctx.out.line(`${c.bold(`job ${j.id}`)} ${j.type}  ${colorStatus(c, j.status, statusLabel(j.status))}`);
+  ctx.out.line(`  progress:   ${progressBar(j.progress)} ${j.progress}%${j.progressMessage ? ` ${j.progressMessage}` : ""}`);
+  ctx.out.line(`  attempts:   ${j.attempts}/${j.maxAttempts}${j.slot !== null ? `   slot ${j.slot}` : ""}`);
+  ctx.out.line(`  priority:   ${j.priority}${j.uniqueKey ? `   unique key ${j.uniqueKey}` : ""}`);
+  ctx.out.line(`  payload:    ${JSON.stringify(j.payload)}`);
+  ctx.out.line(`  created:    ${j.createdAt} (${ago(j.createdAt)})`);
+  ctx.out.line(`  run at:     ${j.runAt} (${ago(j.runAt)})`);
+  if (j.startedAt) ctx.out.line(`  started:    ${j.startedAt} (${ago(j.startedAt)})`);
+  if (j.finishedAt) {
+    ctx.out.line(`  finished:   ${j.finishedAt} (${ago(j.finishedAt)})${j.startedAt ? `, ran ${formatDuration(Date.parse(j.finishedAt) - Date.parse(j.startedAt))}` : ""}`);
+  }
+  if (j.result !== null) ctx.out.line(`  result:     ${summariseResult(j.result)}`);
+  if (j.error) ctx.out.line(`  error:      ${c.red(j.error)}`);
+  if (j.errors.length) {
+    ctx.out.line("  errors:");
+    for (const e of j.errors) ctx.out.line(`    attempt ${e.attempt} at ${e.at}${e.permanent ? " (permanent)" : ""}: ${e.message}`);
+  }
+}
+
+export function registerJobs(program: Command, ctx: CliContext): void {
+  const jobs = program.command("jobs").description("background jobs: list, show, watch, cancel, retry, prune");
+
+  jobs
+    .command("list")
+    .alias("ls")
+    .description("list recent jobs, newest first")
+    .addOption(new Option("--status <status>", "only jobs in this status").choices(JOB_STATUSES))
+    .option("--type <type>", "only jobs of this type")
+    .addOption(new Option("--limit <n>", "at most this many").default(50).argParser(intOption("--limit", 1, 10_000)))
+    .addHelpText("after", "\nExample:\n  $ teamwork jobs list --status failed --limit 10")
+    .action(async (o: { status?: Job["status"]; type?: string; limit: number }) => {
+      const client = await ctx.client();
+      const { jobs: list } = await client.call("jobsList", { status: o.status, type: o.type, limit: o.limit });
+      ctx.out.result(list, (l) => {
+        if (l.length === 0) return ctx.out.line("no jobs");
+        const c = ctx.out.c;
+        ctx.out.table(
+          [
+            { key: "id", title: "ID", align: "right" },
+            { key: "type", title: "TYPE" },
+            { key: "status", title: "STATUS" },
+            { key: "attempts", title: "TRIES", align: "right" },
+            { key: "progress", title: "PROGRESS" },
+            { key: "slot", title: "SLOT", align: "right" },
+            { key: "age", title: "CREATED" },
+            { key: "info", title: "RESULT / ERROR", flex: true },
+          ],
+          l.map((j) => ({
+            id: String(j.id),
+            type: j.type,
+            status: colorStatus(c, j.status, statusLabel(j.status)),
+            attempts: `${j.attempts}/${j.maxAttempts}`,
+            progress: `${progressBar(j.progress, 10)} ${String(j.progress).padStart(3)}%`,
+            slot: j.slot === null ? "-" : String(j.slot),
+            age: ago(j.createdAt),
+            info: j.error ? c.red(j.error) : j.result !== null ? summariseResult(j.result) : (j.progressMessage ?? ""),
+          })),
+        );
+      });
+    });
+
+  jobs
+    .command("show")
+    .description("show every field of a job, its error history and timings")
+    .argument("<id>", "job id", parseId)
+    .action(async (id: number) => {
+      const client = await ctx.client();
+      const { job } = await client.call("jobsGet", { id });
+      ctx.out.result(job, (j) => printJob(ctx, j));
+    });
+
+  jobs
+    .command("status")
+    .description("one line about a job, for scripts that poll")
+    .argument("<id>", "job id", parseId)
+    .action(async (id: number) => {
+      const client = await ctx.client();
+      const { job } = await client.call("jobsGet", { id });
+      ctx.out.result(job, (j) => ctx.out.line(jobLine(j)));
+    });
+
+  jobs
+    .command("watch")
+    .description("follow a job until it ends (exit 0 complete, 1 failed or cancelled)")
+    .argument("<id>", "job id", parseId)
+    .action(async (id: number) => {
+      const client = await ctx.client();
+      exitForJob(await watchJob(ctx, client, id));
+    });
+
+  jobs
+    .command("cancel")
+    .description("cancel a pending or running job")
+    .argument("<id>", "job id", parseId)
+    .action(async (id: number) => {
+      const client = await ctx.client();
+      const { job } = await client.call("jobsCancel", { id });
+      ctx.out.result(job, (j) => ctx.out.line(`job ${j.id} (${j.type}): ${statusLabel(j.status)}`));
+    });
+
+  jobs
+    .command("retry")
+    .description("put a failed or cancelled job back in the queue")
+    .argument("<id>", "job id", parseId)
+    .action(async (id: number) => {
+      const client = await ctx.client();
+      const { job } = await client.call("jobsRetry", { id });
+      ctx.out.result(job, (j) => ctx.out.line(`job ${j.id} (${j.type}) queued again (attempt ${j.attempts + 1}/${j.maxAttempts})`));
+    });
+
+  jobs
+    .command("prune")
+    .description("delete finished jobs older than the retention period (or --older-than)")
+    .addOption(new Option("--older-than <duration>", "e.g. 1h, 7d").argParser((v: string) => (parseDurationArg(v), v)))
+    .action(async (o: { olderThan?: string }) => {
+      const client = await ctx.client();
+      const r = await client.call("jobsPrune", { olderThan: o.olderThan });
+      ctx.out.result(r, () => ctx.out.line(`pruned ${r.pruned} finished job${r.pruned === 1 ? "" : "s"}`));
+    });
+}

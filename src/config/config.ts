@@ -1,0 +1,195 @@
+// Configuration: <home>/config.json, overridden by TEAMWORK_* environment variables,
+// overridden by flags. Every key is declared once below with its parser; an unknown key or
+// a bad value is an error that names the key, where it came from, and the closest known key.
+
+import { existsSync, readFileSync } from "node:fs";
+import { delimiter, isAbsolute } from "node:path";
+import { TeamworkError } from "../lib/errors.js";
+import { didYouMean } from "../lib/suggest.js";
+import { parseDuration } from "../lib/duration.js";
+import { isEmail } from "../lib/email.js";
+
+export interface Config {
+  /** Worker slots: how many jobs run at once. */
+  concurrency: number;
+  /** "full": every commit is fsync'd before it is acknowledged; "process": safe against a daemon crash, not a power cut. */
+  durability: "full" | "process";
+  /** Absolute paths of ES modules whose default export is a job definition or an array of them. */
+  jobModules: string[];
+  smtpUrl: string | null;
+  mailFrom: string;
+  /** How long finished jobs are kept (ms). */
+  retention: number;
+  cleanup: { maxAge: number };
+  digest: { recipients: string[] };
+  /** Default per-attempt timeout of a job (ms); a job type may set its own. */
+  jobTimeout: number;
+  /** Default heap limit of a job's worker (MiB). */
+  jobMemoryMb: number;
+  /** How long a cancelled running job may take to stop before its worker is terminated (ms). */
+  cancelGrace: number;
+  /** How long a graceful stop waits for running jobs (ms). */
+  shutdownGrace: number;
+  backoff: { base: number; cap: number };
+}
+
+export const DEFAULTS: Config = {
+  concurrency: 3,
+  durability: "full",
+  jobModules: [],
+  smtpUrl: null,
+  mailFrom: "teamwork@localhost",
+  retention: 7 * 86_400_000,
+  cleanup: { maxAge: 86_400_000 },
+  digest: { recipients: [] },
+  jobTimeout: 15 * 60_000,
+  jobMemoryMb: 512,
+  cancelGrace: 5_000,
+  shutdownGrace: 10_000,
+  backoff: { base: 1_000, cap: 3_600_000 },
+};
+
+type Source = "config.json" | "environment" | "flag";
+type Parser = (value: unknown) => unknown;
+
+const int = (min: number, max: number): Parser => (value) => {
+  const n = typeof value === "string" && /^\d+$/.test(value.trim()) ? Number(value) : value;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > max) {
+    throw new Error(`must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+};
+const duration: Parser = (value) => {
+  if (typeof value !== "string") throw new Error(`must be a duration like "30s" or "24h", got ${JSON.stringify(value)}`);
+  return parseDuration(value);
+};
+const oneOf = (choices: string[]): Parser => (value) => {
+  if (typeof value !== "string" || !choices.includes(value)) {
+    throw new Error(`must be one of ${choices.join(", ")}, got ${JSON.stringify(value)}${typeof value === "string" ? didYouMean(value, choices) : ""}`);
+  }
+  return value;
+};
+const email: Parser = (value) => {
+  if (typeof value !== "string" || !isEmail(value.trim())) throw new Error(`must be an email address, got ${JSON.stringify(value)}`);
+  return value.trim();
+};
+const list = (item: Parser, separator: string): Parser => (value) => {
+  const items = typeof value === "string" ? value.split(separator).map((s) => s.trim()).filter(Boolean) : value;
+  if (!Array.isArray(items)) throw new Error(`must be a list, got ${JSON.stringify(value)}`);
+  return items.map((v, i) => {
+    try {
+      return item(v);
+    } catch (err) {
+      throw new Error(`item ${i + 1}: ${(err as Error).message}`);
+    }
+  });
+};
+const absolutePath: Parser = (value) => {
+  if (typeof value !== "string" || !isAbsolute(value)) throw new Error(`must be an absolute path, got ${JSON.stringify(value)}`);
+  return value;
+};
+const smtpUrl: Parser = (value) => {
+  if (value === null) return null;
+  if (typeof value !== "string") throw new Error(`must be a URL like smtp://user:pass@host:587, got ${JSON.stringify(value)}`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error("is not a valid URL (expected smtp://host:port or smtps://host:port)");
+  }
+  if (url.protocol !== "smtp:" && url.protocol !== "smtps:") throw new Error(`must use smtp:// or smtps://, got ${url.protocol}//`);
+  return value;
+};
+
+interface KeySpec {
+  parse: Parser;
+  env: string;
+}
+
+/** Every configuration key, by its dotted path. */
+const KEYS: Record<string, KeySpec> = {
+  concurrency: { parse: int(1, 64), env: "TEAMWORK_CONCURRENCY" },
+  durability: { parse: oneOf(["full", "process"]), env: "TEAMWORK_DURABILITY" },
+  jobModules: { parse: list(absolutePath, delimiter), env: "TEAMWORK_JOB_MODULES" },
+  smtpUrl: { parse: smtpUrl, env: "TEAMWORK_SMTP_URL" },
+  mailFrom: { parse: email, env: "TEAMWORK_MAIL_FROM" },
+  retention: { parse: duration, env: "TEAMWORK_RETENTION" },
+  "cleanup.maxAge": { parse: duration, env: "TEAMWORK_CLEANUP_MAX_AGE" },
+  "digest.recipients": { parse: list(email, ","), env: "TEAMWORK_DIGEST_RECIPIENTS" },
+  jobTimeout: { parse: duration, env: "TEAMWORK_JOB_TIMEOUT" },
+  jobMemoryMb: { parse: int(16, 65_536), env: "TEAMWORK_JOB_MEMORY_MB" },
+  cancelGrace: { parse: duration, env: "TEAMWORK_CANCEL_GRACE" },
+  shutdownGrace: { parse: duration, env: "TEAMWORK_SHUTDOWN_GRACE" },
+  "backoff.base": { parse: duration, env: "TEAMWORK_BACKOFF_BASE" },
+  "backoff.cap": { parse: duration, env: "TEAMWORK_BACKOFF_CAP" },
+};
+const GROUPS = new Set(Object.keys(KEYS).filter((k) => k.includes(".")).map((k) => k.split(".")[0]!));
+
+export const CONFIG_KEYS = Object.keys(KEYS);
+
+function configError(source: Source, key: string, message: string): TeamworkError {
+  const where = source === "environment" ? `${KEYS[key]?.env ?? key}` : source === "flag" ? `--${key}` : `config.json: ${key}`;
+  return new TeamworkError("invalid_input", `invalid configuration: ${where} ${message}`);
+}
+
+function set(config: Config, key: string, value: unknown, source: Source): void {
+  const spec = KEYS[key];
+  if (!spec) {
+    throw new TeamworkError("invalid_input", `invalid configuration: unknown key "${key}" in ${source}${didYouMean(key, CONFIG_KEYS)}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = spec.parse(value);
+  } catch (err) {
+    throw configError(source, key, (err as Error).message);
+  }
+  const [group, leaf] = key.split(".");
+  if (leaf) ((config as unknown as Record<string, Record<string, unknown>>)[group!]!)[leaf] = parsed;
+  else (config as unknown as Record<string, unknown>)[key] = parsed;
+}
+
+/** Flattens a parsed config.json into dotted keys, refusing unknown nesting. */
+function flatten(file: Record<string, unknown>): [string, unknown][] {
+  const out: [string, unknown][] = [];
+  for (const [key, value] of Object.entries(file)) {
+    if (GROUPS.has(key)) {
+      if (typeof value !== "object" || value === null || Array.isArray(value)) {
+        throw new TeamworkError("invalid_input", `invalid configuration: config.json: ${key} must be an object`);
+      }
+      for (const [leaf, v] of Object.entries(value)) out.push([`${key}.${leaf}`, v]);
+    } else out.push([key, value]);
+  }
+  return out;
+}
+
+export function loadConfig(opts: {
+  configFile: string;
+  env?: NodeJS.ProcessEnv;
+  flags?: Partial<Record<string, unknown>>;
+}): Config {
+  const config: Config = structuredClone(DEFAULTS);
+  if (existsSync(opts.configFile)) {
+    let file: unknown;
+    try {
+      file = JSON.parse(readFileSync(opts.configFile, "utf8"));
+    } catch (err) {
+      throw new TeamworkError("invalid_input", `invalid configuration: ${opts.configFile} is not valid JSON (${(err as Error).message})`);
+    }
+    if (typeof file !== "object" || file === null || Array.isArray(file)) {
+      throw new TeamworkError("invalid_input", `invalid configuration: ${opts.configFile} must hold a JSON object`);
+    }
+    for (const [key, value] of flatten(file as Record<string, unknown>)) set(config, key, value, "config.json");
+  }
+  const env = opts.env ?? process.env;
+  for (const [key, spec] of Object.entries(KEYS)) {
+    const value = env[spec.env];
+    if (value !== undefined && value !== "") set(config, key, value, "environment");
+  }
+  for (const [key, value] of Object.entries(opts.flags ?? {})) {
+    if (value !== undefined) set(config, key, value, "flag");
+  }
+  if (config.backoff.cap < config.backoff.base) {
+    throw new TeamworkError("invalid_input", "invalid configuration: backoff.cap must not be shorter than backoff.base");
+  }
+  return config;
+}

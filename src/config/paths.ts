@@ -1,0 +1,92 @@
+// Where teamwork keeps its files. With --home / TEAMWORK_HOME everything lives under one
+// folder (tests use a fresh one each); otherwise the XDG base directories are used.
+// Both the CLI (to find the socket) and the daemon (to create it) resolve paths here.
+
+import { createHash } from "node:crypto";
+import { homedir, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export interface Paths {
+  /** The folder reported as "home": the --home folder, or the XDG data folder. */
+  home: string;
+  configFile: string;
+  dataDir: string;
+  database: string;
+  uploads: string;
+  uploadsTmp: string;
+  reports: string;
+  outbox: string;
+  thumbs: string;
+  stateDir: string;
+  logFile: string;
+  /** Readable by the owner only (0700): holds the pid file and, usually, the socket. */
+  runtimeDir: string;
+  pidFile: string;
+  socket: string;
+  /** True when a home folder was given (--home / TEAMWORK_HOME) rather than XDG folders. */
+  explicit: boolean;
+  /** True when the socket had to move to a short path under /tmp (see below). */
+  socketRelocated: boolean;
+}
+
+/**
+ * sun_path is 108 bytes on Linux (104 on macOS) including the NUL. A socket path longer
+ * than this cannot be bound, so a long home puts its socket in a per-user folder under the
+ * system temp dir, named by a hash of the home, which both sides compute the same way.
+ */
+export const MAX_SOCKET_PATH = 100;
+
+export function resolvePaths(opts: { home?: string; env?: NodeJS.ProcessEnv } = {}): Paths {
+  const env = opts.env ?? process.env;
+  const explicit = opts.home ?? (env.TEAMWORK_HOME || undefined);
+  let dataDir: string, stateDir: string, runtimeDir: string, configFile: string, home: string;
+  if (explicit) {
+    home = resolve(explicit);
+    dataDir = home;
+    stateDir = home;
+    runtimeDir = join(home, "run");
+    configFile = join(home, "config.json");
+  } else {
+    const h = homedir();
+    dataDir = join(env.XDG_DATA_HOME || join(h, ".local", "share"), "teamwork");
+    stateDir = join(env.XDG_STATE_HOME || join(h, ".local", "state"), "teamwork");
+    configFile = join(env.XDG_CONFIG_HOME || join(h, ".config"), "teamwork", "config.json");
+    runtimeDir = env.XDG_RUNTIME_DIR
+      ? join(env.XDG_RUNTIME_DIR, "teamwork")
+      : join(tmpdir(), `teamwork-${uid()}`, "run");
+    home = dataDir;
+  }
+  let socket = join(runtimeDir, "daemon.sock");
+  let socketRelocated = false;
+  if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
+    const tag = createHash("sha256").update(runtimeDir).digest("hex").slice(0, 16);
+    socket = join(shortSocketDir(), `${tag}.sock`);
+    socketRelocated = true;
+  }
+  return {
+    home,
+    configFile,
+    dataDir,
+    database: join(dataDir, "teamwork.db"),
+    uploads: join(dataDir, "uploads"),
+    uploadsTmp: join(dataDir, "uploads", "tmp"),
+    reports: join(dataDir, "reports"),
+    outbox: join(dataDir, "outbox"),
+    thumbs: join(dataDir, "thumbs"),
+    stateDir,
+    logFile: join(stateDir, "daemon.log"),
+    runtimeDir,
+    pidFile: join(runtimeDir, "daemon.pid"),
+    socket,
+    socketRelocated,
+    explicit: Boolean(explicit),
+  };
+}
+
+export function shortSocketDir(): string {
+  return join(tmpdir(), `teamwork-${uid()}`);
+}
+
+function uid(): string {
+  return typeof process.getuid === "function" ? String(process.getuid()) : "user";
+}

@@ -1,0 +1,45 @@
+import type { Clock } from "../lib/clock.js";
+import type { Logger } from "../lib/logger.js";
+import type { Config } from "../config/config.js";
+import type { Paths } from "../config/paths.js";
+import type { TaskBoard } from "../board/board.js";
+import type { Engine } from "../queue/engine.js";
+import type { EventBus } from "../queue/events/bus.js";
+import type { RouteInput, RouteName, RouteOutput } from "../protocol/routes.js";
+
+/** What route handlers may use. */
+export interface AppContext {
+  paths: Paths;
+  config: Config;
+  clock: Clock;
+  log: Logger;
+  board: TaskBoard;
+  engine: Engine;
+  bus: EventBus;
+  startedAt: number;
+  /** Begins a graceful shutdown after the current response is sent. */
+  requestStop(reason: string): void;
+}
+
+export interface Reply<T> {
+  status: number;
+  body: T;
+}
+
+export const ok = <T>(body: T): Reply<T> => ({ status: 200, body });
+
+export type StreamRoute = "jobsStream" | "eventsStream";
+export type JsonRoute = Exclude<RouteName, StreamRoute>;
+
+export type Handlers = { [K in JsonRoute]: (input: RouteInput<K>) => Promise<Reply<RouteOutput[K]>> };
+
+export interface SseStream {
+  send(event: string, data: unknown): void;
+  /** Sends the response headers now (otherwise the first event does). */
+  open(): void;
+  /** Resolves when the client goes away or the daemon closes the stream. */
+  closed: Promise<void>;
+  close(): void;
+}
+
+export type StreamHandlers = { [K in StreamRoute]: (input: RouteInput<K>, sse: SseStream) => Promise<void> };

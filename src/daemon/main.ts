@@ -1,0 +1,215 @@
+// The daemon process: `node dist/daemon/main.js [--home DIR] [--concurrency N]`.
+// Started detached by `teamwork daemon start` or by auto-start (stderr → the log file),
+// or attached with `teamwork daemon start --foreground`.
+//
+// Exit codes: 0 stopped cleanly, 1 failed to start or crashed, 2 bad configuration,
+// 5 database from a newer teamwork, 10 another daemon already runs on this home.
+
+import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { TeamworkError, errorMessage } from "../lib/errors.js";
+import { createLogger } from "../lib/logger.js";
+import { systemClock } from "../lib/clock.js";
+import { loadConfig, type Config } from "../config/config.js";
+import { resolvePaths, shortSocketDir, type Paths } from "../config/paths.js";
+import { openSqliteStore } from "../store/sqlite/index.js";
+import { TaskBoard } from "../board/board.js";
+import { EventBus } from "../queue/events/bus.js";
+import { Engine } from "../queue/engine.js";
+import { loadRegistry } from "../queue/registry.js";
+import { BUILTIN_JOB_MODULES } from "../jobs/builtin.js";
+import { VERSION } from "../protocol/version.js";
+import { createApiServer } from "./server.js";
+import { daemonRoutes } from "./routes/daemon.js";
+import { taskRoutes } from "./routes/tasks.js";
+import { jobRoutes, jobStreams } from "./routes/jobs.js";
+import { acquireLock, AlreadyRunning, releaseLock } from "./lock.js";
+import type { AppContext, Handlers } from "./context.js";
+
+export const DAEMON_EXIT = { ok: 0, failed: 1, config: 2, schemaTooNew: 5, alreadyRunning: 10 } as const;
+
+const log = createLogger();
+
+function privateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  if (!st.isDirectory()) throw new Error(`${dir} is not a directory`);
+  if (typeof process.getuid === "function" && st.uid !== process.getuid()) {
+    throw new Error(`${dir} belongs to another user (uid ${st.uid}); refusing to put the socket there`);
+  }
+  chmodSync(dir, 0o700);
+}
+
+function prepareDirs(paths: Paths): void {
+  for (const d of [paths.dataDir, paths.stateDir, paths.uploads, paths.uploadsTmp, paths.reports, paths.outbox, paths.thumbs]) {
+    mkdirSync(d, { recursive: true, mode: 0o700 });
+  }
+  privateDir(paths.runtimeDir);
+  if (paths.socketRelocated) privateDir(shortSocketDir());
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: { home: { type: "string" }, concurrency: { type: "string" }, durability: { type: "string" } },
+    strict: true,
+  });
+  const paths = resolvePaths({ home: values.home });
+  let config: Config;
+  try {
+    config = loadConfig({ configFile: paths.configFile, flags: { concurrency: values.concurrency, durability: values.durability } });
+  } catch (err) {
+    log.error("daemon.config_invalid", { error: errorMessage(err) });
+    return DAEMON_EXIT.config;
+  }
+
+  prepareDirs(paths);
+  try {
+    const { staleCleared } = acquireLock(paths.pidFile);
+    if (staleCleared) log.warn("daemon.stale_lock_cleared", { pidFile: paths.pidFile });
+  } catch (err) {
+    if (err instanceof AlreadyRunning) {
+      log.error("daemon.already_running", { pid: err.pid });
+      return DAEMON_EXIT.alreadyRunning;
+    }
+    throw err;
+  }
+
+  try {
+    return await serve(paths, config);
+  } catch (err) {
+    releaseLock(paths.pidFile);
+    throw err;
+  }
+}
+
+/** Runs the daemon on a home whose lock we hold, until it is stopped. */
+async function serve(paths: Paths, config: Config): Promise<number> {
+  let store;
+  try {
+    store = openSqliteStore(paths.database, { durability: config.durability });
+  } catch (err) {
+    releaseLock(paths.pidFile);
+    if (err instanceof TeamworkError && err.code === "schema_too_new") {
+      log.error("daemon.schema_too_new", { error: err.message, hint: err.hint });
+      return DAEMON_EXIT.schemaTooNew;
+    }
+    throw err;
+  }
+
+  const clock = systemClock;
+  const bus = new EventBus();
+  let registry;
+  try {
+    registry = await loadRegistry([...BUILTIN_JOB_MODULES, ...config.jobModules]);
+  } catch (err) {
+    log.error("daemon.job_modules_invalid", { error: errorMessage(err) });
+    await store.close();
+    releaseLock(paths.pidFile);
+    return DAEMON_EXIT.config;
+  }
+  const engine = new Engine({
+    store,
+    registry,
+    bus,
+    clock,
+    log,
+    config,
+    workerData: {
+      paths: { home: paths.home, database: paths.database, reports: paths.reports, uploads: paths.uploads, uploadsTmp: paths.uploadsTmp, thumbs: paths.thumbs, outbox: paths.outbox },
+      settings: { smtpUrl: config.smtpUrl, mailFrom: config.mailFrom },
+    },
+  });
+
+  let stopping: Promise<void> | null = null;
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((r) => (resolveStopped = r));
+  const app: AppContext = {
+    paths,
+    config,
+    clock,
+    log,
+    board: new TaskBoard(store, clock),
+    engine,
+    bus,
+    startedAt: clock.now(),
+    requestStop: (reason) => setImmediate(() => void shutdown(reason)),
+  };
+  const handlers: Handlers = { ...daemonRoutes(app), ...taskRoutes(app), ...jobRoutes(app) };
+  const api = createApiServer({ handlers, streams: jobStreams(app), log });
+
+  // Nobody else may be here: we hold the lock, so a socket file left over is stale.
+  if (existsSync(paths.socket)) {
+    log.warn("daemon.stale_socket_removed", { socket: paths.socket });
+    unlinkSync(paths.socket);
+  }
+  const oldMask = process.umask(0o177); // the socket is created 0600
+  try {
+    await new Promise<void>((resolve, reject) => {
+      api.server.once("error", reject);
+      api.server.listen(paths.socket, () => resolve());
+    });
+  } finally {
+    process.umask(oldMask);
+  }
+  chmodSync(paths.socket, 0o600);
+  await engine.start();
+  log.info("daemon.started", { pid: process.pid, version: VERSION, home: paths.home, socket: paths.socket, concurrency: config.concurrency, durability: config.durability, jobTypes: [...registry.types.keys()].join(",") || "none" });
+
+  const shutdown = (reason: string): Promise<void> => {
+    stopping ??= (async () => {
+      log.info("daemon.stopping", { reason, graceMs: config.shutdownGrace });
+      // A watchdog: whatever hangs, the process ends.
+      setTimeout(() => {
+        log.error("daemon.shutdown_timeout", { note: "forcing exit" });
+        process.exit(DAEMON_EXIT.failed);
+      }, config.shutdownGrace + 10_000).unref();
+      api.server.close();
+      await engine.stop(config.shutdownGrace);
+      api.closeStreams();
+      api.server.closeAllConnections();
+      await store.close();
+      try {
+        unlinkSync(paths.socket);
+      } catch {
+        // already gone
+      }
+      releaseLock(paths.pidFile);
+      log.info("daemon.stopped", {});
+      resolveStopped();
+    })();
+    return stopping;
+  };
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      log.warn("daemon.forced_exit", { signal });
+      releaseLock(paths.pidFile);
+      process.exit(DAEMON_EXIT.failed);
+    }
+    void shutdown(`received ${signal}`);
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  process.on("SIGHUP", () => log.info("daemon.sighup_ignored", {}));
+
+  await stopped;
+  return DAEMON_EXIT.ok;
+}
+
+process.on("uncaughtException", (err) => {
+  log.error("daemon.uncaught_exception", { error: err.stack ?? String(err) });
+  process.exit(DAEMON_EXIT.failed);
+});
+process.on("unhandledRejection", (err) => {
+  log.error("daemon.unhandled_rejection", { error: (err as Error)?.stack ?? String(err) });
+});
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    log.error("daemon.failed", { error: (err as Error)?.stack ?? String(err) });
+    process.exit(DAEMON_EXIT.failed);
+  },
+);

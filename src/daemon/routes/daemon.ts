@@ -1,0 +1,31 @@
+import { VERSION } from "../../protocol/version.js";
+import type { AppContext, Handlers } from "../context.js";
+import { ok } from "../context.js";
+
+export function daemonRoutes(app: AppContext): Pick<Handlers, "health" | "daemonStatus" | "daemonStop"> {
+  return {
+    async health() {
+      return ok({ ok: true as const, version: VERSION, pid: process.pid });
+    },
+    async daemonStatus() {
+      const [boards, tasks, jobs] = await Promise.all([app.board.listBoards(), app.board.countTasks(), app.engine.counts()]);
+      return ok({
+        pid: process.pid,
+        version: VERSION,
+        startedAt: new Date(app.startedAt).toISOString(),
+        uptimeMs: app.clock.now() - app.startedAt,
+        home: app.paths.home,
+        socket: app.paths.socket,
+        database: app.paths.database,
+        logFile: app.paths.logFile,
+        concurrency: app.engine.concurrency,
+        durability: app.config.durability,
+        counts: { boards: boards.length, tasks, jobs },
+      });
+    },
+    async daemonStop() {
+      app.requestStop("stop requested over the socket");
+      return { status: 202, body: { stopping: true as const } };
+    },
+  };
+}

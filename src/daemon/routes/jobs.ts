@@ -1,0 +1,72 @@
+import { parseDuration } from "../../lib/duration.js";
+import { invalid, notFound } from "../../lib/errors.js";
+import type { AppContext, Handlers, StreamHandlers } from "../context.js";
+import { ok } from "../context.js";
+
+type JobRoutes = "jobsEnqueue" | "jobsEnqueueBatch" | "jobsList" | "jobsGet" | "jobsCancel" | "jobsRetry" | "jobsPrune";
+
+export function jobRoutes(app: AppContext): Pick<Handlers, JobRoutes> {
+  const { engine } = app;
+  return {
+    async jobsEnqueue(spec) {
+      const r = await engine.enqueue(spec);
+      return { status: r.created ? 202 : 200, body: r };
+    },
+    async jobsEnqueueBatch({ jobs }) {
+      return { status: 202, body: { jobs: await engine.enqueueBatch(jobs) } };
+    },
+    async jobsList(filter) {
+      return ok({ jobs: await engine.list(filter) });
+    },
+    async jobsGet({ id }) {
+      return ok({ job: await engine.get(id) });
+    },
+    async jobsCancel({ id }) {
+      return ok({ job: await engine.cancel(id) });
+    },
+    async jobsRetry({ id }) {
+      return ok({ job: await engine.retry(id) });
+    },
+    async jobsPrune({ olderThan }) {
+      let ms: number | undefined;
+      if (olderThan !== undefined) {
+        try {
+          ms = parseDuration(olderThan);
+        } catch (err) {
+          throw invalid(`olderThan: ${(err as Error).message}`);
+        }
+      }
+      return ok({ pruned: await engine.prune(ms) });
+    },
+  };
+}
+
+export function jobStreams(app: AppContext): StreamHandlers {
+  return {
+    async jobsStream({ id }, sse) {
+      // Subscribe first, then read: a change between the two is sent twice, never lost.
+      const offStatus = app.bus.on("job:status", (e) => e.job.id === id && sse.send("job:status", e));
+      const offProgress = app.bus.on("job:progress", (e) => e.jobId === id && sse.send("job:progress", e));
+      try {
+        const job = await app.engine.get(id).catch(() => null);
+        if (!job) throw notFound(`job ${id} not found`);
+        sse.send("job:status", { job });
+        await sse.closed;
+      } finally {
+        offStatus();
+        offProgress();
+      }
+    },
+    async eventsStream(_input, sse) {
+      const offStatus = app.bus.on("job:status", (e) => sse.send("job:status", e));
+      const offProgress = app.bus.on("job:progress", (e) => sse.send("job:progress", e));
+      sse.open();
+      try {
+        await sse.closed;
+      } finally {
+        offStatus();
+        offProgress();
+      }
+    },
+  };
+}

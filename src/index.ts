@@ -1,0 +1,3 @@
+// The package's library entry: what a user's job module may import.
+export { defineJob, PermanentJobError } from "./jobs/define.js";
+export type { JobContext, JobDefinition } from "./jobs/define.js";

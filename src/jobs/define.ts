@@ -1,0 +1,53 @@
+// The contract of a job handler. A module listed in `jobModules` default-exports one
+// JobDefinition or an array of them. This contract is documented in docs/jobs.md and kept
+// stable: only optional members are ever added.
+
+import type { Json } from "../protocol/types.js";
+
+export interface JobContext {
+  jobId: number;
+  /** 1 for the first run, 2 for the first retry, … */
+  attempt: number;
+  /** Fires when the job is cancelled or times out; stop promptly when it does. */
+  signal: AbortSignal;
+  /** Reports progress, 0–100, with an optional message. Pushed to watchers at once. */
+  progress(percent: number, message?: string): void;
+  log(message: string): void;
+  /** Folders of this daemon's home that built-in jobs write to. */
+  paths: { home: string; database: string; reports: string; uploads: string; uploadsTmp: string; thumbs: string; outbox: string };
+  /** Settings from the daemon's configuration that jobs may need. */
+  settings: { smtpUrl: string | null; mailFrom: string };
+}
+
+export interface Lookup {
+  boardExists(name: string): Promise<boolean>;
+  taskExists(id: number): Promise<boolean>;
+}
+
+export interface JobDefinition<P = Json, R = Json> {
+  type: string;
+  run(payload: P, ctx: JobContext): Promise<R> | R;
+  /**
+   * Runs in the daemon at enqueue time: throw to refuse the payload (the message reaches
+   * the user as a 400). `lookup` answers questions about the board that can be known then.
+   */
+  validate?(payload: unknown, lookup: Lookup): void | Promise<void>;
+  timeoutMs?: number;
+  maxAttempts?: number;
+  /** Heap limit of the worker that runs this type, in MiB. */
+  memoryMb?: number;
+  backoff?: { baseMs?: number; capMs?: number };
+}
+
+/** An error that retrying cannot fix (a corrupt image stays corrupt): the job fails at once. */
+export class PermanentJobError extends Error {
+  readonly permanent = true;
+  constructor(message: string) {
+    super(message);
+    this.name = "PermanentJobError";
+  }
+}
+
+export function defineJob<P = Json, R = Json>(def: JobDefinition<P, R>): JobDefinition<P, R> {
+  return def;
+}

@@ -1,0 +1,37 @@
+// One error type travels from wherever input is judged to wherever it is shown. The code
+// decides the HTTP status on the socket and the exit code in the CLI (see protocol/errors.ts).
+
+export type ErrorCode =
+  | "invalid_input" // 400: the request or its body does not fit
+  | "not_found" // 404: no such task, board, job, route
+  | "method_not_allowed" // 405
+  | "conflict" // 409: the thing exists already or is in the wrong state
+  | "payload_too_large" // 413
+  | "unsupported_media_type" // 415
+  | "daemon_unreachable" // CLI only: no daemon answered
+  | "version_mismatch"
+  | "schema_too_new" // the database was written by a newer teamwork
+  | "unavailable" // 503: shutting down, store failing
+  | "internal"; // 500: a bug
+
+export class TeamworkError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly hint?: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = "TeamworkError";
+  }
+}
+
+export const invalid = (message: string, hint?: string) =>
+  new TeamworkError("invalid_input", message, hint);
+export const notFound = (message: string) => new TeamworkError("not_found", message);
+export const conflict = (message: string) => new TeamworkError("conflict", message);
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,164 @@
+// Every route of the socket API: its method, path, input validator and output type.
+// The daemon dispatches on these names (daemon/server.ts) and the client calls them by
+// name (client/client.ts); neither knows the other exists.
+//
+// A route's input is one object made of its path parameters, its query string (GET,
+// DELETE) or its JSON body (POST, PATCH). Path and query values arrive as text.
+
+import * as v from "./validate.js";
+import { JOB_STATUSES, TASK_STATUSES } from "./types.js";
+import type { Board, DaemonStatus, Health, Job, Task, TaskEvent } from "./types.js";
+
+export type Method = "GET" | "POST" | "PATCH" | "DELETE";
+
+const id = v.intText({ min: 1 });
+const title = v.string({ min: 1, max: 500, trim: true });
+const boardName = v.string({
+  min: 1,
+  max: 64,
+  trim: true,
+  pattern: /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
+  patternHint: "a board name uses letters, digits, '.', '_' and '-' and starts with a letter or digit",
+});
+const description = v.string({ max: 20_000 });
+const jobType = v.string({ min: 1, max: 100, pattern: /^[A-Za-z0-9][A-Za-z0-9._:-]*$/, patternHint: "a job type uses letters, digits, '.', '_', ':' and '-'" });
+const duration = v.string({ min: 1, max: 40 });
+
+const jobSpec = v.object({
+  type: jobType,
+  payload: v.optional(v.json({ maxBytes: 512 * 1024 })),
+  uniqueKey: v.optional(v.string({ min: 1, max: 200 })),
+  /** Absolute start time (ISO 8601). */
+  runAt: v.optional(v.instant()),
+  /** Or a delay from now, in milliseconds (up to a year). */
+  delayMs: v.optional(v.int({ min: 0, max: 366 * 86_400_000 })),
+  priority: v.optional(v.int({ min: -1000, max: 1000 })),
+  maxAttempts: v.optional(v.int({ min: 1, max: 100 })),
+});
+export type JobSpec = v.Infer<typeof jobSpec>;
+
+export const routes = {
+  health: { method: "GET", path: "/health", input: v.object({}) },
+  daemonStatus: { method: "GET", path: "/daemon/status", input: v.object({}) },
+  daemonStop: { method: "POST", path: "/daemon/stop", input: v.object({}) },
+
+  boardsList: { method: "GET", path: "/boards", input: v.object({}) },
+  boardsAdd: { method: "POST", path: "/boards", input: v.object({ name: boardName }) },
+
+  tasksList: {
+    method: "GET",
+    path: "/tasks",
+    input: v.object({
+      board: v.optional(boardName),
+      status: v.optional(v.oneOf(TASK_STATUSES)),
+      assignee: v.optional(v.email()),
+      limit: v.optional(v.intText({ min: 1, max: 100_000 })),
+    }),
+  },
+  tasksAdd: {
+    method: "POST",
+    path: "/tasks",
+    input: v.object({
+      title,
+      board: v.optional(boardName),
+      description: v.optional(description),
+      assignee: v.optional(v.nullable(v.email())),
+      dueDate: v.optional(v.nullable(v.date())),
+      status: v.optional(v.oneOf(TASK_STATUSES)),
+    }),
+  },
+  tasksGet: { method: "GET", path: "/tasks/:id", input: v.object({ id }) },
+  tasksEdit: {
+    method: "PATCH",
+    path: "/tasks/:id",
+    input: v.object({
+      id,
+      title: v.optional(title),
+      board: v.optional(boardName),
+      description: v.optional(description),
+      assignee: v.optional(v.nullable(v.email())),
+      dueDate: v.optional(v.nullable(v.date())),
+      status: v.optional(v.oneOf(TASK_STATUSES)),
+    }),
+  },
+  tasksDone: { method: "POST", path: "/tasks/:id/done", input: v.object({ id }) },
+  tasksAssign: { method: "POST", path: "/tasks/:id/assign", input: v.object({ id, assignee: v.email() }) },
+  tasksRemove: { method: "DELETE", path: "/tasks/:id", input: v.object({ id }) },
+  taskEventsList: {
+    method: "GET",
+    path: "/task-events",
+    input: v.object({
+      taskId: v.optional(id),
+      board: v.optional(boardName),
+      afterId: v.optional(v.intText({ min: 0 })),
+      limit: v.optional(v.intText({ min: 1, max: 10_000 })),
+    }),
+  },
+
+  jobsEnqueue: { method: "POST", path: "/jobs", input: jobSpec },
+  jobsEnqueueBatch: { method: "POST", path: "/jobs/batch", input: v.object({ jobs: v.array(jobSpec, { min: 1, max: 10_000 }) }) },
+  jobsList: {
+    method: "GET",
+    path: "/jobs",
+    input: v.object({
+      status: v.optional(v.oneOf(JOB_STATUSES)),
+      type: v.optional(jobType),
+      limit: v.optional(v.intText({ min: 1, max: 10_000 })),
+      /** Paging: only jobs with a smaller id (lists are newest first). */
+      beforeId: v.optional(v.intText({ min: 1 })),
+    }),
+  },
+  jobsGet: { method: "GET", path: "/jobs/:id", input: v.object({ id }) },
+  jobsCancel: { method: "POST", path: "/jobs/:id/cancel", input: v.object({ id }) },
+  jobsRetry: { method: "POST", path: "/jobs/:id/retry", input: v.object({ id }) },
+  jobsPrune: { method: "POST", path: "/jobs/prune", input: v.object({ olderThan: v.optional(duration) }) },
+  /** SSE: events of one job; the first event is its current status. */
+  jobsStream: { method: "GET", path: "/jobs/:id/events", input: v.object({ id }) },
+  /** SSE: events of every job. */
+  eventsStream: { method: "GET", path: "/events", input: v.object({}) },
+} as const;
+
+export type RouteName = keyof typeof routes;
+export type RouteInput<K extends RouteName> = v.Infer<(typeof routes)[K]["input"]>;
+
+/** What each route answers with (SSE routes answer with a stream, typed in events.ts). */
+export interface RouteOutput {
+  health: Health;
+  daemonStatus: DaemonStatus;
+  daemonStop: { stopping: true };
+  boardsList: { boards: Board[] };
+  boardsAdd: { board: Board };
+  tasksList: { tasks: Task[] };
+  tasksAdd: { task: Task };
+  tasksGet: { task: Task };
+  tasksEdit: { task: Task };
+  tasksDone: { task: Task };
+  tasksAssign: { task: Task; job: Job | null };
+  tasksRemove: { task: Task };
+  taskEventsList: { events: TaskEvent[] };
+  jobsEnqueue: { job: Job; created: boolean };
+  jobsEnqueueBatch: { jobs: { job: Job; created: boolean }[] };
+  jobsList: { jobs: Job[] };
+  jobsGet: { job: Job };
+  jobsCancel: { job: Job };
+  jobsRetry: { job: Job };
+  jobsPrune: { pruned: number };
+  jobsStream: never;
+  eventsStream: never;
+}
+
+export const SSE_ROUTES = new Set<RouteName>(["jobsStream", "eventsStream"]);
+
+/** Largest request body the daemon reads; larger ones get 413 without being buffered. */
+export const MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+/** Fills a route's path template with the input's path parameters; the rest is returned. */
+export function buildPath(path: string, input: Record<string, unknown>): { path: string; rest: Record<string, unknown> } {
+  const rest = { ...input };
+  const filled = path.replace(/:(\w+)/g, (_, name: string) => {
+    const value = rest[name];
+    delete rest[name];
+    return encodeURIComponent(String(value));
+  });
+  return { path: filled, rest };
+}

@@ -1,0 +1,109 @@
+// Terminology
+// - board: a named list of tasks; "default" always exists.
+// - task: a unit of work on a board (todo → doing → done), optionally assigned and due.
+// - task event: one durable line in the board's history (created, updated, completed,
+//   assigned, deleted); the digest reads these.
+// - job: one unit of background work of a job type, with a payload, stored durably.
+// - job type: a name bound to a handler (built in, or loaded from a user's module).
+// - attempt: one run of a job's handler; a failed attempt may be retried after a backoff.
+// - slot: one of the worker pool's places; a running job occupies exactly one.
+//
+// All times on the wire are ISO 8601 strings in UTC; all ids are positive integers.
+
+import type { Json } from "./validate.js";
+
+export type { Json };
+
+export const TASK_STATUSES = ["todo", "doing", "done"] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+export interface Board {
+  id: number;
+  name: string;
+  createdAt: string;
+  taskCount: number;
+}
+
+export interface Task {
+  id: number;
+  title: string;
+  description: string;
+  board: string;
+  status: TaskStatus;
+  assignee: string | null;
+  dueDate: string | null;
+  createdAt: string;
+  updatedAt: string;
+  completedAt: string | null;
+}
+
+export const TASK_EVENT_TYPES = ["created", "updated", "completed", "assigned", "deleted"] as const;
+export type TaskEventType = (typeof TASK_EVENT_TYPES)[number];
+
+export interface TaskEvent {
+  id: number;
+  taskId: number;
+  board: string;
+  type: TaskEventType;
+  /** The task's title when the event happened (tasks can be deleted later). */
+  title: string;
+  data: { [key: string]: Json };
+  createdAt: string;
+}
+
+export const JOB_STATUSES = ["pending", "running", "complete", "failed", "cancelled"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export interface JobAttemptError {
+  attempt: number;
+  message: string;
+  permanent: boolean;
+  at: string;
+}
+
+export interface Job {
+  id: number;
+  type: string;
+  payload: Json;
+  status: JobStatus;
+  progress: number;
+  progressMessage: string | null;
+  attempts: number;
+  maxAttempts: number;
+  runAt: string;
+  priority: number;
+  uniqueKey: string | null;
+  slot: number | null;
+  result: Json | null;
+  /** The last attempt's error, if the job failed or is waiting to retry. */
+  error: string | null;
+  /** Every failed attempt's error, oldest first. */
+  errors: JobAttemptError[];
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface Health {
+  ok: true;
+  version: string;
+  pid: number;
+}
+
+export interface DaemonStatus {
+  pid: number;
+  version: string;
+  startedAt: string;
+  uptimeMs: number;
+  home: string;
+  socket: string;
+  database: string;
+  logFile: string;
+  concurrency: number;
+  durability: "full" | "process";
+  counts: {
+    boards: number;
+    tasks: number;
+    jobs: Record<JobStatus, number>;
+  };
+}

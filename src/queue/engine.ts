@@ -1,0 +1,449 @@
+// Terminology (see also protocol/types.ts)
+// - tick: one turn of the engine. Everything that happened since the last turn (new jobs,
+//   finished attempts, progress) is written in ONE transaction together with the claim of
+//   due jobs for the free slots; then the claimed jobs are handed to their slots. This is
+//   the group commit: under load many state changes share one fsync.
+// - claim: pending → running for a due job, with a slot and attempts + 1, committed before
+//   the job starts, so a crash after the start always counts the attempt.
+// - fence: a finish names the attempt it belongs to; the store applies it only while that
+//   attempt is the job's current running one, so a late result can never win.
+//
+// Invariants
+// - A slot number is either in freeSlots or owned by exactly one entry of `running`.
+// - Every job handed to the pool produces exactly one end (pool.ts guarantees it), which
+//   frees its slot and queues exactly one finish.
+// - Enqueue promises resolve only after the tick that inserted them has committed.
+
+import type { Clock, TimerHandle } from "../lib/clock.js";
+import { TeamworkError, conflict, invalid, notFound } from "../lib/errors.js";
+import { formatDuration } from "../lib/duration.js";
+import type { Job, Json } from "../protocol/types.js";
+import type { JobSpec } from "../protocol/routes.js";
+import type { Finish, JobFilter, JobRecord, NewJob, Store, TickBatch } from "../store/types.js";
+import type { Logger } from "../lib/logger.js";
+import { backoffMs } from "./backoff.js";
+import type { EventBus } from "./events/bus.js";
+import { WorkerPool, type JobEnd } from "./pool/pool.js";
+import type { Registry } from "./registry.js";
+import type { Lookup } from "../jobs/define.js";
+import type { WorkerData } from "./worker/protocol.js";
+
+export interface EngineConfig {
+  concurrency: number;
+  jobTimeout: number;
+  jobMemoryMb: number;
+  cancelGrace: number;
+  backoff: { base: number; cap: number };
+  retention: number;
+}
+
+type CancelReason = "cancel" | "timeout" | "shutdown";
+
+interface Running {
+  record: JobRecord;
+  slot: number;
+  attempt: number;
+  progress: number;
+  message: string | null;
+  cancel: CancelReason | null;
+  timers: TimerHandle[];
+  /** Resolved with the stored job once this attempt's finish has committed. */
+  settled: Promise<JobRecord | null>;
+  settle: (job: JobRecord | null) => void;
+}
+
+const YEAR = 366 * 86_400_000;
+const PROGRESS_FLUSH_MS = 250;
+const BACKOFF_JITTER = 0.2;
+
+export function toWire(r: JobRecord, live?: { progress: number; message: string | null }): Job {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  return {
+    id: r.id,
+    type: r.type,
+    payload: r.payload,
+    status: r.status,
+    progress: live ? live.progress : r.progress,
+    progressMessage: live ? live.message : r.progressMessage,
+    attempts: r.attempts,
+    maxAttempts: r.maxAttempts,
+    runAt: iso(r.runAt),
+    priority: r.priority,
+    uniqueKey: r.uniqueKey,
+    slot: r.slot,
+    result: r.result,
+    error: r.error,
+    errors: r.errors.map((e) => ({ ...e, at: iso(e.at) })),
+    createdAt: iso(r.createdAt),
+    startedAt: r.startedAt === null ? null : iso(r.startedAt),
+    finishedAt: r.finishedAt === null ? null : iso(r.finishedAt),
+  };
+}
+
+export class Engine {
+  private readonly running = new Map<number, Running>();
+  private freeSlots: number[] = [];
+  private inserts: { job: NewJob; resolve: (r: { job: JobRecord; created: boolean }) => void; reject: (e: unknown) => void }[] = [];
+  private finishes: { finish: Finish; run: Running }[] = [];
+  private progress = new Map<number, { attempt: number; progress: number; message: string | null }>();
+  private progressTimer: TimerHandle | null = null;
+  private tickQueued = false;
+  private ticking = false;
+  private again = false;
+  private dueTimer: { at: number; handle: TimerHandle } | null = null;
+  private pruneTimer: TimerHandle | null = null;
+  private accepting = true;
+  private idleWaiters: (() => void)[] = [];
+  private readonly pool: WorkerPool;
+  private readonly lookup: Lookup;
+
+  constructor(
+    private readonly opts: {
+      store: Store;
+      registry: Registry;
+      bus: EventBus;
+      clock: Clock;
+      log: Logger;
+      config: EngineConfig;
+      workerData: Omit<WorkerData, "modules">;
+      rand?: () => number;
+    },
+  ) {
+    this.lookup = {
+      boardExists: async (name) => (await opts.store.boards.get(name)) !== null,
+      taskExists: async (id) => (await opts.store.tasks.get(id)) !== null,
+    };
+    this.pool = new WorkerPool(
+      { ...opts.workerData, modules: opts.registry.modules },
+      {
+        progress: (id, attempt, progress, message) => this.onProgress(id, attempt, progress, message),
+        log: (id, attempt, message) => opts.log.info("job.log", { job: id, attempt, message }),
+        end: (id, attempt, end) => this.onEnd(id, attempt, end),
+        workerLog: (slot, line) => opts.log.info("worker.output", { slot, line }),
+      },
+      opts.config.jobMemoryMb,
+    );
+  }
+
+  get concurrency(): number {
+    return this.pool.size;
+  }
+
+  /** Recovers jobs a dead daemon left running, starts the pool and the first tick. */
+  async start(): Promise<void> {
+    const rescued = await this.opts.store.jobs.rescue(this.opts.clock.now());
+    if (rescued > 0) this.opts.log.warn("jobs.rescued", { count: rescued, note: "interrupted by a daemon that stopped; they run again" });
+    this.pool.resize(this.opts.config.concurrency);
+    this.freeSlots = Array.from({ length: this.opts.config.concurrency }, (_, i) => i + 1);
+    await this.pruneOnce();
+    this.schedulePrune();
+    this.scheduleTick();
+  }
+
+  // ---- public operations (called by the socket routes) ----
+
+  async enqueue(spec: JobSpec): Promise<{ job: Job; created: boolean }> {
+    const r = await this.insert(await this.prepare(spec));
+    return { job: toWire(r.job), created: r.created };
+  }
+
+  /** All or nothing: every spec is validated before any is stored, and all share one commit. */
+  async enqueueBatch(specs: JobSpec[]): Promise<{ job: Job; created: boolean }[]> {
+    const prepared = await Promise.all(
+      specs.map((s, i) =>
+        this.prepare(s).catch((err: unknown) => {
+          if (err instanceof TeamworkError) throw new TeamworkError(err.code, `jobs[${i}]: ${err.message}`, err.hint);
+          throw err;
+        }),
+      ),
+    );
+    const results = await Promise.all(prepared.map((p) => this.insert(p)));
+    return results.map((r) => ({ job: toWire(r.job), created: r.created }));
+  }
+
+  async get(id: number): Promise<Job> {
+    const r = await this.opts.store.jobs.get(id);
+    if (!r) throw notFound(`job ${id} not found`);
+    return this.wire(r);
+  }
+
+  async list(filter: JobFilter): Promise<Job[]> {
+    return (await this.opts.store.jobs.list(filter)).map((r) => this.wire(r));
+  }
+
+  async counts() {
+    return this.opts.store.jobs.counts();
+  }
+
+  async cancel(id: number): Promise<Job> {
+    const run = this.running.get(id);
+    if (run) {
+      this.stopRunning(run, "cancel", "cancelled by user");
+      const settled = await run.settled;
+      return settled ? toWire(settled) : this.get(id);
+    }
+    const r = await this.opts.store.jobs.cancelPending(id, this.opts.clock.now());
+    if (r) {
+      this.emitStatus(r);
+      return toWire(r);
+    }
+    const existing = await this.opts.store.jobs.get(id);
+    if (!existing) throw notFound(`job ${id} not found`);
+    throw conflict(`job ${id} already ${existing.status === "complete" ? "complete" : existing.status}; only pending or running jobs can be cancelled`);
+  }
+
+  async retry(id: number): Promise<Job> {
+    const r = await this.opts.store.jobs.retry(id, this.opts.clock.now());
+    if (r) {
+      this.emitStatus(r);
+      this.scheduleTick();
+      return toWire(r);
+    }
+    const existing = await this.opts.store.jobs.get(id);
+    if (!existing) throw notFound(`job ${id} not found`);
+    throw conflict(`job ${id} is ${existing.status}; only failed or cancelled jobs can be retried`);
+  }
+
+  async prune(olderThanMs: number = this.opts.config.retention): Promise<number> {
+    return this.opts.store.jobs.prune(this.opts.clock.now() - olderThanMs);
+  }
+
+  async pruneOnce(): Promise<number> {
+    const n = await this.prune();
+    if (n > 0) this.opts.log.info("jobs.pruned", { count: n });
+    return n;
+  }
+
+  /**
+   * Graceful stop: claim nothing new, let running jobs finish within graceMs, then stop the
+   * rest and put them back to pending without counting the attempt.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.accepting = false;
+    this.dueTimer?.handle.cancel();
+    this.pruneTimer?.cancel();
+    if (this.running.size > 0) {
+      this.opts.log.info("jobs.draining", { running: this.running.size, graceMs });
+      await Promise.race([this.idle(), new Promise<void>((r) => this.opts.clock.setTimer(r, graceMs))]);
+    }
+    for (const run of this.running.values()) {
+      this.opts.log.warn("job.requeued", { job: run.record.id, reason: "shutdown grace elapsed" });
+      run.cancel = "shutdown";
+      this.pool.kill(run.slot, "daemon shutting down");
+    }
+    await this.idle();
+    await this.flush();
+    await this.pool.close();
+  }
+
+  // ---- the tick ----
+
+  private async prepare(spec: JobSpec): Promise<NewJob> {
+    const t = this.opts.registry.get(spec.type);
+    const payload: Json = spec.payload ?? {};
+    if (t.def.validate) {
+      try {
+        await t.def.validate(payload, this.lookup);
+      } catch (err) {
+        if (err instanceof TeamworkError) throw err;
+        throw invalid(`invalid payload for job type "${spec.type}": ${(err as Error).message}`);
+      }
+    }
+    if (spec.runAt !== undefined && spec.delayMs !== undefined) throw invalid("give runAt or delayMs, not both");
+    const now = this.opts.clock.now();
+    const runAt = spec.runAt !== undefined ? Date.parse(spec.runAt) : now + (spec.delayMs ?? 0);
+    if (runAt > now + YEAR) throw invalid(`runAt ${new Date(runAt).toISOString()} is more than a year away`);
+    if (runAt < now - YEAR) throw invalid(`runAt ${new Date(runAt).toISOString()} is more than a year in the past`);
+    return {
+      type: spec.type,
+      payload,
+      runAt,
+      priority: spec.priority ?? 0,
+      maxAttempts: spec.maxAttempts ?? t.def.maxAttempts ?? 3,
+      uniqueKey: spec.uniqueKey ?? null,
+    };
+  }
+
+  private insert(job: NewJob): Promise<{ job: JobRecord; created: boolean }> {
+    if (!this.accepting) return Promise.reject(new TeamworkError("unavailable", "the daemon is shutting down; try again in a moment"));
+    return new Promise((resolve, reject) => {
+      this.inserts.push({ job, resolve, reject });
+      this.scheduleTick();
+    });
+  }
+
+  private scheduleTick(): void {
+    if (this.tickQueued) return;
+    this.tickQueued = true;
+    setImmediate(() => {
+      this.tickQueued = false;
+      void this.tick();
+    });
+  }
+
+  /** Runs ticks until nothing is left to write. */
+  private async flush(): Promise<void> {
+    do await this.tick();
+    while (this.inserts.length || this.finishes.length || this.progress.size);
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ticking) {
+      this.again = true;
+      return;
+    }
+    this.ticking = true;
+    const inserts = this.inserts.splice(0);
+    const finishes = this.finishes.splice(0);
+    const progress = [...this.progress].map(([id, p]) => ({ id, ...p }));
+    this.progress.clear();
+    this.progressTimer?.cancel();
+    this.progressTimer = null;
+    const claimSlots = this.accepting ? [...this.freeSlots] : [];
+    const batch: TickBatch = { now: this.opts.clock.now(), inserts: inserts.map((i) => i.job), finishes: finishes.map((f) => f.finish), progress, claimSlots };
+    try {
+      if (inserts.length || finishes.length || progress.length || claimSlots.length) {
+        const result = await this.opts.store.jobs.tick(batch);
+        result.inserted.forEach((r, i) => {
+          inserts[i]!.resolve(r);
+          if (r.created) this.emitStatus(r.job);
+        });
+        const byId = new Map(result.finished.map((j) => [j.id, j]));
+        for (const f of finishes) {
+          const stored = byId.get(f.finish.id) ?? null;
+          if (stored) this.emitStatus(stored);
+          f.run.settle(stored);
+        }
+        for (const job of result.claimed) this.dispatch(job);
+        if (claimSlots.length > 0 && result.claimed.length < claimSlots.length) await this.armDueTimer();
+      }
+    } catch (err) {
+      this.opts.log.error("store.write_failed", { error: err as Error, inserts: inserts.length, finishes: finishes.length });
+      const failure = new TeamworkError("unavailable", `could not store the job: ${(err as Error).message}`);
+      for (const i of inserts) i.reject(failure);
+      // Finishes and progress are kept and written on the next try.
+      this.finishes.unshift(...finishes);
+      for (const p of progress) if (!this.progress.has(p.id)) this.progress.set(p.id, p);
+      this.opts.clock.setTimer(() => this.scheduleTick(), 1000);
+    } finally {
+      this.ticking = false;
+    }
+    if (this.again) {
+      this.again = false;
+      this.scheduleTick();
+    }
+    if (this.running.size === 0 && this.finishes.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private async armDueTimer(): Promise<void> {
+    const next = await this.opts.store.jobs.nextDueAt();
+    if (next === null || !this.accepting) return;
+    if (this.dueTimer && this.dueTimer.at <= next) return;
+    this.dueTimer?.handle.cancel();
+    const handle = this.opts.clock.setTimer(() => {
+      this.dueTimer = null;
+      this.scheduleTick();
+    }, next - this.opts.clock.now());
+    this.dueTimer = { at: next, handle };
+  }
+
+  private dispatch(job: JobRecord): void {
+    const slot = job.slot!;
+    this.freeSlots = this.freeSlots.filter((s) => s !== slot);
+    let settle!: (j: JobRecord | null) => void;
+    const settled = new Promise<JobRecord | null>((r) => (settle = r));
+    const run: Running = { record: job, slot, attempt: job.attempts, progress: 0, message: null, cancel: null, timers: [], settled, settle };
+    this.running.set(job.id, run);
+    this.emitStatus(job);
+    let type;
+    try {
+      type = this.opts.registry.get(job.type);
+    } catch {
+      // Enqueued by a build or config that had this type; it cannot run here.
+      this.queueFinish(run, { id: job.id, attempt: run.attempt, outcome: "failed", error: `no handler for job type "${job.type}" (is its module still in jobModules?)`, permanent: true });
+      return;
+    }
+    const timeoutMs = type.def.timeoutMs ?? this.opts.config.jobTimeout;
+    run.timers.push(this.opts.clock.setTimer(() => this.stopRunning(run, "timeout", `timed out after ${formatDuration(timeoutMs)}`), timeoutMs));
+    this.pool.run(slot, { jobId: job.id, attempt: run.attempt, type: job.type, payload: job.payload, memoryMb: type.def.memoryMb ?? this.opts.config.jobMemoryMb });
+  }
+
+  /** Asks the handler to stop (AbortSignal); past the grace period its worker is terminated. */
+  private stopRunning(run: Running, reason: CancelReason, message: string): void {
+    if (run.cancel) return;
+    run.cancel = reason;
+    run.message = message;
+    this.pool.cancel(run.slot, message);
+    run.timers.push(this.opts.clock.setTimer(() => this.pool.kill(run.slot, message), this.opts.config.cancelGrace));
+  }
+
+  private onProgress(id: number, attempt: number, progress: number, message: string | null): void {
+    const run = this.running.get(id);
+    if (!run || run.attempt !== attempt || run.cancel) return;
+    run.progress = progress;
+    run.message = message;
+    this.progress.set(id, { attempt, progress, message });
+    if (this.opts.bus.wants("job:progress")) {
+      this.opts.bus.emit("job:progress", { jobId: id, progress, message, at: new Date(this.opts.clock.now()).toISOString() });
+    }
+    // Persist coalesced: at most one progress write per job per PROGRESS_FLUSH_MS.
+    this.progressTimer ??= this.opts.clock.setTimer(() => {
+      this.progressTimer = null;
+      this.scheduleTick();
+    }, PROGRESS_FLUSH_MS);
+  }
+
+  private onEnd(id: number, attempt: number, end: JobEnd): void {
+    const run = this.running.get(id);
+    if (!run || run.attempt !== attempt) return;
+    const base = { id, attempt };
+    let finish: Finish;
+    if (run.cancel === "cancel") finish = { ...base, outcome: "cancelled" };
+    else if (run.cancel === "shutdown") finish = { ...base, outcome: "requeue" };
+    else if (end.ok && run.cancel === null) finish = { ...base, outcome: "complete", result: end.result };
+    else {
+      const message = run.cancel === "timeout" ? run.message! : end.ok ? "stopped" : end.message;
+      const permanent = !end.ok && end.permanent && run.cancel === null;
+      if (permanent || attempt >= run.record.maxAttempts) finish = { ...base, outcome: "failed", error: message, permanent };
+      else {
+        const delay = backoffMs(attempt, { baseMs: this.opts.registry.types.get(run.record.type)?.def.backoff?.baseMs ?? this.opts.config.backoff.base, capMs: this.opts.registry.types.get(run.record.type)?.def.backoff?.capMs ?? this.opts.config.backoff.cap, jitter: BACKOFF_JITTER }, this.opts.rand);
+        finish = { ...base, outcome: "retry", error: message, runAt: this.opts.clock.now() + delay };
+      }
+      this.opts.log.warn("job.attempt_failed", { job: id, type: run.record.type, attempt, error: message, next: finish.outcome });
+    }
+    this.queueFinish(run, finish);
+  }
+
+  private queueFinish(run: Running, finish: Finish): void {
+    for (const t of run.timers) t.cancel();
+    this.running.delete(run.record.id);
+    this.progress.delete(run.record.id);
+    this.freeSlots.push(run.slot);
+    this.freeSlots.sort((a, b) => a - b);
+    this.finishes.push({ finish, run });
+    this.scheduleTick();
+  }
+
+  private idle(): Promise<void> {
+    if (this.running.size === 0 && this.finishes.length === 0 && !this.ticking) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  private schedulePrune(): void {
+    const every = Math.min(3_600_000, Math.max(60_000, this.opts.config.retention / 10));
+    this.pruneTimer = this.opts.clock.setTimer(() => {
+      void this.pruneOnce()
+        .catch((err: Error) => this.opts.log.error("jobs.prune_failed", { error: err }))
+        .finally(() => this.accepting && this.schedulePrune());
+    }, every);
+  }
+
+  private wire(r: JobRecord): Job {
+    const run = r.status === "running" ? this.running.get(r.id) : undefined;
+    return toWire(r, run && run.attempt === r.attempts ? run : undefined);
+  }
+
+  private emitStatus(r: JobRecord): void {
+    if (this.opts.bus.wants("job:status")) this.opts.bus.emit("job:status", { job: toWire(r) });
+  }
+}

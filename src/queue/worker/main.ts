@@ -1,0 +1,79 @@
+// Runs inside a worker thread: loads the job modules, then runs one job at a time as the
+// pool asks, reporting through the typed messages in protocol.ts. Anything that goes wrong
+// in a handler becomes a "failed" message; anything worse (exit, OOM, a hang) is seen by
+// the pool from outside.
+
+import { parentPort, workerData } from "node:worker_threads";
+import type { Json } from "../../protocol/types.js";
+import type { JobContext } from "../../jobs/define.js";
+import { loadRegistry } from "../registry.js";
+import type { FromWorker, ToWorker, WorkerData } from "./protocol.js";
+
+const port = parentPort!;
+const data = workerData as WorkerData;
+const post = (m: FromWorker) => port.postMessage(m);
+
+let current: { jobId: number; controller: AbortController } | null = null;
+
+const registryReady = loadRegistry(data.modules).then(
+  (r) => {
+    post({ t: "ready" });
+    return r;
+  },
+  (err: Error) => {
+    post({ t: "broken", message: err.message });
+    return null;
+  },
+);
+
+port.on("message", (msg: ToWorker) => {
+  if (msg.t === "cancel") {
+    if (current?.jobId === msg.jobId) current.controller.abort(new Error(msg.reason));
+    return;
+  }
+  void run(msg);
+});
+
+async function run(msg: Extract<ToWorker, { t: "start" }>): Promise<void> {
+  const { jobId, attempt } = msg;
+  const controller = new AbortController();
+  current = { jobId, controller };
+  let last: { progress: number; message: string | null } | null = null;
+  const ctx: JobContext = {
+    jobId,
+    attempt,
+    signal: controller.signal,
+    progress(percent, message) {
+      const p = Math.max(0, Math.min(100, Math.round(Number(percent) || 0)));
+      const m = message === undefined ? (last?.message ?? null) : String(message).slice(0, 500);
+      if (last && last.progress === p && last.message === m) return;
+      last = { progress: p, message: m };
+      post({ t: "progress", jobId, attempt, progress: p, message: m });
+    },
+    log(message) {
+      post({ t: "log", jobId, attempt, message: String(message).slice(0, 4000) });
+    },
+    paths: data.paths,
+    settings: data.settings,
+  };
+  try {
+    const registry = await registryReady;
+    if (!registry) throw Object.assign(new Error("job modules failed to load"), { permanent: true });
+    const type = registry.types.get(msg.type);
+    if (!type) throw Object.assign(new Error(`no handler for job type "${msg.type}"`), { permanent: true });
+    const result = await type.def.run(msg.payload, ctx);
+    let json: Json;
+    try {
+      json = result === undefined ? null : (JSON.parse(JSON.stringify(result)) as Json);
+    } catch (err) {
+      throw Object.assign(new Error(`the job's result is not JSON: ${(err as Error).message}`), { permanent: true });
+    }
+    post({ t: "done", jobId, attempt, result: json });
+  } catch (err) {
+    const e = err as { message?: unknown; permanent?: unknown } | null;
+    const message = e && typeof e.message === "string" && e.message ? e.message : String(err);
+    post({ t: "failed", jobId, attempt, message: message.slice(0, 4000), permanent: e?.permanent === true });
+  } finally {
+    if (current?.jobId === jobId) current = null;
+  }
+}

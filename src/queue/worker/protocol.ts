@@ -1,0 +1,23 @@
+// The only messages that cross between the pool (daemon thread) and a worker thread.
+
+import type { Json } from "../../protocol/types.js";
+import type { JobContext } from "../../jobs/define.js";
+
+export interface WorkerData {
+  modules: string[];
+  paths: JobContext["paths"];
+  settings: JobContext["settings"];
+}
+
+export type ToWorker =
+  | { t: "start"; jobId: number; attempt: number; type: string; payload: Json }
+  | { t: "cancel"; jobId: number; reason: string };
+
+export type FromWorker =
+  | { t: "ready" }
+  | { t: "progress"; jobId: number; attempt: number; progress: number; message: string | null }
+  | { t: "log"; jobId: number; attempt: number; message: string }
+  | { t: "done"; jobId: number; attempt: number; result: Json }
+  | { t: "failed"; jobId: number; attempt: number; message: string; permanent: boolean }
+  /** The worker could not load its job modules: it is useless, and says why. */
+  | { t: "broken"; message: string };

@@ -1,0 +1,196 @@
+import type { Json, JobStatus } from "../../protocol/types.js";
+import { JOB_STATUSES } from "../../protocol/types.js";
+import type { Finish, JobRecord, JobStore, NewJob, TickBatch, TickResult } from "../types.js";
+import { conflict } from "../../lib/errors.js";
+import type { Db } from "./open.js";
+
+interface Row {
+  id: number;
+  type: string;
+  payload: string;
+  status: JobStatus;
+  progress: number;
+  progress_message: string | null;
+  attempts: number;
+  max_attempts: number;
+  run_at: number;
+  priority: number;
+  unique_key: string | null;
+  slot: number | null;
+  result: string | null;
+  error: string | null;
+  errors: string;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+export const toRecord = (r: Row): JobRecord => ({
+  id: r.id,
+  type: r.type,
+  payload: JSON.parse(r.payload) as Json,
+  status: r.status,
+  progress: r.progress,
+  progressMessage: r.progress_message,
+  attempts: r.attempts,
+  maxAttempts: r.max_attempts,
+  runAt: r.run_at,
+  priority: r.priority,
+  uniqueKey: r.unique_key,
+  slot: r.slot,
+  result: r.result === null ? null : (JSON.parse(r.result) as Json),
+  error: r.error,
+  errors: JSON.parse(r.errors) as JobRecord["errors"],
+  createdAt: r.created_at,
+  startedAt: r.started_at,
+  finishedAt: r.finished_at,
+});
+
+// Appends one {attempt, message, permanent, at} object to the errors array.
+const APPEND_ERROR = `errors = json_insert(errors, '$[#]', json_object('attempt', attempts, 'message', @error, 'permanent', json(@permanent), 'at', @now))`;
+// Fencing: a finish applies only to the attempt that is still running.
+const FENCE = `WHERE id = @id AND status = 'running' AND attempts = @attempt RETURNING *`;
+
+export function sqliteJobs(db: Db): JobStore {
+  const findLive = db.prepare<[string], Row>(
+    `SELECT * FROM jobs WHERE unique_key = ? AND status IN ('pending', 'running')`,
+  );
+  const insert = db.prepare<[NewJob & { now: number; payloadText: string }], Row>(
+    `INSERT INTO jobs (type, payload, status, max_attempts, run_at, priority, unique_key, created_at)
+     VALUES (@type, @payloadText, 'pending', @maxAttempts, @runAt, @priority, @uniqueKey, @now) RETURNING *`,
+  );
+  const finishStmts: Record<Finish["outcome"], ReturnType<typeof db.prepare<[Record<string, unknown>], Row>>> = {
+    complete: db.prepare(
+      `UPDATE jobs SET status = 'complete', result = @result, progress = 100, error = NULL, slot = NULL, finished_at = @now ${FENCE}`,
+    ),
+    retry: db.prepare(
+      `UPDATE jobs SET status = 'pending', error = @error, ${APPEND_ERROR}, slot = NULL, run_at = @runAt ${FENCE}`,
+    ),
+    failed: db.prepare(
+      `UPDATE jobs SET status = 'failed', error = @error, ${APPEND_ERROR}, slot = NULL, finished_at = @now ${FENCE}`,
+    ),
+    cancelled: db.prepare(
+      `UPDATE jobs SET status = 'cancelled', error = @error, slot = NULL, finished_at = @now ${FENCE}`,
+    ),
+    requeue: db.prepare(
+      `UPDATE jobs SET status = 'pending', attempts = attempts - 1, slot = NULL, started_at = NULL ${FENCE}`,
+    ),
+  };
+  const setProgress = db.prepare(
+    `UPDATE jobs SET progress = @progress, progress_message = @message WHERE id = @id AND status = 'running' AND attempts = @attempt`,
+  );
+  const selectDue = db.prepare<[number, number], { id: number }>(
+    `SELECT id FROM jobs WHERE status = 'pending' AND run_at <= ? ORDER BY priority DESC, run_at, id LIMIT ?`,
+  );
+  const claimOne = db.prepare<[number, number, number], Row>(
+    `UPDATE jobs SET status = 'running', slot = ?, attempts = attempts + 1, started_at = ?,
+       progress = 0, progress_message = NULL WHERE id = ? AND status = 'pending' RETURNING *`,
+  );
+  const getOne = db.prepare<[number], Row>(`SELECT * FROM jobs WHERE id = ?`);
+  const counts = db.prepare<[], { status: JobStatus; n: number }>(`SELECT status, count(*) AS n FROM jobs GROUP BY status`);
+  const cancelPending = db.prepare<[number, number], Row>(
+    `UPDATE jobs SET status = 'cancelled', error = 'cancelled by user', finished_at = ? WHERE id = ? AND status = 'pending' RETURNING *`,
+  );
+  const retry = db.prepare<[number, number], Row>(
+    `UPDATE jobs SET status = 'pending', run_at = ?, max_attempts = max(max_attempts, attempts + 1), finished_at = NULL,
+       result = NULL, progress = 0, progress_message = NULL, slot = NULL
+     WHERE id = ? AND status IN ('failed', 'cancelled') RETURNING *`,
+  );
+  const prune = db.prepare<[number]>(
+    `DELETE FROM jobs WHERE finished_at < ? AND status IN ('complete', 'failed', 'cancelled')`,
+  );
+  const rescue = db.prepare<[number]>(
+    `UPDATE jobs SET status = 'pending', slot = NULL, max_attempts = max(max_attempts, attempts + 1),
+       errors = json_insert(errors, '$[#]', json_object('attempt', attempts, 'message',
+         'interrupted: the daemon stopped while this attempt was running', 'permanent', json('false'), 'at', ?))
+     WHERE status = 'running'`,
+  );
+  const nextDue = db.prepare<[], { t: number | null }>(`SELECT min(run_at) AS t FROM jobs WHERE status = 'pending'`);
+
+  const tick = db.transaction((b: TickBatch): TickResult => {
+    const inserted = b.inserts.map((j) => {
+      if (j.uniqueKey !== null) {
+        const live = findLive.get(j.uniqueKey);
+        if (live) return { job: toRecord(live), created: false };
+      }
+      return { job: toRecord(insert.get({ ...j, now: b.now, payloadText: JSON.stringify(j.payload) })!), created: true };
+    });
+    for (const p of b.progress) setProgress.run(p);
+    const finished: JobRecord[] = [];
+    for (const f of b.finishes) {
+      const params: Record<string, unknown> = { id: f.id, attempt: f.attempt, now: b.now, error: null, permanent: "false" };
+      if (f.outcome === "complete") params.result = JSON.stringify(f.result ?? null);
+      if (f.outcome === "retry") Object.assign(params, { error: f.error, runAt: f.runAt });
+      if (f.outcome === "failed") Object.assign(params, { error: f.error, permanent: f.permanent ? "true" : "false" });
+      if (f.outcome === "cancelled") params.error = f.error ?? "cancelled by user";
+      const row = finishStmts[f.outcome].get(params);
+      if (row) finished.push(toRecord(row));
+    }
+    const claimed: JobRecord[] = [];
+    if (b.claimSlots.length > 0) {
+      const due = selectDue.all(b.now, b.claimSlots.length);
+      due.forEach((d, i) => {
+        const row = claimOne.get(b.claimSlots[i]!, b.now, d.id);
+        if (row) claimed.push(toRecord(row));
+      });
+    }
+    return { inserted, finished, claimed };
+  });
+
+  return {
+    async tick(batch) {
+      return tick.immediate(batch);
+    },
+    async get(id) {
+      const row = getOne.get(id);
+      return row ? toRecord(row) : null;
+    },
+    async list(filter) {
+      const where: string[] = [];
+      const params: Record<string, unknown> = { limit: filter.limit ?? 50 };
+      if (filter.status !== undefined) {
+        where.push("status = @status");
+        params.status = filter.status;
+      }
+      if (filter.type !== undefined) {
+        where.push("type = @type");
+        params.type = filter.type;
+      }
+      if (filter.beforeId !== undefined) {
+        where.push("id < @beforeId");
+        params.beforeId = filter.beforeId;
+      }
+      const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT @limit`;
+      return db.prepare<[Record<string, unknown>], Row>(sql).all(params).map(toRecord);
+    },
+    async counts() {
+      const out = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
+      for (const r of counts.all()) out[r.status] = r.n;
+      return out;
+    },
+    async cancelPending(id, now) {
+      const row = cancelPending.get(now, id);
+      return row ? toRecord(row) : null;
+    },
+    async retry(id, now) {
+      try {
+        const row = retry.get(now, id);
+        return row ? toRecord(row) : null;
+      } catch (err) {
+        if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") {
+          throw conflict(`job ${id} cannot be retried: another pending or running job holds its unique key`);
+        }
+        throw err;
+      }
+    },
+    async prune(finishedBefore) {
+      return prune.run(finishedBefore).changes;
+    },
+    async rescue(now) {
+      return rescue.run(now).changes;
+    },
+    async nextDueAt() {
+      return nextDue.get()!.t;
+    },
+  };
+}

@@ -1,0 +1,144 @@
+// The Store: everything the daemon keeps, behind one narrow interface. The SQLite
+// implementation (store/sqlite/) is the default; a PostgreSQL one can sit behind the same
+// interface. No connection or transaction type leaks out: each method is one atomic unit.
+//
+// Times are epoch milliseconds here; the wire format (ISO strings) is made at the edge.
+
+import type { Board, Json, JobStatus, Task, TaskEvent, TaskStatus } from "../protocol/types.js";
+
+export interface NewTask {
+  title: string;
+  board: string;
+  description: string;
+  assignee: string | null;
+  dueDate: string | null;
+  status: TaskStatus;
+}
+
+export type TaskPatch = Partial<NewTask>;
+
+export interface TaskFilter {
+  board?: string;
+  status?: TaskStatus;
+  assignee?: string;
+  limit?: number;
+}
+
+export interface TaskEventFilter {
+  taskId?: number;
+  board?: string;
+  afterId?: number;
+  limit?: number;
+}
+
+export interface BoardStore {
+  list(): Promise<Board[]>;
+  get(name: string): Promise<Board | null>;
+  /** Throws conflict if the name is taken. */
+  create(name: string, now: number): Promise<Board>;
+}
+
+export interface TaskStore {
+  list(filter: TaskFilter): Promise<Task[]>;
+  get(id: number): Promise<Task | null>;
+  /** Creates the task and its "created" (and "assigned") events together. Throws not_found for an unknown board. */
+  create(task: NewTask, now: number): Promise<Task>;
+  /** Applies the patch and appends the events it implies, together. Null if there is no such task. */
+  update(id: number, patch: TaskPatch, now: number): Promise<Task | null>;
+  /** Deletes the task and appends a "deleted" event, together. Null if there is no such task. */
+  remove(id: number, now: number): Promise<Task | null>;
+  count(): Promise<number>;
+}
+
+export interface TaskEventStore {
+  list(filter: TaskEventFilter): Promise<TaskEvent[]>;
+}
+
+export interface JobRecord {
+  id: number;
+  type: string;
+  payload: Json;
+  status: JobStatus;
+  progress: number;
+  progressMessage: string | null;
+  attempts: number;
+  maxAttempts: number;
+  runAt: number;
+  priority: number;
+  uniqueKey: string | null;
+  slot: number | null;
+  result: Json | null;
+  error: string | null;
+  errors: { attempt: number; message: string; permanent: boolean; at: number }[];
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
+export interface NewJob {
+  type: string;
+  payload: Json;
+  runAt: number;
+  priority: number;
+  maxAttempts: number;
+  uniqueKey: string | null;
+}
+
+/** How one attempt of a running job ended. Applied only if that attempt is still the job's current one. */
+export type Finish =
+  | { id: number; attempt: number; outcome: "complete"; result: Json }
+  | { id: number; attempt: number; outcome: "retry"; error: string; runAt: number }
+  | { id: number; attempt: number; outcome: "failed"; error: string; permanent: boolean }
+  | { id: number; attempt: number; outcome: "cancelled"; error?: string }
+  /** Put back to pending without counting the attempt (graceful shutdown). */
+  | { id: number; attempt: number; outcome: "requeue" };
+
+/** Everything the engine writes in one turn, committed as one transaction (group commit). */
+export interface TickBatch {
+  now: number;
+  inserts: NewJob[];
+  finishes: Finish[];
+  progress: { id: number; attempt: number; progress: number; message: string | null }[];
+  /** Claim up to slots.length due pending jobs, assigning these slot numbers in order. */
+  claimSlots: number[];
+}
+
+export interface TickResult {
+  /** One per insert, in order: the stored job, and false where a live job with the same unique key was returned instead. */
+  inserted: { job: JobRecord; created: boolean }[];
+  /** The finished jobs as stored (fenced finishes that no longer applied are left out). */
+  finished: JobRecord[];
+  claimed: JobRecord[];
+}
+
+export interface JobFilter {
+  status?: JobStatus;
+  type?: string;
+  limit?: number;
+  beforeId?: number;
+}
+
+export interface JobStore {
+  tick(batch: TickBatch): Promise<TickResult>;
+  get(id: number): Promise<JobRecord | null>;
+  list(filter: JobFilter): Promise<JobRecord[]>;
+  counts(): Promise<Record<JobStatus, number>>;
+  /** Pending → cancelled. Null if the job was not pending. */
+  cancelPending(id: number, now: number): Promise<JobRecord | null>;
+  /** Failed or cancelled → pending, due now, with a fresh set of attempts. Null if the job was in another state. */
+  retry(id: number, now: number): Promise<JobRecord | null>;
+  /** Deletes finished jobs that finished before the cutoff; returns how many. */
+  prune(finishedBefore: number): Promise<number>;
+  /** Boot: jobs left running by a daemon that died go back to pending (their attempt counts). Returns how many. */
+  rescue(now: number): Promise<number>;
+  /** The earliest run_at among pending jobs, or null. */
+  nextDueAt(): Promise<number | null>;
+}
+
+export interface Store {
+  readonly boards: BoardStore;
+  readonly tasks: TaskStore;
+  readonly taskEvents: TaskEventStore;
+  readonly jobs: JobStore;
+  close(): Promise<void>;
+}

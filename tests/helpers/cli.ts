@@ -1,0 +1,45 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export const BIN = fileURLToPath(new URL("../../bin/teamwork.js", import.meta.url));
+
+export interface CliResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real teamwork binary (compiled) with a given home; never a TTY (see tty tests for that). */
+export function runCli(args: string[], opts: { home?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1", ...opts.env };
+    delete env.FORCE_COLOR;
+    if (opts.home) env.TEAMWORK_HOME = opts.home;
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`teamwork ${args.join(" ")} did not finish in time\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, opts.timeoutMs ?? 20_000);
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ exitCode: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+  });
+}
+
+/** Runs the CLI with --json and parses stdout. */
+export async function runJson<T = unknown>(args: string[], opts: Parameters<typeof runCli>[1] = {}): Promise<{ exitCode: number; json: T; stderr: string }> {
+  const r = await runCli([...args, "--json"], opts);
+  let json: T;
+  try {
+    json = JSON.parse(r.stdout) as T;
+  } catch {
+    throw new Error(`stdout of teamwork ${args.join(" ")} is not JSON (exit ${r.exitCode}):\n${r.stdout}\nstderr: ${r.stderr}`);
+  }
+  return { exitCode: r.exitCode, json, stderr: r.stderr };
+}
