@@ -315,7 +315,7 @@ export class Engine {
           f.run.settle(stored);
         }
         for (const job of result.claimed) this.dispatch(job);
-        if (claimSlots.length > 0 && result.claimed.length < claimSlots.length) await this.armDueTimer();
+        if (claimSlots.length > 0 && result.claimed.length < claimSlots.length) this.armDueTimer(result.nextDueAt);
       }
     } catch (err) {
       this.opts.log.error("store.write_failed", { error: err as Error, inserts: inserts.length, finishes: finishes.length });
@@ -335,8 +335,7 @@ export class Engine {
     if (this.running.size === 0 && this.finishes.length === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
-  private async armDueTimer(): Promise<void> {
-    const next = await this.opts.store.jobs.nextDueAt();
+  private armDueTimer(next: number | null): void {
     if (next === null || !this.accepting) return;
     if (this.dueTimer && this.dueTimer.at <= next) return;
     this.dueTimer?.handle.cancel();

@@ -109,6 +109,8 @@ export interface TickResult {
   /** The finished jobs as stored (fenced finishes that no longer applied are left out). */
   finished: JobRecord[];
   claimed: JobRecord[];
+  /** When fewer jobs were claimed than asked for: the earliest runAt among pending jobs left (null if none). */
+  nextDueAt: number | null;
 }
 
 export interface JobFilter {
@@ -131,8 +133,6 @@ export interface JobStore {
   prune(finishedBefore: number): Promise<number>;
   /** Boot: jobs left running by a daemon that died go back to pending (their attempt counts). Returns how many. */
   rescue(now: number): Promise<number>;
-  /** The earliest run_at among pending jobs, or null. */
-  nextDueAt(): Promise<number | null>;
 }
 
 export interface Store {
