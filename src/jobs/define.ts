@@ -13,6 +13,13 @@ export interface JobContext {
   /** Reports progress, 0–100, with an optional message. Pushed to watchers at once. */
   progress(percent: number, message?: string): void;
   log(message: string): void;
+  /** What the last checkpoint of this job recorded (from this or an earlier attempt), or null. */
+  state: Json | null;
+  /**
+   * Records durable progress: resolves once `state` is committed, so work done before the
+   * call is never redone by a retry that reads ctx.state.
+   */
+  checkpoint(state: Json): Promise<void>;
   /** Folders of this daemon's home that built-in jobs write to. */
   paths: { home: string; database: string; reports: string; uploads: string; uploadsTmp: string; thumbs: string; outbox: string };
   /** Settings from the daemon's configuration that jobs may need. */

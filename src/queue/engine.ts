@@ -86,6 +86,7 @@ export class Engine {
   private inserts: { job: NewJob; resolve: (r: { job: JobRecord; created: boolean }) => void; reject: (e: unknown) => void }[] = [];
   private finishes: { finish: Finish; run: Running }[] = [];
   private progress = new Map<number, { attempt: number; progress: number; message: string | null }>();
+  private checkpoints: { id: number; attempt: number; state: Json; ack: (error: string | null) => void }[] = [];
   private progressTimer: TimerHandle | null = null;
   private tickQueued = false;
   private ticking = false;
@@ -118,6 +119,10 @@ export class Engine {
       {
         progress: (id, attempt, progress, message) => this.onProgress(id, attempt, progress, message),
         log: (id, attempt, message) => opts.log.info("job.log", { job: id, attempt, message }),
+        checkpoint: (id, attempt, state, ack) => {
+          this.checkpoints.push({ id, attempt, state, ack });
+          this.scheduleTick();
+        },
         end: (id, attempt, end) => this.onEnd(id, attempt, end),
         workerLog: (slot, line) => opts.log.info("worker.output", { slot, line }),
       },
@@ -284,7 +289,7 @@ export class Engine {
   /** Runs ticks until nothing is left to write. */
   private async flush(): Promise<void> {
     do await this.tick();
-    while (this.inserts.length || this.finishes.length || this.progress.size);
+    while (this.inserts.length || this.finishes.length || this.progress.size || this.checkpoints.length);
   }
 
   private async tick(): Promise<void> {
@@ -295,15 +300,24 @@ export class Engine {
     this.ticking = true;
     const inserts = this.inserts.splice(0);
     const finishes = this.finishes.splice(0);
+    const checkpoints = this.checkpoints.splice(0);
     const progress = [...this.progress].map(([id, p]) => ({ id, ...p }));
     this.progress.clear();
     this.progressTimer?.cancel();
     this.progressTimer = null;
     const claimSlots = this.accepting ? [...this.freeSlots] : [];
-    const batch: TickBatch = { now: this.opts.clock.now(), inserts: inserts.map((i) => i.job), finishes: finishes.map((f) => f.finish), progress, claimSlots };
+    const batch: TickBatch = {
+      now: this.opts.clock.now(),
+      inserts: inserts.map((i) => i.job),
+      finishes: finishes.map((f) => f.finish),
+      progress,
+      checkpoints: checkpoints.map(({ id, attempt, state }) => ({ id, attempt, state })),
+      claimSlots,
+    };
     try {
-      if (inserts.length || finishes.length || progress.length || claimSlots.length) {
+      if (inserts.length || finishes.length || progress.length || checkpoints.length || claimSlots.length) {
         const result = await this.opts.store.jobs.tick(batch);
+        for (const c of checkpoints) c.ack(null);
         result.inserted.forEach((r, i) => {
           inserts[i]!.resolve(r);
           if (r.created) this.emitStatus(r.job);
@@ -321,6 +335,7 @@ export class Engine {
       this.opts.log.error("store.write_failed", { error: err as Error, inserts: inserts.length, finishes: finishes.length });
       const failure = new TeamworkError("unavailable", `could not store the job: ${(err as Error).message}`);
       for (const i of inserts) i.reject(failure);
+      for (const c of checkpoints) c.ack((err as Error).message);
       // Finishes and progress are kept and written on the next try.
       this.finishes.unshift(...finishes);
       for (const p of progress) if (!this.progress.has(p.id)) this.progress.set(p.id, p);
@@ -364,7 +379,7 @@ export class Engine {
     }
     const timeoutMs = type.def.timeoutMs ?? this.opts.config.jobTimeout;
     run.timers.push(this.opts.clock.setTimer(() => this.stopRunning(run, "timeout", `timed out after ${formatDuration(timeoutMs)}`), timeoutMs));
-    this.pool.run(slot, { jobId: job.id, attempt: run.attempt, type: job.type, payload: job.payload, memoryMb: type.def.memoryMb ?? this.opts.config.jobMemoryMb });
+    this.pool.run(slot, { jobId: job.id, attempt: run.attempt, type: job.type, payload: job.payload, state: job.state, memoryMb: type.def.memoryMb ?? this.opts.config.jobMemoryMb });
   }
 
   /** Asks the handler to stop (AbortSignal); past the grace period its worker is terminated. */

@@ -73,6 +73,8 @@ export interface JobRecord {
   createdAt: number;
   startedAt: number | null;
   finishedAt: number | null;
+  /** The handler's last checkpoint (kept across attempts), or null. */
+  state: Json | null;
 }
 
 export interface NewJob {
@@ -99,6 +101,8 @@ export interface TickBatch {
   inserts: NewJob[];
   finishes: Finish[];
   progress: { id: number; attempt: number; progress: number; message: string | null }[];
+  /** Checkpoints of running attempts (fenced like finishes). */
+  checkpoints: { id: number; attempt: number; state: Json }[];
   /** Claim up to slots.length due pending jobs, assigning these slot numbers in order. */
   claimSlots: number[];
 }

@@ -130,6 +130,14 @@ describe("running", () => {
     expect(done.result).toEqual({ attempt: 3 });
   });
 
+  it("keeps a handler's checkpoints across attempts, so a retry skips finished work", async () => {
+    const { job } = await d.client.call("jobsEnqueue", { type: "checkpointed", payload: { items: ["a", "b", "c", "d"] } });
+    const done = await finished(job.id);
+    expect(done.status).toBe("complete");
+    expect(done.attempts).toBe(2);
+    expect(done.result).toEqual({ done: ["a", "b", "c", "d"], skipped: ["a", "b"], attempt: 2 });
+  });
+
   it("does not retry a permanent error", async () => {
     const { job } = await d.client.call("jobsEnqueue", { type: "permanent", maxAttempts: 5 });
     const done = await finished(job.id);

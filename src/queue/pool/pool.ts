@@ -22,6 +22,7 @@ export type JobEnd =
 export interface PoolEvents {
   progress(jobId: number, attempt: number, progress: number, message: string | null): void;
   log(jobId: number, attempt: number, message: string): void;
+  checkpoint(jobId: number, attempt: number, state: Json, ack: (error: string | null) => void): void;
   /** Called exactly once for every job handed to run(). */
   end(jobId: number, attempt: number, end: JobEnd): void;
   workerLog?(slot: number, line: string): void;
@@ -33,6 +34,7 @@ export interface StartJob {
   type: string;
   payload: Json;
   memoryMb: number;
+  state: Json | null;
 }
 
 class Slot {
@@ -77,7 +79,7 @@ class Slot {
   start(job: StartJob): void {
     const worker = this.ensureWorker(job.memoryMb);
     this.job = { jobId: job.jobId, attempt: job.attempt };
-    const msg: ToWorker = { t: "start", jobId: job.jobId, attempt: job.attempt, type: job.type, payload: job.payload };
+    const msg: ToWorker = { t: "start", jobId: job.jobId, attempt: job.attempt, type: job.type, payload: job.payload, state: job.state };
     worker.postMessage(msg);
   }
 
@@ -121,6 +123,13 @@ class Slot {
         return;
       case "log":
         if (job && job.jobId === m.jobId && job.attempt === m.attempt) this.pool.events.log(m.jobId, m.attempt, m.message);
+        return;
+      case "checkpoint":
+        if (job && job.jobId === m.jobId && job.attempt === m.attempt) {
+          this.pool.events.checkpoint(m.jobId, m.attempt, m.state, (error) => {
+            if (this.worker === worker) worker.postMessage({ t: "checkpointed", jobId: m.jobId, seq: m.seq, error } satisfies ToWorker);
+          });
+        }
         return;
       case "done":
         if (job && job.jobId === m.jobId && job.attempt === m.attempt) this.finish({ ok: true, result: m.result });

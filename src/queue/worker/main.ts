@@ -14,6 +14,8 @@ const data = workerData as WorkerData;
 const post = (m: FromWorker) => port.postMessage(m);
 
 let current: { jobId: number; controller: AbortController } | null = null;
+const pendingCheckpoints = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+let checkpointSeq = 0;
 
 const registryReady = loadRegistry(data.modules).then(
   (r) => {
@@ -29,6 +31,13 @@ const registryReady = loadRegistry(data.modules).then(
 port.on("message", (msg: ToWorker) => {
   if (msg.t === "cancel") {
     if (current?.jobId === msg.jobId) current.controller.abort(new Error(msg.reason));
+    return;
+  }
+  if (msg.t === "checkpointed") {
+    const p = pendingCheckpoints.get(msg.seq);
+    pendingCheckpoints.delete(msg.seq);
+    if (msg.error === null) p?.resolve();
+    else p?.reject(new Error(`checkpoint not stored: ${msg.error}`));
     return;
   }
   void run(msg);
@@ -55,6 +64,21 @@ async function run(msg: Extract<ToWorker, { t: "start" }>): Promise<void> {
     },
     paths: data.paths,
     settings: data.settings,
+    state: msg.state,
+    checkpoint(state) {
+      const seq = ++checkpointSeq;
+      let json: Json;
+      try {
+        json = JSON.parse(JSON.stringify(state ?? null)) as Json;
+      } catch (err) {
+        return Promise.reject(new Error(`checkpoint is not JSON: ${(err as Error).message}`));
+      }
+      ctx.state = json;
+      return new Promise<void>((resolve, reject) => {
+        pendingCheckpoints.set(seq, { resolve, reject });
+        post({ t: "checkpoint", jobId, attempt, seq, state: json });
+      });
+    },
   };
   try {
     const registry = await registryReady;

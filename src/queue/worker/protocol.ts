@@ -10,13 +10,16 @@ export interface WorkerData {
 }
 
 export type ToWorker =
-  | { t: "start"; jobId: number; attempt: number; type: string; payload: Json }
+  | { t: "start"; jobId: number; attempt: number; type: string; payload: Json; state: Json | null }
+  /** The checkpoint numbered seq is committed (or could not be). */
+  | { t: "checkpointed"; jobId: number; seq: number; error: string | null }
   | { t: "cancel"; jobId: number; reason: string };
 
 export type FromWorker =
   | { t: "ready" }
   | { t: "progress"; jobId: number; attempt: number; progress: number; message: string | null }
   | { t: "log"; jobId: number; attempt: number; message: string }
+  | { t: "checkpoint"; jobId: number; attempt: number; seq: number; state: Json }
   | { t: "done"; jobId: number; attempt: number; result: Json }
   | { t: "failed"; jobId: number; attempt: number; message: string; permanent: boolean }
   /** The worker could not load its job modules: it is useless, and says why. */

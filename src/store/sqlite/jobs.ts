@@ -23,6 +23,7 @@ interface Row {
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
+  state: string | null;
 }
 
 export const toRecord = (r: Row): JobRecord => ({
@@ -44,6 +45,7 @@ export const toRecord = (r: Row): JobRecord => ({
   createdAt: r.created_at,
   startedAt: r.started_at,
   finishedAt: r.finished_at,
+  state: r.state === null ? null : (JSON.parse(r.state) as Json),
 });
 
 // Appends one {attempt, message, permanent, at} object to the errors array.
@@ -78,6 +80,9 @@ export function sqliteJobs(db: Db): JobStore {
   };
   const setProgress = db.prepare(
     `UPDATE jobs SET progress = @progress, progress_message = @message WHERE id = @id AND status = 'running' AND attempts = @attempt`,
+  );
+  const setState = db.prepare(
+    `UPDATE jobs SET state = @state WHERE id = @id AND status = 'running' AND attempts = @attempt`,
   );
   const selectDue = db.prepare<[number, number], { id: number }>(
     // INDEXED BY: without statistics the planner prefers jobs_status and sorts every pending row.
@@ -117,6 +122,7 @@ export function sqliteJobs(db: Db): JobStore {
       return { job: toRecord(insert.get({ ...j, now: b.now, payloadText: JSON.stringify(j.payload) })!), created: true };
     });
     for (const p of b.progress) setProgress.run(p);
+    for (const c of b.checkpoints) setState.run({ id: c.id, attempt: c.attempt, state: JSON.stringify(c.state) });
     const finished: JobRecord[] = [];
     for (const f of b.finishes) {
       const params: Record<string, unknown> = { id: f.id, attempt: f.attempt, now: b.now, error: null, permanent: "false" };

@@ -24,7 +24,7 @@ CREATE TABLE jobs (
   created_at        INTEGER NOT NULL,
   started_at        INTEGER,
   finished_at       INTEGER
-) STRICT;
+, state TEXT) STRICT;
 
 CREATE TABLE task_events (
   id          INTEGER PRIMARY KEY,
