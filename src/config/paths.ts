@@ -32,7 +32,7 @@ export interface Paths {
 /**
  * sun_path is 108 bytes on Linux (104 on macOS) including the NUL. A socket path longer
  * than this cannot be bound, so a long home puts its socket in a per-user folder under the
- * system temp dir, named by a hash of the home, which both sides compute the same way.
+ * system temp dir, named by a hash of the runtime folder, which both sides compute the same way.
  */
 export const MAX_SOCKET_PATH = 100;
 

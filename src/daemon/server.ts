@@ -182,6 +182,7 @@ export function createApiServer(opts: { handlers: Handlers; streams: StreamHandl
       if (route.method === "GET" || route.method === "DELETE") {
         fields = readQuery(url);
       } else {
+        if (url.search) throw new TeamworkError("invalid_input", `${route.method} ${url.pathname} takes its input as a JSON body, not a query string`);
         const type = req.headers["content-type"];
         if (type && !/^application\/json\b/i.test(type)) {
           throw new TeamworkError("unsupported_media_type", `request body must be application/json, got ${type}`);

@@ -54,6 +54,7 @@ export function errorCodeForStatus(status: number): ErrorCode {
   if (status === 409) return "conflict";
   if (status === 413) return "payload_too_large";
   if (status === 405) return "method_not_allowed";
+  if (status === 415) return "unsupported_media_type";
   if (status >= 400 && status < 500) return "invalid_input";
   if (status === 503) return "unavailable";
   return "internal";

@@ -431,7 +431,8 @@ export class Engine {
   private queueFinish(run: Running, finish: Finish): void {
     for (const t of run.timers) t.cancel();
     this.running.delete(run.record.id);
-    this.progress.delete(run.record.id);
+    // Unwritten progress stays queued: the tick writes it (while the attempt still runs)
+    // before the finish, so the last message is kept.
     this.freeSlots.push(run.slot);
     this.freeSlots.sort((a, b) => a - b);
     this.finishes.push({ finish, run });

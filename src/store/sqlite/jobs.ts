@@ -99,7 +99,7 @@ export function sqliteJobs(db: Db): JobStore {
   );
   const retry = db.prepare<[number, number], Row>(
     `UPDATE jobs SET status = 'pending', run_at = ?, max_attempts = max(max_attempts, attempts + 1), finished_at = NULL,
-       result = NULL, progress = 0, progress_message = NULL, slot = NULL
+       result = NULL, error = NULL, progress = 0, progress_message = NULL, slot = NULL
      WHERE id = ? AND status IN ('failed', 'cancelled') RETURNING *`,
   );
   const prune = db.prepare<[number]>(

@@ -6,7 +6,7 @@ CREATE TABLE boards (
 ) STRICT;
 
 CREATE TABLE jobs (
-  id                INTEGER PRIMARY KEY,
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
   type              TEXT NOT NULL,
   payload           TEXT NOT NULL,
   status            TEXT NOT NULL CHECK (status IN ('pending', 'running', 'complete', 'failed', 'cancelled')),
@@ -26,8 +26,10 @@ CREATE TABLE jobs (
   finished_at       INTEGER
 , state TEXT) STRICT;
 
+CREATE TABLE sqlite_sequence(name,seq);
+
 CREATE TABLE task_events (
-  id          INTEGER PRIMARY KEY,
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
   task_id     INTEGER NOT NULL,
   board_id    INTEGER NOT NULL REFERENCES boards(id),
   type        TEXT NOT NULL CHECK (type IN ('created', 'updated', 'completed', 'assigned', 'deleted')),
@@ -37,7 +39,7 @@ CREATE TABLE task_events (
 ) STRICT;
 
 CREATE TABLE tasks (
-  id            INTEGER PRIMARY KEY,
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
   board_id      INTEGER NOT NULL REFERENCES boards(id),
   title         TEXT NOT NULL,
   description   TEXT NOT NULL DEFAULT '',

@@ -6,8 +6,10 @@ CREATE TABLE boards (
   created_at  INTEGER NOT NULL
 ) STRICT;
 
+-- AUTOINCREMENT: ids are never reused, so a deleted task's events and a pruned job's
+-- watchers can never be confused with a newer one.
 CREATE TABLE tasks (
-  id            INTEGER PRIMARY KEY,
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
   board_id      INTEGER NOT NULL REFERENCES boards(id),
   title         TEXT NOT NULL,
   description   TEXT NOT NULL DEFAULT '',
@@ -23,7 +25,7 @@ CREATE INDEX tasks_assignee ON tasks (assignee) WHERE assignee IS NOT NULL;
 
 -- Append-only. task_id is not a foreign key: events outlive deleted tasks.
 CREATE TABLE task_events (
-  id          INTEGER PRIMARY KEY,
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
   task_id     INTEGER NOT NULL,
   board_id    INTEGER NOT NULL REFERENCES boards(id),
   type        TEXT NOT NULL CHECK (type IN ('created', 'updated', 'completed', 'assigned', 'deleted')),
@@ -35,7 +37,7 @@ CREATE INDEX task_events_task ON task_events (task_id, id);
 CREATE INDEX task_events_board ON task_events (board_id, id);
 
 CREATE TABLE jobs (
-  id                INTEGER PRIMARY KEY,
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
   type              TEXT NOT NULL,
   payload           TEXT NOT NULL,
   status            TEXT NOT NULL CHECK (status IN ('pending', 'running', 'complete', 'failed', 'cancelled')),
