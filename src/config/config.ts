@@ -21,7 +21,7 @@ export interface Config {
   /** How long finished jobs are kept (ms). */
   retention: number;
   cleanup: { maxAge: number };
-  digest: { recipients: string[] };
+  digest: { recipients: string[]; sendEmpty: boolean };
   /** Default per-attempt timeout of a job (ms); a job type may set its own. */
   jobTimeout: number;
   /** Default heap limit of a job's worker (MiB). */
@@ -41,7 +41,7 @@ export const DEFAULTS: Config = {
   mailFrom: "teamwork@localhost",
   retention: 7 * 86_400_000,
   cleanup: { maxAge: 86_400_000 },
-  digest: { recipients: [] },
+  digest: { recipients: [], sendEmpty: false },
   jobTimeout: 15 * 60_000,
   jobMemoryMb: 512,
   cancelGrace: 5_000,
@@ -84,6 +84,11 @@ const list = (item: Parser, separator: string): Parser => (value) => {
     }
   });
 };
+const bool: Parser = (value) => {
+  if (value === true || value === "true" || value === "1") return true;
+  if (value === false || value === "false" || value === "0") return false;
+  throw new Error(`must be true or false, got ${JSON.stringify(value)}`);
+};
 const absolutePath: Parser = (value) => {
   if (typeof value !== "string" || !isAbsolute(value)) throw new Error(`must be an absolute path, got ${JSON.stringify(value)}`);
   return value;
@@ -116,6 +121,7 @@ const KEYS: Record<string, KeySpec> = {
   retention: { parse: duration, env: "TEAMWORK_RETENTION" },
   "cleanup.maxAge": { parse: duration, env: "TEAMWORK_CLEANUP_MAX_AGE" },
   "digest.recipients": { parse: list(email, ","), env: "TEAMWORK_DIGEST_RECIPIENTS" },
+  "digest.sendEmpty": { parse: bool, env: "TEAMWORK_DIGEST_SEND_EMPTY" },
   jobTimeout: { parse: duration, env: "TEAMWORK_JOB_TIMEOUT" },
   jobMemoryMb: { parse: int(16, 65_536), env: "TEAMWORK_JOB_MEMORY_MB" },
   cancelGrace: { parse: duration, env: "TEAMWORK_CANCEL_GRACE" },

@@ -5,6 +5,8 @@ import type { Paths } from "../config/paths.js";
 import type { TaskBoard } from "../board/board.js";
 import type { Engine } from "../queue/engine.js";
 import type { EventBus } from "../queue/events/bus.js";
+import type { Scheduler } from "../scheduler/scheduler.js";
+import type { Housekeeping } from "../scheduler/housekeeping.js";
 import type { RouteInput, RouteName, RouteOutput } from "../protocol/routes.js";
 
 /** What route handlers may use. */
@@ -16,6 +18,8 @@ export interface AppContext {
   board: TaskBoard;
   engine: Engine;
   bus: EventBus;
+  scheduler: Scheduler;
+  housekeeping: Housekeeping;
   startedAt: number;
   /** Begins a graceful shutdown after the current response is sent. */
   requestStop(reason: string): void;

@@ -23,6 +23,9 @@ import { createApiServer } from "./server.js";
 import { daemonRoutes } from "./routes/daemon.js";
 import { taskRoutes } from "./routes/tasks.js";
 import { jobRoutes, jobStreams } from "./routes/jobs.js";
+import { scheduleRoutes } from "./routes/schedules.js";
+import { Scheduler } from "../scheduler/scheduler.js";
+import { BUILTIN_SCHEDULES, Housekeeping } from "../scheduler/housekeeping.js";
 import { acquireLock, AlreadyRunning, releaseLock } from "./lock.js";
 import type { AppContext, Handlers } from "./context.js";
 
@@ -116,9 +119,18 @@ async function serve(paths: Paths, config: Config): Promise<number> {
     config,
     workerData: {
       paths: { home: paths.home, database: paths.database, reports: paths.reports, uploads: paths.uploads, uploadsTmp: paths.uploadsTmp, thumbs: paths.thumbs, outbox: paths.outbox },
-      settings: { smtpUrl: config.smtpUrl, mailFrom: config.mailFrom },
+      settings: {
+        smtpUrl: config.smtpUrl,
+        mailFrom: config.mailFrom,
+        cleanupMaxAgeMs: config.cleanup.maxAge,
+        digestRecipients: config.digest.recipients,
+        digestSendEmpty: config.digest.sendEmpty,
+      },
     },
   });
+
+  const scheduler = new Scheduler({ store, engine, clock, log, builtins: BUILTIN_SCHEDULES });
+  const housekeeping = new Housekeeping({ store, engine, scheduler, clock, log, paths, config });
 
   let stopping: Promise<void> | null = null;
   let resolveStopped!: () => void;
@@ -131,10 +143,12 @@ async function serve(paths: Paths, config: Config): Promise<number> {
     board: new TaskBoard(store, clock),
     engine,
     bus,
+    scheduler,
+    housekeeping,
     startedAt: clock.now(),
     requestStop: (reason) => setImmediate(() => void shutdown(reason)),
   };
-  const handlers: Handlers = { ...daemonRoutes(app), ...taskRoutes(app), ...jobRoutes(app) };
+  const handlers: Handlers = { ...daemonRoutes(app), ...taskRoutes(app), ...jobRoutes(app), ...scheduleRoutes(app) };
   const api = createApiServer({ handlers, streams: jobStreams(app), log });
 
   // Nobody else may be here: we hold the lock, so a socket file left over is stale.
@@ -152,7 +166,9 @@ async function serve(paths: Paths, config: Config): Promise<number> {
     process.umask(oldMask);
   }
   chmodSync(paths.socket, 0o600);
+  await housekeeping.start();
   await engine.start();
+  await scheduler.start();
   log.info("daemon.started", { pid: process.pid, version: VERSION, home: paths.home, socket: paths.socket, concurrency: config.concurrency, durability: config.durability, jobTypes: [...registry.types.keys()].join(",") || "none" });
 
   const shutdown = (reason: string): Promise<void> => {
@@ -164,6 +180,7 @@ async function serve(paths: Paths, config: Config): Promise<number> {
         process.exit(DAEMON_EXIT.failed);
       }, config.shutdownGrace + 10_000).unref();
       api.server.close();
+      scheduler.stop();
       await engine.stop(config.shutdownGrace);
       api.closeStreams();
       api.server.closeAllConnections();

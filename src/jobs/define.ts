@@ -23,7 +23,17 @@ export interface JobContext {
   /** Folders of this daemon's home that built-in jobs write to. */
   paths: { home: string; database: string; reports: string; uploads: string; uploadsTmp: string; thumbs: string; outbox: string };
   /** Settings from the daemon's configuration that jobs may need. */
-  settings: { smtpUrl: string | null; mailFrom: string };
+  settings: JobSettings;
+}
+
+export interface JobSettings {
+  smtpUrl: string | null;
+  mailFrom: string;
+  /** Files in uploads/tmp older than this (ms) are removed by `cleanup`. */
+  cleanupMaxAgeMs: number;
+  digestRecipients: string[];
+  /** Send a digest even when nothing happened. */
+  digestSendEmpty: boolean;
 }
 
 export interface Lookup {

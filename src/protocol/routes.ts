@@ -7,7 +7,7 @@
 
 import * as v from "./validate.js";
 import { JOB_STATUSES, TASK_STATUSES } from "./types.js";
-import type { Board, DaemonStatus, Health, Job, Task, TaskEvent } from "./types.js";
+import type { Board, CleanupStats, DaemonStatus, DigestPreview, Health, Job, Schedule, Task, TaskEvent } from "./types.js";
 
 export type Method = "GET" | "POST" | "PATCH" | "DELETE";
 
@@ -23,6 +23,7 @@ const boardName = v.string({
 const description = v.string({ max: 20_000 });
 const jobType = v.string({ min: 1, max: 100, pattern: /^[A-Za-z0-9][A-Za-z0-9._:-]*$/, patternHint: "a job type uses letters, digits, '.', '_', ':' and '-'" });
 const duration = v.string({ min: 1, max: 40 });
+const scheduleName = v.string({ min: 1, max: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9._-]*$/, patternHint: "a schedule name uses letters, digits, '.', '_' and '-'" });
 
 const jobSpec = v.object({
   type: jobType,
@@ -112,6 +113,24 @@ export const routes = {
   jobsCancel: { method: "POST", path: "/jobs/:id/cancel", input: v.object({ id }) },
   jobsRetry: { method: "POST", path: "/jobs/:id/retry", input: v.object({ id }) },
   jobsPrune: { method: "POST", path: "/jobs/prune", input: v.object({ olderThan: v.optional(duration) }) },
+  schedulesList: { method: "GET", path: "/schedules", input: v.object({}) },
+  schedulesSet: {
+    method: "POST",
+    path: "/schedules",
+    input: v.object({
+      name: scheduleName,
+      cron: v.string({ min: 1, max: 200 }),
+      timezone: v.optional(v.nullable(v.string({ min: 1, max: 64 }))),
+      type: v.optional(jobType),
+      payload: v.optional(v.json({ maxBytes: 64 * 1024 })),
+    }),
+  },
+  schedulesPause: { method: "POST", path: "/schedules/:name/pause", input: v.object({ name: scheduleName }) },
+  schedulesResume: { method: "POST", path: "/schedules/:name/resume", input: v.object({ name: scheduleName }) },
+  schedulesRun: { method: "POST", path: "/schedules/:name/run", input: v.object({ name: scheduleName }) },
+  schedulesRemove: { method: "DELETE", path: "/schedules/:name", input: v.object({ name: scheduleName }) },
+  cleanupStats: { method: "GET", path: "/cleanup/stats", input: v.object({}) },
+  digestPreview: { method: "GET", path: "/digest/preview", input: v.object({}) },
   /** SSE: events of one job; the first event is its current status. */
   jobsStream: { method: "GET", path: "/jobs/:id/events", input: v.object({ id }) },
   /** SSE: events of every job. */
@@ -143,6 +162,14 @@ export interface RouteOutput {
   jobsCancel: { job: Job };
   jobsRetry: { job: Job };
   jobsPrune: { pruned: number };
+  schedulesList: { schedules: Schedule[] };
+  schedulesSet: { schedule: Schedule };
+  schedulesPause: { schedule: Schedule };
+  schedulesResume: { schedule: Schedule };
+  schedulesRun: { outcome: "enqueued" | "skipped"; job: Job };
+  schedulesRemove: { schedule: Schedule };
+  cleanupStats: CleanupStats;
+  digestPreview: DigestPreview;
   jobsStream: never;
   eventsStream: never;
 }

@@ -84,6 +84,44 @@ export interface Job {
   finishedAt: string | null;
 }
 
+export interface Schedule {
+  name: string;
+  cron: string;
+  /** IANA time zone, or null for the daemon's local time. */
+  timezone: string | null;
+  type: string;
+  payload: Json;
+  enabled: boolean;
+  /** When the last slot was handled, and how: enqueued a job, or skipped (previous run still live). */
+  lastRunAt: string | null;
+  lastOutcome: "enqueued" | "skipped" | null;
+  /** The job of the last firing and where it stands now (null once pruned). */
+  lastJob: { id: number; status: JobStatus; error: string | null } | null;
+  nextRunAt: string | null;
+}
+
+export interface CleanupStats {
+  folder: string;
+  maxAgeMs: number;
+  lastRun: { at: string; jobId: number; files: number; bytes: number } | null;
+  total: { runs: number; files: number; bytes: number };
+  schedule: { cron: string; enabled: boolean; nextRunAt: string | null } | null;
+}
+
+export interface DigestPreview {
+  subject: string;
+  text: string;
+  empty: boolean;
+  /** Would `digest send` send it? (false when empty and digest.sendEmpty is off, or no recipients) */
+  wouldSend: boolean;
+  recipients: string[];
+  since: string | null;
+  afterEventId: number;
+  toEventId: number;
+  counts: Record<"created" | "completed" | "assigned" | "deleted", number>;
+  boards: { board: string; counts: Record<"created" | "completed" | "assigned" | "deleted", number>; items: Record<"created" | "completed" | "assigned" | "deleted", { taskId: number; title: string; assignee?: string }[]> }[];
+}
+
 export interface Health {
   ok: true;
   version: string;

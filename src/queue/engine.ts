@@ -97,6 +97,7 @@ export class Engine {
   private idleWaiters: (() => void)[] = [];
   private readonly pool: WorkerPool;
   private readonly lookup: Lookup;
+  private readonly finishHooks = new Map<string, ((job: JobRecord) => Promise<void> | void)[]>();
 
   constructor(
     private readonly opts: {
@@ -164,6 +165,26 @@ export class Engine {
     );
     const results = await Promise.all(prepared.map((p) => this.insert(p)));
     return results.map((r) => ({ job: toWire(r.job), created: r.created }));
+  }
+
+  /**
+   * Calls fn after a job of this type reached a final status (complete, failed, cancelled)
+   * and that was committed. For bookkeeping outside the job (stats, cursors, attachments).
+   */
+  onFinish(type: string, fn: (job: JobRecord) => Promise<void> | void): void {
+    const list = this.finishHooks.get(type) ?? [];
+    list.push(fn);
+    this.finishHooks.set(type, list);
+  }
+
+  /** A job stored outside the tick (a schedule's firing): announce it and start it if due. */
+  adopt(job: JobRecord): void {
+    this.emitStatus(job);
+    this.scheduleTick();
+  }
+
+  get registry(): Registry {
+    return this.opts.registry;
   }
 
   async get(id: number): Promise<Job> {
@@ -243,7 +264,8 @@ export class Engine {
 
   // ---- the tick ----
 
-  private async prepare(spec: JobSpec): Promise<NewJob> {
+  /** Validates a job spec as enqueue would, without storing it. */
+  async prepare(spec: JobSpec): Promise<NewJob> {
     const t = this.opts.registry.get(spec.type);
     const payload: Json = spec.payload ?? {};
     if (t.def.validate) {
@@ -325,7 +347,10 @@ export class Engine {
         const byId = new Map(result.finished.map((j) => [j.id, j]));
         for (const f of finishes) {
           const stored = byId.get(f.finish.id) ?? null;
-          if (stored) this.emitStatus(stored);
+          if (stored) {
+            this.emitStatus(stored);
+            if (stored.status !== "pending") this.runFinishHooks(stored);
+          }
           f.run.settle(stored);
         }
         for (const job of result.claimed) this.dispatch(job);
@@ -437,6 +462,14 @@ export class Engine {
     this.freeSlots.sort((a, b) => a - b);
     this.finishes.push({ finish, run });
     this.scheduleTick();
+  }
+
+  private runFinishHooks(job: JobRecord): void {
+    for (const fn of this.finishHooks.get(job.type) ?? []) {
+      Promise.resolve()
+        .then(() => fn(job))
+        .catch((err: Error) => this.opts.log.error("job.finish_hook_failed", { job: job.id, type: job.type, error: err.message }));
+    }
   }
 
   private idle(): Promise<void> {

@@ -139,10 +139,56 @@ export interface JobStore {
   rescue(now: number): Promise<number>;
 }
 
+export interface ScheduleRecord {
+  name: string;
+  cron: string;
+  timezone: string | null;
+  jobType: string;
+  payload: Json;
+  enabled: boolean;
+  lastSlot: number | null;
+  lastFiredAt: number | null;
+  lastJobId: number | null;
+  lastOutcome: "enqueued" | "skipped" | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type FireResult =
+  /** The slot was handled before (a timer and a catch-up raced, or a restart at that moment). */
+  | { outcome: "already-fired" }
+  /** The previous run is still pending or running: no overlap, the slot is recorded as skipped. */
+  | { outcome: "skipped"; job: JobRecord }
+  | { outcome: "enqueued"; job: JobRecord };
+
+export interface ScheduleStore {
+  list(): Promise<ScheduleRecord[]>;
+  get(name: string): Promise<ScheduleRecord | null>;
+  /** Creates the schedule, or changes its expression, time zone, type and payload. */
+  upsert(s: { name: string; cron: string; timezone: string | null; jobType: string; payload: Json }, now: number): Promise<ScheduleRecord>;
+  /** Creates the schedule only if it does not exist (built-in defaults). */
+  ensure(s: { name: string; cron: string; timezone: string | null; jobType: string; payload: Json }, now: number): Promise<void>;
+  setEnabled(name: string, enabled: boolean, now: number, skipUntil: number | null): Promise<ScheduleRecord | null>;
+  remove(name: string): Promise<boolean>;
+  /**
+   * One firing, atomically: refuses a slot at or before the last one handled (slot null:
+   * a manual run, never refused), skips while a job of this schedule is live, otherwise
+   * inserts the job. The slot is recorded in the same transaction.
+   */
+  fire(name: string, slot: number | null, now: number, job: NewJob): Promise<FireResult | null>;
+}
+
+export interface MetaStore {
+  get(key: string): Promise<Json | null>;
+  set(key: string, value: Json): Promise<void>;
+}
+
 export interface Store {
   readonly boards: BoardStore;
   readonly tasks: TaskStore;
   readonly taskEvents: TaskEventStore;
   readonly jobs: JobStore;
+  readonly schedules: ScheduleStore;
+  readonly meta: MetaStore;
   close(): Promise<void>;
 }

@@ -85,6 +85,8 @@ async function run(msg: Extract<ToWorker, { t: "start" }>): Promise<void> {
     if (!registry) throw Object.assign(new Error("job modules failed to load"), { permanent: true });
     const type = registry.types.get(msg.type);
     if (!type) throw Object.assign(new Error(`no handler for job type "${msg.type}"`), { permanent: true });
+    // Cancelled before the handler could even listen: do not start it.
+    if (controller.signal.aborted) throw controller.signal.reason;
     const result = await type.def.run(msg.payload, ctx);
     let json: Json;
     try {

@@ -3,6 +3,7 @@ import { openDatabase } from "./open.js";
 import { sqliteBoards } from "./boards.js";
 import { sqliteTaskEvents, sqliteTasks } from "./tasks.js";
 import { sqliteJobs } from "./jobs.js";
+import { sqliteMeta, sqliteSchedules } from "./schedules.js";
 
 export function openSqliteStore(path: string, opts: { durability: "full" | "process" }): Store {
   const db = openDatabase(path, opts);
@@ -11,6 +12,8 @@ export function openSqliteStore(path: string, opts: { durability: "full" | "proc
     tasks: sqliteTasks(db),
     taskEvents: sqliteTaskEvents(db),
     jobs: sqliteJobs(db),
+    schedules: sqliteSchedules(db),
+    meta: sqliteMeta(db),
     async close() {
       if (db.open) db.close();
     },

@@ -4,7 +4,7 @@ import type { Finish, JobRecord, JobStore, NewJob, TickBatch, TickResult } from 
 import { conflict } from "../../lib/errors.js";
 import type { Db } from "./open.js";
 
-interface Row {
+export interface Row {
   id: number;
   type: string;
   payload: string;
@@ -53,14 +53,20 @@ const APPEND_ERROR = `errors = json_insert(errors, '$[#]', json_object('attempt'
 // Fencing: a finish applies only to the attempt that is still running.
 const FENCE = `WHERE id = @id AND status = 'running' AND attempts = @attempt RETURNING *`;
 
-export function sqliteJobs(db: Db): JobStore {
-  const findLive = db.prepare<[string], Row>(
-    `SELECT * FROM jobs WHERE unique_key = ? AND status IN ('pending', 'running')`,
-  );
+/** The one INSERT of a job, shared by the engine's tick and schedule firings. */
+export function jobInserter(db: Db): (job: NewJob, now: number) => JobRecord {
   const insert = db.prepare<[NewJob & { now: number; payloadText: string }], Row>(
     `INSERT INTO jobs (type, payload, status, max_attempts, run_at, priority, unique_key, created_at)
      VALUES (@type, @payloadText, 'pending', @maxAttempts, @runAt, @priority, @uniqueKey, @now) RETURNING *`,
   );
+  return (job, now) => toRecord(insert.get({ ...job, now, payloadText: JSON.stringify(job.payload) })!);
+}
+
+export function sqliteJobs(db: Db): JobStore {
+  const findLive = db.prepare<[string], Row>(
+    `SELECT * FROM jobs WHERE unique_key = ? AND status IN ('pending', 'running')`,
+  );
+  const insert = jobInserter(db);
   const finishStmts: Record<Finish["outcome"], ReturnType<typeof db.prepare<[Record<string, unknown>], Row>>> = {
     complete: db.prepare(
       `UPDATE jobs SET status = 'complete', result = @result, progress = 100, error = NULL, slot = NULL, finished_at = @now ${FENCE}`,
@@ -119,7 +125,7 @@ export function sqliteJobs(db: Db): JobStore {
         const live = findLive.get(j.uniqueKey);
         if (live) return { job: toRecord(live), created: false };
       }
-      return { job: toRecord(insert.get({ ...j, now: b.now, payloadText: JSON.stringify(j.payload) })!), created: true };
+      return { job: insert(j, b.now), created: true };
     });
     for (const p of b.progress) setProgress.run(p);
     for (const c of b.checkpoints) setState.run({ id: c.id, attempt: c.attempt, state: JSON.stringify(c.state) });

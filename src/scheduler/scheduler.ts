@@ -1,0 +1,187 @@
+// Terminology
+// - schedule: a named cron expression (with seconds, in a time zone) bound to a job type
+//   and payload; stored, listable, pausable.
+// - slot: one instant the expression names. Each slot fires at most once, ever.
+// - firing: handling a slot: enqueue the schedule's job, or record it as skipped when the
+//   previous run is still pending or running (no overlap).
+//
+// croner does the calendar math (scheduler/slots.ts); timers come from the injected Clock,
+// so tests can drive time. After downtime, the latest missed slot fires once at start.
+
+import type { Clock, TimerHandle } from "../lib/clock.js";
+import type { Logger } from "../lib/logger.js";
+import { TeamworkError, invalid, notFound } from "../lib/errors.js";
+import { didYouMean } from "../lib/suggest.js";
+import type { Json } from "../protocol/types.js";
+import type { FireResult, ScheduleRecord, Store } from "../store/types.js";
+import type { Engine } from "../queue/engine.js";
+import { latestSlot, nextSlot, parseCron, slotToCatchUp } from "./slots.js";
+
+export interface ScheduleView extends ScheduleRecord {
+  nextRunAt: number | null;
+}
+
+export interface BuiltinSchedule {
+  name: string;
+  cron: string;
+  timezone: string | null;
+  jobType: string;
+  payload: Json;
+}
+
+export class Scheduler {
+  private readonly timers = new Map<string, TimerHandle>();
+  private stopped = false;
+
+  constructor(
+    private readonly opts: { store: Store; engine: Engine; clock: Clock; log: Logger; builtins: BuiltinSchedule[] },
+  ) {}
+
+  async start(): Promise<void> {
+    const now = this.opts.clock.now();
+    for (const b of this.opts.builtins) {
+      if (this.opts.engine.registry.has(b.jobType)) await this.opts.store.schedules.ensure(b, now);
+    }
+    for (const s of await this.opts.store.schedules.list()) {
+      if (!s.enabled) continue;
+      let cron;
+      try {
+        cron = parseCron(s.cron, s.timezone);
+      } catch (err) {
+        this.opts.log.error("schedule.invalid", { schedule: s.name, error: (err as Error).message });
+        continue;
+      }
+      const missed = slotToCatchUp(cron, s.lastSlot, s.createdAt, now);
+      if (missed !== null) {
+        this.opts.log.info("schedule.catch_up", { schedule: s.name, slot: new Date(missed).toISOString() });
+        await this.fire(s.name, missed);
+      }
+      this.arm(s.name, cron, Math.max(now, missed ?? 0));
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers.values()) t.cancel();
+    this.timers.clear();
+  }
+
+  async list(): Promise<ScheduleView[]> {
+    const now = this.opts.clock.now();
+    return (await this.opts.store.schedules.list()).map((s) => ({ ...s, nextRunAt: s.enabled ? this.safeNext(s, now) : null }));
+  }
+
+  async get(name: string): Promise<ScheduleView> {
+    const s = await this.opts.store.schedules.get(name);
+    if (!s) throw await this.unknown(name);
+    return { ...s, nextRunAt: s.enabled ? this.safeNext(s, this.opts.clock.now()) : null };
+  }
+
+  async set(input: { name: string; cron: string; timezone: string | null; jobType?: string; payload?: Json }): Promise<ScheduleView> {
+    let cron;
+    try {
+      cron = parseCron(input.cron, input.timezone);
+    } catch (err) {
+      const message = (err as Error).message;
+      throw invalid(message, message.startsWith("invalid cron") ? 'six fields with seconds first, e.g. "0 */15 * * * *" (every 15 minutes)' : undefined);
+    }
+    const existing = await this.opts.store.schedules.get(input.name);
+    const jobType = input.jobType ?? existing?.jobType ?? input.name;
+    const payload = input.payload ?? existing?.payload ?? {};
+    await this.opts.engine.prepare({ type: jobType, payload }); // the job must be valid now, not at 3 a.m.
+    const now = this.opts.clock.now();
+    const saved = await this.opts.store.schedules.upsert({ name: input.name, cron: input.cron, timezone: input.timezone, jobType, payload }, now);
+    if (!existing) {
+      // A new schedule starts counting now: no catch-up for slots before it existed.
+      await this.opts.store.schedules.setEnabled(saved.name, true, now, latestSlot(cron, now));
+    }
+    this.disarm(saved.name);
+    if (saved.enabled) this.arm(saved.name, cron, now);
+    this.opts.log.info("schedule.set", { schedule: saved.name, cron: saved.cron, timezone: saved.timezone ?? "local", type: jobType });
+    return this.get(saved.name);
+  }
+
+  async pause(name: string): Promise<ScheduleView> {
+    const s = await this.opts.store.schedules.setEnabled(name, false, this.opts.clock.now(), null);
+    if (!s) throw await this.unknown(name);
+    this.disarm(name);
+    return this.get(name);
+  }
+
+  /** Slots that passed while paused are skipped, not caught up. */
+  async resume(name: string): Promise<ScheduleView> {
+    const current = await this.opts.store.schedules.get(name);
+    if (!current) throw await this.unknown(name);
+    const now = this.opts.clock.now();
+    const cron = parseCron(current.cron, current.timezone);
+    await this.opts.store.schedules.setEnabled(name, true, now, current.enabled ? null : latestSlot(cron, now));
+    this.disarm(name);
+    this.arm(name, cron, now);
+    return this.get(name);
+  }
+
+  async remove(name: string): Promise<void> {
+    this.disarm(name);
+    await this.opts.store.schedules.remove(name);
+  }
+
+  /** Runs the schedule's job now (still never overlapping a live run). */
+  async runNow(name: string): Promise<FireResult> {
+    if (!(await this.opts.store.schedules.get(name))) throw await this.unknown(name);
+    const r = await this.fire(name, null);
+    if (!r) throw await this.unknown(name);
+    return r;
+  }
+
+  /** Handles one slot (null: a manual run). Public so tests can tick it directly. */
+  async fire(name: string, slot: number | null): Promise<FireResult | null> {
+    const s = await this.opts.store.schedules.get(name);
+    if (!s) return null;
+    let job;
+    try {
+      job = await this.opts.engine.prepare({ type: s.jobType, payload: s.payload });
+    } catch (err) {
+      this.opts.log.error("schedule.job_invalid", { schedule: name, error: (err as Error).message });
+      if (slot === null) throw err;
+      return null;
+    }
+    const r = await this.opts.store.schedules.fire(name, slot, this.opts.clock.now(), job);
+    if (!r) return null;
+    if (r.outcome === "enqueued") this.opts.engine.adopt(r.job);
+    this.opts.log.info("schedule.fired", { schedule: name, slot: slot === null ? "manual" : new Date(slot).toISOString(), outcome: r.outcome, job: r.outcome === "already-fired" ? undefined : r.job.id });
+    return r;
+  }
+
+  private arm(name: string, cron: ReturnType<typeof parseCron>, after: number): void {
+    if (this.stopped) return;
+    const next = nextSlot(cron, after);
+    if (next === null) return;
+    this.timers.set(
+      name,
+      this.opts.clock.setTimer(() => {
+        this.timers.delete(name);
+        void this.fire(name, next)
+          .catch((err: Error) => this.opts.log.error("schedule.fire_failed", { schedule: name, error: err.message }))
+          .finally(() => this.arm(name, cron, Math.max(next, this.opts.clock.now())));
+      }, next - this.opts.clock.now()),
+    );
+  }
+
+  private disarm(name: string): void {
+    this.timers.get(name)?.cancel();
+    this.timers.delete(name);
+  }
+
+  private safeNext(s: ScheduleRecord, now: number): number | null {
+    try {
+      return nextSlot(parseCron(s.cron, s.timezone), now);
+    } catch {
+      return null;
+    }
+  }
+
+  private async unknown(name: string): Promise<TeamworkError> {
+    const names = (await this.opts.store.schedules.list()).map((s) => s.name);
+    return notFound(`schedule "${name}" not found${didYouMean(name, names)}`);
+  }
+}
