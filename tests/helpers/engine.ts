@@ -41,7 +41,7 @@ export async function startEngine(config: Partial<EngineConfig> = {}, opts: { ra
     config: { ...DEFAULTS, ...config },
     workerData: {
       paths: { home: dir, database: join(dir, "teamwork.db"), reports: dir, uploads: dir, uploadsTmp: dir, thumbs: dir, outbox: dir },
-      settings: { smtpUrl: null, mailFrom: "t@example.com" },
+      settings: { smtpUrl: null, mailFrom: "t@example.com", cleanupMaxAgeMs: 86_400_000, digestRecipients: [], digestSendEmpty: false },
     },
     rand: opts.rand ?? (() => 0),
   });
