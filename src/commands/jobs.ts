@@ -8,6 +8,7 @@ import { intOption } from "./context.js";
 import { parseId } from "./args.js";
 import { parseDurationArg } from "./enqueue.js";
 import { exitForJob, watchJob } from "./watch.js";
+import { runDashboard } from "./dashboard.js";
 import { formatDuration } from "../lib/duration.js";
 
 function printJob(ctx: CliContext, j: Job): void {
@@ -95,10 +96,12 @@ export function registerJobs(program: Command, ctx: CliContext): void {
 
   jobs
     .command("watch")
-    .description("follow a job until it ends (exit 0 complete, 1 failed or cancelled)")
-    .argument("<id>", "job id", parseId)
-    .action(async (id: number) => {
+    .description("follow one job until it ends (exit 0 complete, 1 failed or cancelled), or without an id, a live dashboard of the queue")
+    .argument("[id]", "job id", parseId)
+    .addHelpText("after", "\nExamples:\n  $ teamwork jobs watch 42      # spinner until job 42 ends\n  $ teamwork jobs watch         # live dashboard (Ctrl-C to leave)")
+    .action(async (id: number | undefined) => {
       const client = await ctx.client();
+      if (id === undefined) return runDashboard(ctx, client);
       exitForJob(await watchJob(ctx, client, id));
     });
 

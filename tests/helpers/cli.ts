@@ -43,3 +43,43 @@ export async function runJson<T = unknown>(args: string[], opts: Parameters<type
   }
   return { exitCode: r.exitCode, json, stderr: r.stderr };
 }
+
+const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * Runs the binary in a real pseudo-terminal of a fixed size (util-linux `script`), until
+ * `until(output)` holds or it exits. Returns everything it drew, escape codes included.
+ */
+export function runTty(
+  args: string[],
+  opts: { home?: string; env?: NodeJS.ProcessEnv; cols?: number; rows?: number; until?: (out: string) => boolean; timeoutMs?: number } = {},
+): Promise<{ output: string; exitCode: number | null }> {
+  return new Promise((resolve, reject) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, TERM: "xterm-256color", ...opts.env };
+    delete env.CI;
+    if (!opts.env?.NO_COLOR) delete env.NO_COLOR;
+    if (opts.home) env.TEAMWORK_HOME = opts.home;
+    const cmd = `stty cols ${opts.cols ?? 100} rows ${opts.rows ?? 24}; exec ${shellQuote(process.execPath)} ${shellQuote(BIN)} ${args.map(shellQuote).join(" ")}`;
+    const child = spawn("script", ["-q", "-e", "-c", cmd, "/dev/null"], { env, stdio: ["pipe", "pipe", "pipe"] });
+    let output = "";
+    let done = false;
+    const finish = (code: number | null) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve({ output, exitCode: code });
+    };
+    child.stdout.on("data", (c: Buffer) => {
+      output += c.toString();
+      if (opts.until?.(output)) {
+        child.kill("SIGTERM");
+      }
+    });
+    child.on("error", reject);
+    child.on("close", (code) => finish(code));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`teamwork ${args.join(" ")} in a tty did not finish in time; output so far:\n${output}`));
+    }, opts.timeoutMs ?? 15_000);
+  });
+}
