@@ -10,7 +10,7 @@ export interface CliResult {
 }
 
 /** Runs the real teamwork binary (compiled) with a given home; never a TTY (see tty tests for that). */
-export function runCli(args: string[], opts: { home?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(args: string[], opts: { home?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; onStdout?: (soFar: string) => void } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1", ...opts.env };
     delete env.FORCE_COLOR;
@@ -18,7 +18,10 @@ export function runCli(args: string[], opts: { home?: string; env?: NodeJS.Proce
     const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stdout.on("data", (c: Buffer) => {
+      stdout += c.toString();
+      opts.onStdout?.(stdout);
+    });
     child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
     const timer = setTimeout(() => {
       child.kill("SIGKILL");

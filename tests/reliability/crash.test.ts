@@ -3,6 +3,7 @@
 
 import { afterEach, describe, expect, it } from "vitest";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
+import { runCli } from "../helpers/cli.js";
 import { waitFor } from "../helpers/wait.js";
 import type { Job } from "../../src/protocol/types.js";
 
@@ -98,5 +99,23 @@ describe("graceful stop", () => {
     expect(l.attempts).toBeLessThanOrEqual(1);
     expect(l.errors).toEqual([]);
     await d.client.call("jobsCancel", { id: long.id });
+  });
+});
+
+describe("a watcher across a daemon restart", () => {
+  it("reconnects and follows the job to its end", async () => {
+    d = await startDaemon({ config: { shutdownGrace: "200ms" } });
+    const { job } = await d.client.call("jobsEnqueue", { type: "slow-progress", payload: { steps: 20, stepMs: 50 } });
+    await until(job.id, (j) => j.status === "running");
+    let seen = "";
+    const watching = runCli(["jobs", "watch", String(job.id)], { home: d.home, timeoutMs: 30_000, onStdout: (s) => (seen = s) });
+    await waitFor(() => / running /.test(seen), { what: "the watcher's first line" });
+    await d.stop(); // the job is re-queued
+    await d.restart();
+    const r = await watching;
+    expect(r.exitCode).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines.some((l) => / pending/.test(l))).toBe(true); // seen after the restart
+    expect(lines.at(-1)).toMatch(/complete: \{"steps":20\}/);
   });
 });
