@@ -14,6 +14,7 @@ import { registerJobs } from "../commands/jobs.js";
 import { registerEnqueue } from "../commands/enqueue.js";
 import { registerSchedules } from "../commands/schedules.js";
 import { registerCompletion } from "../commands/completion.js";
+import { registerUploadAndNotify } from "../commands/mail.js";
 
 function buildProgram(): { program: Command; ctx: CliContext } {
   const program = new Command("teamwork");
@@ -43,6 +44,7 @@ Exit codes: 0 ok, 1 failed, 2 bad usage or input, 3 daemon not reachable, 4 not 
   registerBoards(program, ctx);
   registerEnqueue(program, ctx);
   registerJobs(program, ctx);
+  registerUploadAndNotify(program, ctx);
   registerSchedules(program, ctx);
   registerCompletion(program, ctx);
   for (const cmd of program.commands) {

@@ -5,6 +5,7 @@ import { ago } from "../output/output.js";
 import type { CliContext } from "./context.js";
 import { intOption } from "./context.js";
 import { parseId } from "./args.js";
+import { waitForNotification } from "./mail.js";
 
 const statusOption = () => new Option("--status <status>", "todo, doing or done").choices(TASK_STATUSES);
 
@@ -87,10 +88,17 @@ export function registerTasks(program: Command, ctx: CliContext): void {
     .addHelpText("after", "\nExample:\n  $ teamwork tasks show 12")
     .action(async (id: number) => {
       const client = await ctx.client();
-      const { task } = await client.call("tasksGet", { id });
+      const { task, attachments } = await client.call("tasksGet", { id });
       const { events } = await client.call("taskEventsList", { taskId: id });
-      ctx.out.result({ ...task, events }, () => {
+      ctx.out.result({ ...task, attachments, events }, () => {
         printTask(ctx, task);
+        if (attachments.length) {
+          ctx.out.line("\n  attachments:");
+          for (const a of attachments) {
+            const thumb = a.thumbnail.status === "ready" ? `thumbnail ${a.thumbnail.path}` : a.thumbnail.status === "failed" ? ctx.out.c.red(`preview unavailable: ${a.thumbnail.error}`) : "thumbnail pending";
+            ctx.out.line(`    #${a.id} ${a.name} (${a.size} bytes) ${thumb}`);
+          }
+        }
         if (events.length) {
           ctx.out.line("\n  history:");
           for (const e of events) ctx.out.line(`    ${e.createdAt}  ${e.type}${e.type === "assigned" ? ` to ${String(e.data.assignee)}` : ""}`);
@@ -140,11 +148,16 @@ export function registerTasks(program: Command, ctx: CliContext): void {
     .description("assign a task to someone")
     .argument("<id>", "task id", parseId)
     .argument("<email>", "assignee's email address")
-    .addHelpText("after", "\nExample:\n  $ teamwork tasks assign 12 ana@example.com")
-    .action(async (id: number, email: string) => {
+    .option("--wait", "wait until the assignment email is sent")
+    .addHelpText("after", "\nExample:\n  $ teamwork tasks assign 12 ana@example.com --wait")
+    .action(async (id: number, email: string, o: { wait?: boolean }) => {
       const client = await ctx.client();
-      const { task } = await client.call("tasksAssign", { id, assignee: email });
-      ctx.out.result(task, (t) => ctx.out.line(`Assigned task ${t.id} to ${t.assignee}`));
+      const { task, job } = await client.call("tasksAssign", { id, assignee: email });
+      if (o.wait && job) {
+        if (!ctx.out.json) ctx.out.line(`Assigned task ${task.id} to ${task.assignee}; sending the notification (job ${job.id})`);
+        return waitForNotification(ctx, job.id);
+      }
+      ctx.out.result({ ...task, job }, () => ctx.out.line(`Assigned task ${task.id} to ${task.assignee}${job ? `; notification queued (job ${job.id})` : ""}`));
     });
 
   tasks

@@ -7,6 +7,7 @@ import type { Engine } from "../queue/engine.js";
 import type { EventBus } from "../queue/events/bus.js";
 import type { Scheduler } from "../scheduler/scheduler.js";
 import type { Housekeeping } from "../scheduler/housekeeping.js";
+import type { Uploads } from "../board/uploads.js";
 import type { RouteInput, RouteName, RouteOutput } from "../protocol/routes.js";
 
 /** What route handlers may use. */
@@ -20,6 +21,7 @@ export interface AppContext {
   bus: EventBus;
   scheduler: Scheduler;
   housekeeping: Housekeeping;
+  uploads: Uploads;
   startedAt: number;
   /** Begins a graceful shutdown after the current response is sent. */
   requestStop(reason: string): void;

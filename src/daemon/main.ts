@@ -26,6 +26,7 @@ import { jobRoutes, jobStreams } from "./routes/jobs.js";
 import { scheduleRoutes } from "./routes/schedules.js";
 import { Scheduler } from "../scheduler/scheduler.js";
 import { BUILTIN_SCHEDULES, Housekeeping } from "../scheduler/housekeeping.js";
+import { Uploads } from "../board/uploads.js";
 import { acquireLock, AlreadyRunning, releaseLock } from "./lock.js";
 import type { AppContext, Handlers } from "./context.js";
 
@@ -131,6 +132,8 @@ async function serve(paths: Paths, config: Config): Promise<number> {
 
   const scheduler = new Scheduler({ store, engine, clock, log, builtins: BUILTIN_SCHEDULES });
   const housekeeping = new Housekeeping({ store, engine, scheduler, clock, log, paths, config });
+  const uploads = new Uploads({ store, engine, clock, log, paths });
+  uploads.start();
 
   let stopping: Promise<void> | null = null;
   let resolveStopped!: () => void;
@@ -145,6 +148,7 @@ async function serve(paths: Paths, config: Config): Promise<number> {
     bus,
     scheduler,
     housekeeping,
+    uploads,
     startedAt: clock.now(),
     requestStop: (reason) => setImmediate(() => void shutdown(reason)),
   };

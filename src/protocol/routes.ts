@@ -7,7 +7,7 @@
 
 import * as v from "./validate.js";
 import { JOB_STATUSES, TASK_STATUSES } from "./types.js";
-import type { Board, CleanupStats, DaemonStatus, DigestPreview, Health, Job, Schedule, Task, TaskEvent } from "./types.js";
+import type { Attachment, Board, CleanupStats, DaemonStatus, DigestPreview, Health, Job, Schedule, Task, TaskEvent } from "./types.js";
 
 export type Method = "GET" | "POST" | "PATCH" | "DELETE";
 
@@ -113,6 +113,12 @@ export const routes = {
   jobsCancel: { method: "POST", path: "/jobs/:id/cancel", input: v.object({ id }) },
   jobsRetry: { method: "POST", path: "/jobs/:id/retry", input: v.object({ id }) },
   jobsPrune: { method: "POST", path: "/jobs/prune", input: v.object({ olderThan: v.optional(duration) }) },
+  uploadsAdd: {
+    method: "POST",
+    path: "/uploads",
+    input: v.object({ path: v.string({ min: 1, max: 4096 }), taskId: v.optional(v.int({ min: 1 })) }),
+  },
+  uploadsGet: { method: "GET", path: "/uploads/:id", input: v.object({ id }) },
   schedulesList: { method: "GET", path: "/schedules", input: v.object({}) },
   schedulesSet: {
     method: "POST",
@@ -149,7 +155,7 @@ export interface RouteOutput {
   boardsAdd: { board: Board };
   tasksList: { tasks: Task[] };
   tasksAdd: { task: Task };
-  tasksGet: { task: Task };
+  tasksGet: { task: Task; attachments: Attachment[] };
   tasksEdit: { task: Task };
   tasksDone: { task: Task };
   tasksAssign: { task: Task; job: Job | null };
@@ -162,6 +168,8 @@ export interface RouteOutput {
   jobsCancel: { job: Job };
   jobsRetry: { job: Job };
   jobsPrune: { pruned: number };
+  uploadsAdd: { upload: Attachment; job: Job | null };
+  uploadsGet: { upload: Attachment };
   schedulesList: { schedules: Schedule[] };
   schedulesSet: { schedule: Schedule };
   schedulesPause: { schedule: Schedule };

@@ -84,6 +84,18 @@ export interface Job {
   finishedAt: string | null;
 }
 
+export interface Attachment {
+  id: number;
+  taskId: number | null;
+  /** The file's original name. */
+  name: string;
+  /** Where the stored copy is. */
+  path: string;
+  size: number;
+  thumbnail: { status: "pending" | "ready" | "failed"; path: string | null; error: string | null; jobId: number | null };
+  createdAt: string;
+}
+
 export interface Schedule {
   name: string;
   cron: string;

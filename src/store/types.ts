@@ -4,7 +4,7 @@
 //
 // Times are epoch milliseconds here; the wire format (ISO strings) is made at the edge.
 
-import type { Board, Json, JobStatus, Task, TaskEvent, TaskStatus } from "../protocol/types.js";
+import type { Attachment, Board, Json, JobStatus, Task, TaskEvent, TaskStatus } from "../protocol/types.js";
 
 export interface NewTask {
   title: string;
@@ -139,6 +139,15 @@ export interface JobStore {
   rescue(now: number): Promise<number>;
 }
 
+export interface AttachmentStore {
+  create(a: { taskId: number | null; name: string; path: string; tmpPath: string; size: number }, now: number): Promise<Attachment>;
+  get(id: number): Promise<Attachment | null>;
+  listForTask(taskId: number): Promise<Attachment[]>;
+  setThumbnailJob(id: number, jobId: number): Promise<void>;
+  /** Records the thumbnail job's outcome; returns the temporary copy's path (now to delete), if any. */
+  finishThumbnail(id: number, outcome: { path: string } | { error: string }): Promise<string | null>;
+}
+
 export interface ScheduleRecord {
   name: string;
   cron: string;
@@ -190,5 +199,6 @@ export interface Store {
   readonly jobs: JobStore;
   readonly schedules: ScheduleStore;
   readonly meta: MetaStore;
+  readonly attachments: AttachmentStore;
   close(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import type { AppContext, Handlers } from "../context.js";
 import { ok } from "../context.js";
 
-type TaskRoutes = "boardsList" | "boardsAdd" | "tasksList" | "tasksAdd" | "tasksGet" | "tasksEdit" | "tasksDone" | "tasksAssign" | "tasksRemove" | "taskEventsList";
+type TaskRoutes = "uploadsAdd" | "uploadsGet" | "boardsList" | "boardsAdd" | "tasksList" | "tasksAdd" | "tasksGet" | "tasksEdit" | "tasksDone" | "tasksAssign" | "tasksRemove" | "taskEventsList";
 
 export function taskRoutes(app: AppContext): Pick<Handlers, TaskRoutes> {
   const { board } = app;
@@ -19,7 +19,7 @@ export function taskRoutes(app: AppContext): Pick<Handlers, TaskRoutes> {
       return { status: 201, body: { task: await board.addTask(input) } };
     },
     async tasksGet({ id }) {
-      return ok({ task: await board.getTask(id) });
+      return ok({ task: await board.getTask(id), attachments: await app.uploads.forTask(id) });
     },
     async tasksEdit({ id, ...patch }) {
       return ok({ task: await board.editTask(id, patch) });
@@ -28,7 +28,17 @@ export function taskRoutes(app: AppContext): Pick<Handlers, TaskRoutes> {
       return ok({ task: await board.setStatus(id, "done") });
     },
     async tasksAssign({ id, assignee }) {
-      return ok({ task: await board.assign(id, assignee), job: null });
+      const task = await board.assign(id, assignee);
+      // The assignee hears about it by mail, in the background (202: the email is on its way).
+      if (!app.engine.registry.has("assignment-email")) return ok({ task, job: null });
+      const { job } = await app.engine.enqueue({ type: "assignment-email", payload: { taskId: id, assignee } });
+      return { status: 202, body: { task, job } };
+    },
+    async uploadsAdd(input) {
+      return { status: 202, body: await app.uploads.add(input) };
+    },
+    async uploadsGet({ id }) {
+      return ok({ upload: await app.uploads.get(id) });
     },
     async tasksRemove({ id }) {
       return ok({ task: await board.removeTask(id) });

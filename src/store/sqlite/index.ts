@@ -4,6 +4,7 @@ import { sqliteBoards } from "./boards.js";
 import { sqliteTaskEvents, sqliteTasks } from "./tasks.js";
 import { sqliteJobs } from "./jobs.js";
 import { sqliteMeta, sqliteSchedules } from "./schedules.js";
+import { sqliteAttachments } from "./attachments.js";
 
 export function openSqliteStore(path: string, opts: { durability: "full" | "process" }): Store {
   const db = openDatabase(path, opts);
@@ -14,6 +15,7 @@ export function openSqliteStore(path: string, opts: { durability: "full" | "proc
     jobs: sqliteJobs(db),
     schedules: sqliteSchedules(db),
     meta: sqliteMeta(db),
+    attachments: sqliteAttachments(db),
     async close() {
       if (db.open) db.close();
     },
