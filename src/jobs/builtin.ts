@@ -5,4 +5,4 @@ import { fileURLToPath } from "node:url";
 
 const builtin = (name: string) => fileURLToPath(new URL(`../../dist/jobs/${name}.js`, import.meta.url));
 
-export const BUILTIN_JOB_MODULES: string[] = [builtin("report"), builtin("cleanup")];
+export const BUILTIN_JOB_MODULES: string[] = ["report", "thumbnail", "notify", "assignment-email", "cleanup", "digest"].map(builtin);

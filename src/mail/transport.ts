@@ -135,7 +135,7 @@ export interface ParsedSmtpUrl {
   options: SMTPTransportOptions;
   /** The URL with the password replaced by ***: safe to show. */
   masked: string;
-  /** Strings that must never appear in a message (the password, raw and decoded). */
+  /** Strings that must never appear in a message: the password in every form it takes. */
   secrets: string[];
 }
 
@@ -185,7 +185,8 @@ export function parseSmtpUrl(url: string): ParsedSmtpUrl {
     const user = decode(u.username, masked);
     const pass = decode(u.password, masked);
     options.auth = { user, pass };
-    if (pass) secrets.push(pass, u.password, encodeURIComponent(pass));
+    // Raw, as written in the URL, and as AUTH LOGIN / AUTH PLAIN put it on the wire.
+    if (pass) secrets.push(pass, u.password, encodeURIComponent(pass), Buffer.from(pass).toString("base64"), Buffer.from(`\0${user}\0${pass}`).toString("base64"));
   }
   const tls: Record<string, unknown> = {};
   for (const [key, raw] of u.searchParams) {
@@ -240,6 +241,7 @@ export function classifySmtpError(err: NodemailerError, recipient: string, where
   let what: string;
   if (scope === "recipient") what = `${permanent ? "rejected" : "temporarily refused"} ${recipient}: ${reply}`;
   else if (code === "EAUTH") what = `login refused: ${reply}`;
+  else if (code === "ETLS") what = `TLS failed: ${reply}`;
   else if (code === "ECONNECTION" || code === "ESOCKET" || code === "ETIMEDOUT" || code === "EDNS") {
     const orig = (err as { originalCode?: string }).originalCode ?? (err as { errno?: unknown }).errno;
     what = `${err.message}${typeof orig === "string" && !err.message.includes(orig) ? ` (${orig})` : ""}`;

@@ -28,10 +28,14 @@ export function taskRoutes(app: AppContext): Pick<Handlers, TaskRoutes> {
       return ok({ task: await board.setStatus(id, "done") });
     },
     async tasksAssign({ id, assignee }) {
-      const task = await board.assign(id, assignee);
       // The assignee hears about it by mail, in the background (202: the email is on its way).
-      if (!app.engine.registry.has("assignment-email")) return ok({ task, job: null });
-      const { job } = await app.engine.enqueue({ type: "assignment-email", payload: { taskId: id, assignee } });
+      // The email is validated before the task changes, so a refused address changes nothing.
+      const email = { type: "assignment-email", payload: { taskId: id, assignee } };
+      const mails = app.engine.registry.has(email.type);
+      if (mails) await app.engine.prepare(email);
+      const task = await board.assign(id, assignee);
+      if (!mails) return ok({ task, job: null });
+      const { job } = await app.engine.enqueue(email);
       return { status: 202, body: { task, job } };
     },
     async uploadsAdd(input) {

@@ -2,6 +2,7 @@
 // it read a consistent snapshot while the daemon keeps writing.
 
 import Database from "better-sqlite3";
+import type { TaskEvent } from "../../protocol/types.js";
 
 export interface TaskRowLite {
   id: number;
@@ -48,6 +49,21 @@ export class BoardReader {
     return this.db
       .prepare<[number, number], EventRowLite>("SELECT task_id, type, title, created_at FROM task_events WHERE board_id = ? AND created_at >= ? ORDER BY id")
       .iterate(boardId, since);
+  }
+
+  meta(key: string): unknown {
+    const r = this.db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?").get(key);
+    return r ? JSON.parse(r.value) : null;
+  }
+
+  /** Task events of every board after an id, oldest first, in the wire shape. */
+  eventsAfter(afterId: number, limit: number): TaskEvent[] {
+    return this.db
+      .prepare<[number, number], { id: number; task_id: number; board: string; type: TaskEvent["type"]; title: string; data: string; created_at: number }>(
+        "SELECT e.*, b.name AS board FROM task_events e JOIN boards b ON b.id = e.board_id WHERE e.id > ? ORDER BY e.id LIMIT ?",
+      )
+      .all(afterId, limit)
+      .map((r) => ({ id: r.id, taskId: r.task_id, board: r.board, type: r.type, title: r.title, data: JSON.parse(r.data) as TaskEvent["data"], createdAt: new Date(r.created_at).toISOString() }));
   }
 
   close(): void {
