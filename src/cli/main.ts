@@ -15,6 +15,7 @@ import { registerEnqueue } from "../commands/enqueue.js";
 import { registerSchedules } from "../commands/schedules.js";
 import { registerCompletion } from "../commands/completion.js";
 import { registerUploadAndNotify } from "../commands/mail.js";
+import { registerQueue } from "../commands/queue.js";
 
 function buildProgram(): { program: Command; ctx: CliContext } {
   const program = new Command("teamwork");
@@ -45,6 +46,7 @@ Exit codes: 0 ok, 1 failed, 2 bad usage or input, 3 daemon not reachable, 4 not 
   registerEnqueue(program, ctx);
   registerJobs(program, ctx);
   registerUploadAndNotify(program, ctx);
+  registerQueue(program, ctx);
   registerSchedules(program, ctx);
   registerCompletion(program, ctx);
   for (const cmd of program.commands) {

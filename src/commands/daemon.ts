@@ -86,7 +86,7 @@ export function registerDaemon(program: Command, ctx: CliContext): void {
         ctx.out.line(`  socket:      ${s.socket}`);
         ctx.out.line(`  database:    ${s.database} (durability ${s.durability})`);
         ctx.out.line(`  log:         ${s.logFile}`);
-        ctx.out.line(`  slots:       ${s.concurrency}`);
+        ctx.out.line(`  slots:       ${s.concurrency}${s.paused.all ? c.yellow("   queue paused") : s.paused.types.length ? c.yellow(`   paused: ${s.paused.types.join(", ")}`) : ""}`);
         ctx.out.line(`  boards:      ${s.counts.boards}   tasks: ${s.counts.tasks}`);
         ctx.out.line(`  jobs:        ${j.pending} pending, ${j.running} running, ${j.complete} complete, ${j.failed} failed, ${j.cancelled} cancelled`);
       });

@@ -95,6 +95,17 @@ export function registerJobs(program: Command, ctx: CliContext): void {
     });
 
   jobs
+    .command("why")
+    .description("one line on why a job is not running (or what it is doing)")
+    .argument("<id>", "job id", parseId)
+    .addHelpText("after", "\nExample:\n  $ teamwork jobs why 42")
+    .action(async (id: number) => {
+      const client = await ctx.client();
+      const why = await client.call("jobsWhy", { id });
+      ctx.out.result(why, (w) => ctx.out.line(`job ${w.jobId}: ${w.message}`));
+    });
+
+  jobs
     .command("watch")
     .description("follow one job until it ends (exit 0 complete, 1 failed or cancelled), or without an id, a live dashboard of the queue")
     .argument("[id]", "job id", parseId)

@@ -22,6 +22,8 @@ export interface Config {
   retention: number;
   cleanup: { maxAge: number };
   digest: { recipients: string[]; sendEmpty: boolean };
+  /** A job whose attempts killed their worker this many times is failed as quarantined. */
+  quarantineAfter: number;
   /** Default per-attempt timeout of a job (ms); a job type may set its own. */
   jobTimeout: number;
   /** Default heap limit of a job's worker (MiB). */
@@ -42,6 +44,7 @@ export const DEFAULTS: Config = {
   retention: 7 * 86_400_000,
   cleanup: { maxAge: 86_400_000 },
   digest: { recipients: [], sendEmpty: false },
+  quarantineAfter: 3,
   jobTimeout: 15 * 60_000,
   jobMemoryMb: 512,
   cancelGrace: 5_000,
@@ -123,6 +126,7 @@ const KEYS: Record<string, KeySpec> = {
   "digest.recipients": { parse: list(email, ","), env: "TEAMWORK_DIGEST_RECIPIENTS" },
   "digest.sendEmpty": { parse: bool, env: "TEAMWORK_DIGEST_SEND_EMPTY" },
   jobTimeout: { parse: duration, env: "TEAMWORK_JOB_TIMEOUT" },
+  quarantineAfter: { parse: int(1, 100), env: "TEAMWORK_QUARANTINE_AFTER" },
   jobMemoryMb: { parse: int(16, 65_536), env: "TEAMWORK_JOB_MEMORY_MB" },
   cancelGrace: { parse: duration, env: "TEAMWORK_CANCEL_GRACE" },
   shutdownGrace: { parse: duration, env: "TEAMWORK_SHUTDOWN_GRACE" },

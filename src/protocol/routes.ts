@@ -7,7 +7,7 @@
 
 import * as v from "./validate.js";
 import { JOB_STATUSES, TASK_STATUSES } from "./types.js";
-import type { Attachment, Board, CleanupStats, DaemonStatus, DigestPreview, Health, Job, Schedule, Task, TaskEvent } from "./types.js";
+import type { Attachment, Board, CleanupStats, DaemonStatus, DigestPreview, Health, Job, JobWhy, QueueState, Schedule, Task, TaskEvent } from "./types.js";
 
 export type Method = "GET" | "POST" | "PATCH" | "DELETE";
 
@@ -113,6 +113,11 @@ export const routes = {
   jobsCancel: { method: "POST", path: "/jobs/:id/cancel", input: v.object({ id }) },
   jobsRetry: { method: "POST", path: "/jobs/:id/retry", input: v.object({ id }) },
   jobsPrune: { method: "POST", path: "/jobs/prune", input: v.object({ olderThan: v.optional(duration) }) },
+  jobsWhy: { method: "GET", path: "/jobs/:id/why", input: v.object({ id }) },
+  queueGet: { method: "GET", path: "/queue", input: v.object({}) },
+  queuePause: { method: "POST", path: "/queue/pause", input: v.object({ type: v.optional(jobType) }) },
+  queueResume: { method: "POST", path: "/queue/resume", input: v.object({ type: v.optional(jobType) }) },
+  queueConcurrency: { method: "POST", path: "/queue/concurrency", input: v.object({ concurrency: v.int({ min: 1, max: 64 }) }) },
   uploadsAdd: {
     method: "POST",
     path: "/uploads",
@@ -168,6 +173,11 @@ export interface RouteOutput {
   jobsCancel: { job: Job };
   jobsRetry: { job: Job };
   jobsPrune: { pruned: number };
+  jobsWhy: JobWhy;
+  queueGet: QueueState;
+  queuePause: QueueState;
+  queueResume: QueueState;
+  queueConcurrency: QueueState;
   uploadsAdd: { upload: Attachment; job: Job | null };
   uploadsGet: { upload: Attachment };
   schedulesList: { schedules: Schedule[] };

@@ -134,6 +134,26 @@ export interface DigestPreview {
   boards: { board: string; counts: Record<"created" | "completed" | "assigned" | "deleted", number>; items: Record<"created" | "completed" | "assigned" | "deleted", { taskId: number; title: string; assignee?: string }[]> }[];
 }
 
+export const WHY_CODES = ["running", "waiting_for_slot", "backing_off", "scheduled", "queue_paused", "type_paused", "starting", "complete", "failed", "quarantined", "cancelled"] as const;
+export type WhyCode = (typeof WHY_CODES)[number];
+
+export interface JobWhy {
+  jobId: number;
+  code: WhyCode;
+  /** One line for people. */
+  message: string;
+  /** For waiting_for_slot: due jobs that will start first. */
+  ahead?: number;
+  /** For backing_off and scheduled: when it becomes due. */
+  until?: string;
+}
+
+export interface QueueState {
+  concurrency: number;
+  running: number;
+  paused: { all: boolean; types: string[] };
+}
+
 export interface Health {
   ok: true;
   version: string;
@@ -151,6 +171,7 @@ export interface DaemonStatus {
   logFile: string;
   concurrency: number;
   durability: "full" | "process";
+  paused: { all: boolean; types: string[] };
   counts: {
     boards: number;
     tasks: number;

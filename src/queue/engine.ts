@@ -17,7 +17,7 @@
 import type { Clock, TimerHandle } from "../lib/clock.js";
 import { TeamworkError, conflict, invalid, notFound } from "../lib/errors.js";
 import { formatDuration } from "../lib/duration.js";
-import type { Job, Json } from "../protocol/types.js";
+import type { Job, JobWhy, Json } from "../protocol/types.js";
 import type { JobSpec } from "../protocol/routes.js";
 import type { Finish, JobFilter, JobRecord, NewJob, Store, TickBatch } from "../store/types.js";
 import type { Logger } from "../lib/logger.js";
@@ -30,6 +30,8 @@ import type { WorkerData } from "./worker/protocol.js";
 
 export interface EngineConfig {
   concurrency: number;
+  /** A job whose attempts killed their worker this many times is failed as quarantined. */
+  quarantineAfter: number;
   jobTimeout: number;
   jobMemoryMb: number;
   cancelGrace: number;
@@ -53,6 +55,7 @@ interface Running {
 }
 
 const YEAR = 366 * 86_400_000;
+const PAUSED_KEY = "queue.paused";
 const PROGRESS_FLUSH_MS = 250;
 const BACKOFF_JITTER = 0.2;
 
@@ -94,6 +97,9 @@ export class Engine {
   private dueTimer: { at: number; handle: TimerHandle } | null = null;
   private pruneTimer: TimerHandle | null = null;
   private accepting = true;
+  private concurrencyNow = 0;
+  /** Paused: everything, or these job types. Running jobs finish; nothing new starts. */
+  private paused: { all: boolean; types: Set<string> } = { all: false, types: new Set() };
   private idleWaiters: (() => void)[] = [];
   private readonly pool: WorkerPool;
   private readonly lookup: Lookup;
@@ -132,15 +138,58 @@ export class Engine {
   }
 
   get concurrency(): number {
-    return this.pool.size;
+    return this.concurrencyNow;
+  }
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  get pausedState(): { all: boolean; types: string[] } {
+    return { all: this.paused.all, types: [...this.paused.types].sort() };
+  }
+
+  /** Pauses everything (no type) or one type; persisted, so it survives a restart. */
+  async pause(type?: string): Promise<void> {
+    if (type === undefined) this.paused.all = true;
+    else {
+      this.opts.registry.get(type);
+      this.paused.types.add(type);
+    }
+    await this.savePaused();
+  }
+
+  async resume(type?: string): Promise<void> {
+    if (type === undefined) {
+      this.paused.all = false;
+      this.paused.types.clear();
+    } else this.paused.types.delete(type);
+    await this.savePaused();
+    this.scheduleTick();
+  }
+
+  private async savePaused(): Promise<void> {
+    await this.opts.store.meta.set(PAUSED_KEY, this.pausedState);
+    this.opts.log.info("queue.paused_changed", { all: this.paused.all, types: [...this.paused.types].join(",") || "none" });
+  }
+
+  /** Changes the number of slots at run time. Extra busy slots finish their job first. */
+  setConcurrency(n: number): void {
+    this.concurrencyNow = n;
+    this.pool.resize(n);
+    const busy = new Set([...this.running.values()].map((r) => r.slot));
+    this.freeSlots = Array.from({ length: n }, (_, i) => i + 1).filter((s) => !busy.has(s));
+    this.opts.log.info("queue.concurrency_changed", { concurrency: n });
+    this.scheduleTick();
   }
 
   /** Recovers jobs a dead daemon left running, starts the pool and the first tick. */
   async start(): Promise<void> {
     const rescued = await this.opts.store.jobs.rescue(this.opts.clock.now());
     if (rescued > 0) this.opts.log.warn("jobs.rescued", { count: rescued, note: "interrupted by a daemon that stopped; they run again" });
-    this.pool.resize(this.opts.config.concurrency);
-    this.freeSlots = Array.from({ length: this.opts.config.concurrency }, (_, i) => i + 1);
+    const saved = (await this.opts.store.meta.get(PAUSED_KEY)) as { all?: boolean; types?: string[] } | null;
+    if (saved) this.paused = { all: Boolean(saved.all), types: new Set(saved.types ?? []) };
+    this.setConcurrency(this.opts.config.concurrency);
     await this.pruneOnce();
     this.schedulePrune();
     this.scheduleTick();
@@ -199,6 +248,41 @@ export class Engine {
 
   async counts() {
     return this.opts.store.jobs.counts();
+  }
+
+  /** Why a job is (not) running, in one line and a code. */
+  async why(id: number): Promise<JobWhy> {
+    const r = await this.opts.store.jobs.get(id);
+    if (!r) throw notFound(`job ${id} not found`);
+    const now = this.opts.clock.now();
+    const at = (ms: number) => new Date(ms).toISOString();
+    const head = { jobId: id };
+    switch (r.status) {
+      case "running":
+        return { ...head, code: "running", message: `running in slot ${r.slot} (attempt ${r.attempts}/${r.maxAttempts}), ${this.wire(r).progress}% done` };
+      case "complete":
+        return { ...head, code: "complete", message: `finished: complete at ${at(r.finishedAt!)}` };
+      case "cancelled":
+        return { ...head, code: "cancelled", message: `finished: cancelled by user at ${at(r.finishedAt!)}` };
+      case "failed":
+        return r.error?.startsWith("quarantined")
+          ? { ...head, code: "quarantined", message: `finished: ${r.error}` }
+          : { ...head, code: "failed", message: `finished: failed after ${r.attempts} attempt${r.attempts === 1 ? "" : "s"}: ${r.error}` };
+      case "pending":
+        break;
+    }
+    if (this.paused.all) return { ...head, code: "queue_paused", message: "queue paused: nothing starts until `teamwork queue resume`" };
+    if (this.paused.types.has(r.type)) return { ...head, code: "type_paused", message: `queue paused for ${r.type}: resume with \`teamwork queue resume ${r.type}\`` };
+    if (r.runAt > now) {
+      const last = r.errors.at(-1);
+      if (r.attempts > 0 && r.error && last) {
+        return { ...head, code: "backing_off", until: at(r.runAt), message: `backing off until ${at(r.runAt)} after attempt ${last.attempt} failed: ${last.message}` };
+      }
+      return { ...head, code: "scheduled", until: at(r.runAt), message: `scheduled for ${at(r.runAt)}` };
+    }
+    const ahead = await this.opts.store.jobs.countAhead(r, now, [...this.paused.types]);
+    if (this.freeSlots.length > 0 && this.accepting) return { ...head, code: "starting", ahead, message: "due, and a slot is free: starting now" };
+    return { ...head, code: "waiting_for_slot", ahead, message: `waiting for a slot: ${ahead} ahead of it, ${this.running.size} of ${this.concurrencyNow} slots busy` };
   }
 
   async cancel(id: number): Promise<Job> {
@@ -327,7 +411,7 @@ export class Engine {
     this.progress.clear();
     this.progressTimer?.cancel();
     this.progressTimer = null;
-    const claimSlots = this.accepting ? [...this.freeSlots] : [];
+    const claimSlots = this.accepting && !this.paused.all ? [...this.freeSlots] : [];
     const batch: TickBatch = {
       now: this.opts.clock.now(),
       inserts: inserts.map((i) => i.job),
@@ -335,6 +419,7 @@ export class Engine {
       progress,
       checkpoints: checkpoints.map(({ id, attempt, state }) => ({ id, attempt, state })),
       claimSlots,
+      excludeTypes: [...this.paused.types],
     };
     try {
       if (inserts.length || finishes.length || progress.length || checkpoints.length || claimSlots.length) {
@@ -441,12 +526,19 @@ export class Engine {
     else if (run.cancel === "shutdown") finish = { ...base, outcome: "requeue" };
     else if (end.ok && run.cancel === null) finish = { ...base, outcome: "complete", result: end.result };
     else {
-      const message = run.cancel === "timeout" ? run.message! : end.ok ? "stopped" : end.message;
-      const permanent = !end.ok && end.permanent && run.cancel === null;
-      if (permanent || attempt >= run.record.maxAttempts) finish = { ...base, outcome: "failed", error: message, permanent };
+      let message = run.cancel === "timeout" ? run.message! : end.ok ? "stopped" : end.message;
+      let permanent = !end.ok && end.permanent && run.cancel === null;
+      const crashed = !end.ok && end.crashed && run.cancel === null;
+      // A poison pill: an attempt that kills its worker again and again is stopped on purpose.
+      const crashes = run.record.errors.filter((e) => e.crashed).length + (crashed ? 1 : 0);
+      if (crashed && crashes >= this.opts.config.quarantineAfter) {
+        message = `quarantined: killed its worker ${crashes} times (last: ${message}); \`teamwork jobs retry ${id}\` runs it again`;
+        permanent = true;
+      }
+      if (permanent || attempt >= run.record.maxAttempts) finish = { ...base, outcome: "failed", error: message, permanent, crashed };
       else {
         const delay = backoffMs(attempt, { baseMs: this.opts.registry.types.get(run.record.type)?.def.backoff?.baseMs ?? this.opts.config.backoff.base, capMs: this.opts.registry.types.get(run.record.type)?.def.backoff?.capMs ?? this.opts.config.backoff.cap, jitter: BACKOFF_JITTER }, this.opts.rand);
-        finish = { ...base, outcome: "retry", error: message, runAt: this.opts.clock.now() + delay };
+        finish = { ...base, outcome: "retry", error: message, runAt: this.opts.clock.now() + delay, crashed };
       }
       this.opts.log.warn("job.attempt_failed", { job: id, type: run.record.type, attempt, error: message, next: finish.outcome });
     }
@@ -456,10 +548,13 @@ export class Engine {
   private queueFinish(run: Running, finish: Finish): void {
     for (const t of run.timers) t.cancel();
     this.running.delete(run.record.id);
+    this.pool.released(run.slot);
     // Unwritten progress stays queued: the tick writes it (while the attempt still runs)
     // before the finish, so the last message is kept.
-    this.freeSlots.push(run.slot);
-    this.freeSlots.sort((a, b) => a - b);
+    if (run.slot <= this.concurrencyNow) {
+      this.freeSlots.push(run.slot);
+      this.freeSlots.sort((a, b) => a - b);
+    }
     this.finishes.push({ finish, run });
     this.scheduleTick();
   }

@@ -69,7 +69,7 @@ export interface JobRecord {
   slot: number | null;
   result: Json | null;
   error: string | null;
-  errors: { attempt: number; message: string; permanent: boolean; at: number }[];
+  errors: { attempt: number; message: string; permanent: boolean; at: number; crashed?: boolean }[];
   createdAt: number;
   startedAt: number | null;
   finishedAt: number | null;
@@ -89,8 +89,8 @@ export interface NewJob {
 /** How one attempt of a running job ended. Applied only if that attempt is still the job's current one. */
 export type Finish =
   | { id: number; attempt: number; outcome: "complete"; result: Json }
-  | { id: number; attempt: number; outcome: "retry"; error: string; runAt: number }
-  | { id: number; attempt: number; outcome: "failed"; error: string; permanent: boolean }
+  | { id: number; attempt: number; outcome: "retry"; error: string; runAt: number; crashed?: boolean }
+  | { id: number; attempt: number; outcome: "failed"; error: string; permanent: boolean; crashed?: boolean }
   | { id: number; attempt: number; outcome: "cancelled"; error?: string }
   /** Put back to pending without counting the attempt (graceful shutdown). */
   | { id: number; attempt: number; outcome: "requeue" };
@@ -105,6 +105,8 @@ export interface TickBatch {
   checkpoints: { id: number; attempt: number; state: Json }[];
   /** Claim up to slots.length due pending jobs, assigning these slot numbers in order. */
   claimSlots: number[];
+  /** Job types that must not be claimed (paused). */
+  excludeTypes: string[];
 }
 
 export interface TickResult {
@@ -135,6 +137,8 @@ export interface JobStore {
   retry(id: number, now: number): Promise<JobRecord | null>;
   /** Deletes finished jobs that finished before the cutoff; returns how many. */
   prune(finishedBefore: number): Promise<number>;
+  /** For `jobs why`: due pending jobs that would be claimed before this one (paused types left out). */
+  countAhead(job: JobRecord, now: number, excludeTypes: string[]): Promise<number>;
   /** Boot: jobs left running by a daemon that died go back to pending (their attempt counts). Returns how many. */
   rescue(now: number): Promise<number>;
 }

@@ -20,6 +20,7 @@ export function daemonRoutes(app: AppContext): Pick<Handlers, "health" | "daemon
         logFile: app.paths.logFile,
         concurrency: app.engine.concurrency,
         durability: app.config.durability,
+        paused: app.engine.pausedState,
         counts: { boards: boards.length, tasks, jobs },
       });
     },

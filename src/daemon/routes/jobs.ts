@@ -3,10 +3,11 @@ import { invalid, notFound } from "../../lib/errors.js";
 import type { AppContext, Handlers, StreamHandlers } from "../context.js";
 import { ok } from "../context.js";
 
-type JobRoutes = "jobsEnqueue" | "jobsEnqueueBatch" | "jobsList" | "jobsGet" | "jobsCancel" | "jobsRetry" | "jobsPrune";
+type JobRoutes = "jobsWhy" | "queueGet" | "queuePause" | "queueResume" | "queueConcurrency" | "jobsEnqueue" | "jobsEnqueueBatch" | "jobsList" | "jobsGet" | "jobsCancel" | "jobsRetry" | "jobsPrune";
 
 export function jobRoutes(app: AppContext): Pick<Handlers, JobRoutes> {
   const { engine } = app;
+  const queueState = () => ({ concurrency: engine.concurrency, running: engine.runningCount, paused: engine.pausedState });
   return {
     async jobsEnqueue(spec) {
       const r = await engine.enqueue(spec);
@@ -14,6 +15,24 @@ export function jobRoutes(app: AppContext): Pick<Handlers, JobRoutes> {
     },
     async jobsEnqueueBatch({ jobs }) {
       return { status: 202, body: { jobs: await engine.enqueueBatch(jobs) } };
+    },
+    async jobsWhy({ id }) {
+      return ok(await engine.why(id));
+    },
+    async queueGet() {
+      return ok(queueState());
+    },
+    async queuePause({ type }) {
+      await engine.pause(type);
+      return ok(queueState());
+    },
+    async queueResume({ type }) {
+      await engine.resume(type);
+      return ok(queueState());
+    },
+    async queueConcurrency({ concurrency }) {
+      engine.setConcurrency(concurrency);
+      return ok(queueState());
     },
     async jobsList(filter) {
       return ok({ jobs: await engine.list(filter) });

@@ -153,7 +153,7 @@ class Slot {
     else message = `worker exited with code ${code}`;
     this.finish({ ok: false, message, permanent: false, crashed: true });
     // Replace the worker at once so the next job does not pay for the start.
-    if (!this.pool.closing) this.ensureWorker(this.memoryMb);
+    if (!this.pool.closing && this.n <= this.pool.size) this.ensureWorker(this.memoryMb);
   }
 
   close(): Promise<number> {
@@ -173,21 +173,32 @@ export class WorkerPool {
     private readonly defaultMemoryMb: number,
   ) {}
 
-  /** Grows or shrinks to n slots; a slot that goes away is closed once its job ends. */
+  private wanted = 0;
+
+  /**
+   * Grows or shrinks to n slots. A slot past n that still runs a job keeps its worker until
+   * that job ends (the engine gives it no new job), then it is closed.
+   */
   resize(n: number): void {
+    this.wanted = n;
     while (this.slots.length < n) {
       const slot = new Slot(this.slots.length + 1, this);
       this.slots.push(slot);
-      slot.ensureWorker(this.defaultMemoryMb);
     }
-    while (this.slots.length > n) {
-      const slot = this.slots.pop()!;
-      void slot.close();
+    for (const slot of this.slots) {
+      if (slot.n <= n) slot.ensureWorker(slot.memoryMb || this.defaultMemoryMb);
+      else if (!slot.job) void slot.close();
     }
   }
 
+  /** Called by the engine when a slot's job has ended. */
+  released(n: number): void {
+    const slot = this.slots[n - 1];
+    if (slot && n > this.wanted && !slot.job) void slot.close();
+  }
+
   get size(): number {
-    return this.slots.length;
+    return this.wanted;
   }
 
   private slot(n: number): Slot {

@@ -49,7 +49,7 @@ export const toRecord = (r: Row): JobRecord => ({
 });
 
 // Appends one {attempt, message, permanent, at} object to the errors array.
-const APPEND_ERROR = `errors = json_insert(errors, '$[#]', json_object('attempt', attempts, 'message', @error, 'permanent', json(@permanent), 'at', @now))`;
+const APPEND_ERROR = `errors = json_insert(errors, '$[#]', json_object('attempt', attempts, 'message', @error, 'permanent', json(@permanent), 'at', @now, 'crashed', json(@crashed)))`;
 // Fencing: a finish applies only to the attempt that is still running.
 const FENCE = `WHERE id = @id AND status = 'running' AND attempts = @attempt RETURNING *`;
 
@@ -105,7 +105,9 @@ export function sqliteJobs(db: Db): JobStore {
   );
   const retry = db.prepare<[number, number], Row>(
     `UPDATE jobs SET status = 'pending', run_at = ?, max_attempts = max(max_attempts, attempts + 1), finished_at = NULL,
-       result = NULL, error = NULL, progress = 0, progress_message = NULL, slot = NULL
+       result = NULL, error = NULL, progress = 0, progress_message = NULL, slot = NULL,
+       -- A retry on purpose gives a quarantined job a fresh count of worker crashes.
+       errors = (SELECT json_group_array(json_set(value, '$.crashed', json('false'))) FROM json_each(errors))
      WHERE id = ? AND status IN ('failed', 'cancelled') RETURNING *`,
   );
   const prune = db.prepare<[number]>(
@@ -118,6 +120,19 @@ export function sqliteJobs(db: Db): JobStore {
      WHERE status = 'running'`,
   );
   const nextDue = db.prepare<[], { t: number | null }>(`SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_pending_run_at WHERE status = 'pending'`);
+  // Variants for when some types are paused (json array of type names).
+  const selectDueExcept = db.prepare<[number, string, number], { id: number }>(
+    `SELECT id FROM jobs INDEXED BY jobs_due WHERE status = 'pending' AND run_at <= ? AND type NOT IN (SELECT value FROM json_each(?))
+     ORDER BY priority DESC, run_at, id LIMIT ?`,
+  );
+  const nextDueExcept = db.prepare<[string], { t: number | null }>(
+    `SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_pending_run_at WHERE status = 'pending' AND type NOT IN (SELECT value FROM json_each(?))`,
+  );
+  const ahead = db.prepare<[{ now: number; priority: number; runAt: number; id: number; except: string }], { n: number }>(
+    `SELECT count(*) AS n FROM jobs INDEXED BY jobs_due WHERE status = 'pending' AND run_at <= @now
+       AND type NOT IN (SELECT value FROM json_each(@except))
+       AND (priority > @priority OR (priority = @priority AND (run_at < @runAt OR (run_at = @runAt AND id < @id))))`,
+  );
 
   const tick = db.transaction((b: TickBatch): TickResult => {
     const inserted = b.inserts.map((j) => {
@@ -131,7 +146,8 @@ export function sqliteJobs(db: Db): JobStore {
     for (const c of b.checkpoints) setState.run({ id: c.id, attempt: c.attempt, state: JSON.stringify(c.state) });
     const finished: JobRecord[] = [];
     for (const f of b.finishes) {
-      const params: Record<string, unknown> = { id: f.id, attempt: f.attempt, now: b.now, error: null, permanent: "false" };
+      const params: Record<string, unknown> = { id: f.id, attempt: f.attempt, now: b.now, error: null, permanent: "false", crashed: "false" };
+      if ((f.outcome === "retry" || f.outcome === "failed") && f.crashed) params.crashed = "true";
       if (f.outcome === "complete") params.result = JSON.stringify(f.result ?? null);
       if (f.outcome === "retry") Object.assign(params, { error: f.error, runAt: f.runAt });
       if (f.outcome === "failed") Object.assign(params, { error: f.error, permanent: f.permanent ? "true" : "false" });
@@ -142,16 +158,18 @@ export function sqliteJobs(db: Db): JobStore {
     const claimed: JobRecord[] = [];
     let nextDueAt: number | null = null;
     if (b.claimSlots.length > 0) {
+      const except = b.excludeTypes.length ? JSON.stringify(b.excludeTypes) : null;
+      const earliestDue = () => (except === null ? nextDue.get()! : nextDueExcept.get(except)!).t;
       // min(run_at) walks the run_at index: cheap, and it spares the ordered scan below
       // (which would step over every future job) when nothing is due.
-      const earliest = nextDue.get()!.t;
+      const earliest = earliestDue();
       if (earliest !== null && earliest <= b.now) {
-        const due = selectDue.all(b.now, b.claimSlots.length);
+        const due = except === null ? selectDue.all(b.now, b.claimSlots.length) : selectDueExcept.all(b.now, except, b.claimSlots.length);
         due.forEach((d, i) => {
           const row = claimOne.get(b.claimSlots[i]!, b.now, d.id);
           if (row) claimed.push(toRecord(row));
         });
-        if (claimed.length < b.claimSlots.length) nextDueAt = nextDue.get()!.t;
+        if (claimed.length < b.claimSlots.length) nextDueAt = earliestDue();
       } else nextDueAt = earliest;
     }
     return { inserted, finished, claimed, nextDueAt };
@@ -205,6 +223,9 @@ export function sqliteJobs(db: Db): JobStore {
     },
     async prune(finishedBefore) {
       return prune.run(finishedBefore).changes;
+    },
+    async countAhead(job, now, excludeTypes) {
+      return ahead.get({ now, priority: job.priority, runAt: job.runAt, id: job.id, except: JSON.stringify(excludeTypes) })!.n;
     },
     async rescue(now) {
       return rescue.run(now).changes;

@@ -1,0 +1,149 @@
+// Day-to-day operation: jobs why, pause/resume (across a restart), concurrency at run
+// time, poison pills quarantined, late results fenced.
+
+import { afterEach, describe, expect, it } from "vitest";
+import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
+import { runCli, runJson } from "../helpers/cli.js";
+import { waitFor } from "../helpers/wait.js";
+import type { Job, JobWhy } from "../../src/protocol/types.js";
+
+let d: TestDaemon | undefined;
+afterEach(async () => {
+  await d?.cleanup();
+  d = undefined;
+});
+
+const get = async (id: number) => (await d!.client.call("jobsGet", { id })).job;
+const until = (id: number, pred: (j: Job) => boolean, timeoutMs = 10_000) =>
+  waitFor(async () => {
+    const j = await get(id);
+    return pred(j) ? j : null;
+  }, { timeoutMs, what: `job ${id}` });
+const enqueue = async (type: string, extra: Record<string, unknown> = {}) => (await d!.client.call("jobsEnqueue", { type, ...extra })).job;
+const why = (id: number) => d!.client.call("jobsWhy", { id });
+
+describe("jobs why", () => {
+  it("names every reason a job is or is not running", async () => {
+    d = await startDaemon({ config: { concurrency: 1, backoff: { base: "1h", cap: "1h" }, quarantineAfter: 1 } });
+    const blocker = await enqueue("until-cancelled");
+    await until(blocker.id, (j) => j.status === "running" && j.progress === 10);
+    expect(await why(blocker.id)).toMatchObject({ code: "running", message: expect.stringMatching(/^running in slot 1 \(attempt 1\/3\), 10% done$/) });
+
+    const first = await enqueue("noop");
+    const second = await enqueue("noop");
+    expect(await why(second.id)).toMatchObject({ code: "waiting_for_slot", ahead: 1, message: "waiting for a slot: 1 ahead of it, 1 of 1 slots busy" });
+    const urgent = await enqueue("noop", { priority: 10 });
+    expect((await why(first.id)).ahead).toBe(1); // the urgent one goes first
+    expect((await why(urgent.id)).ahead).toBe(0);
+
+    const later = await enqueue("noop", { delayMs: 3_600_000 });
+    expect(await why(later.id)).toMatchObject({ code: "scheduled", message: expect.stringMatching(/^scheduled for \d{4}-/) });
+
+    await d.client.call("queuePause", { type: "noop" });
+    expect(await why(first.id)).toMatchObject({ code: "type_paused" });
+    await d.client.call("queuePause", {});
+    expect(await why(first.id)).toMatchObject({ code: "queue_paused" });
+    await d.client.call("queueResume", {});
+
+    await d.client.call("jobsCancel", { id: blocker.id });
+    expect(await why(blocker.id)).toMatchObject({ code: "cancelled" });
+    await until(second.id, (j) => j.status === "complete");
+    expect(await why(second.id)).toMatchObject({ code: "complete" });
+
+    const flaky = await enqueue("throw");
+    await until(flaky.id, (j) => j.status === "pending" && j.attempts === 1);
+    expect(await why(flaky.id)).toMatchObject({ code: "backing_off", message: expect.stringMatching(/^backing off until .* after attempt 1 failed: boom on attempt 1$/) });
+
+    const perm = await enqueue("permanent");
+    await until(perm.id, (j) => j.status === "failed");
+    expect(await why(perm.id)).toMatchObject({ code: "failed", message: "finished: failed after 1 attempt: this will never work" });
+
+    const pill = await enqueue("exit", { maxAttempts: 5 });
+    await until(pill.id, (j) => j.status === "failed");
+    expect(await why(pill.id)).toMatchObject({ code: "quarantined" });
+
+    const cli = await runJson<JobWhy>(["jobs", "why", String(later.id)], { home: d.home });
+    expect(cli.json.code).toBe("scheduled");
+    const text = await runCli(["jobs", "why", String(later.id)], { home: d.home });
+    expect(text.stdout).toMatch(new RegExp(`^job ${later.id}: scheduled for `));
+    expect((await runCli(["jobs", "why", "99999"], { home: d.home })).exitCode).toBe(4);
+  });
+});
+
+describe("pause and resume", () => {
+  it("holds new work (all types or one), survives a restart, and resumes", async () => {
+    d = await startDaemon();
+    expect((await runCli(["queue", "pause", "noop"], { home: d.home })).stdout).toMatch(/paused for noop/);
+    const held = await enqueue("noop");
+    const other = await enqueue("validated", { payload: { n: 2 } });
+    await until(other.id, (j) => j.status === "complete");
+    expect((await get(held.id)).status).toBe("pending");
+
+    await runCli(["queue", "pause"], { home: d.home });
+    await d.stop();
+    await d.restart();
+    const status = await runJson<{ paused: { all: boolean; types: string[] } }>(["daemon", "status"], { home: d.home });
+    expect(status.json.paused).toEqual({ all: true, types: ["noop"] });
+    const also = await enqueue("validated", { payload: { n: 3 } });
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await get(also.id)).status).toBe("pending");
+
+    await runCli(["queue", "resume"], { home: d.home });
+    await until(held.id, (j) => j.status === "complete");
+    await until(also.id, (j) => j.status === "complete");
+    expect((await runJson<{ paused: unknown }>(["queue", "status"], { home: d.home })).json.paused).toEqual({ all: false, types: [] });
+    expect((await runCli(["queue", "pause", "nope"], { home: d.home })).exitCode).toBe(2);
+  });
+});
+
+describe("concurrency at run time", () => {
+  it("grows and shrinks the pool without touching running jobs", async () => {
+    d = await startDaemon({ config: { concurrency: 1 } });
+    const jobs = [];
+    for (let i = 0; i < 4; i++) jobs.push(await enqueue("until-cancelled"));
+    await until(jobs[0]!.id, (j) => j.status === "running");
+    const running = async () => (await d!.client.call("jobsList", { status: "running" })).jobs;
+    expect(await running()).toHaveLength(1);
+
+    const grown = await runJson<{ concurrency: number }>(["queue", "concurrency", "3"], { home: d.home });
+    expect(grown.json.concurrency).toBe(3);
+    await waitFor(async () => (await running()).length === 3);
+    expect(new Set((await running()).map((j) => j.slot))).toEqual(new Set([1, 2, 3]));
+
+    await d.client.call("queueConcurrency", { concurrency: 1 });
+    expect(await running()).toHaveLength(3); // running jobs are not touched
+    for (const j of await running()) await d.client.call("jobsCancel", { id: j.id });
+    await waitFor(async () => (await running()).length === 1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await running()).toHaveLength(1);
+    expect((await running())[0]!.slot).toBe(1);
+    expect((await runCli(["queue", "concurrency", "0"], { home: d.home })).exitCode).toBe(2);
+    for (const j of await running()) await d.client.call("jobsCancel", { id: j.id });
+  });
+});
+
+describe("poison pills and late results", () => {
+  it("quarantines a job that keeps killing its worker while other jobs keep flowing; retry runs it again", async () => {
+    d = await startDaemon({ config: { quarantineAfter: 2, backoff: { base: "10ms", cap: "20ms" } } });
+    const pill = await enqueue("exit", { maxAttempts: 10 });
+    const others = await Promise.all(Array.from({ length: 10 }, () => enqueue("noop")));
+    const done = await until(pill.id, (j) => j.status === "failed");
+    expect(done.attempts).toBe(2);
+    expect(done.error).toMatch(/^quarantined: killed its worker 2 times \(last: worker exited with code 3\)/);
+    for (const o of others) expect((await until(o.id, (j) => j.status === "complete")).status).toBe("complete");
+    await d.client.call("jobsRetry", { id: pill.id });
+    const again = await until(pill.id, (j) => j.status === "failed" && j.attempts === 4);
+    expect(again.error).toMatch(/^quarantined: killed its worker 2 times/);
+  });
+
+  it("ignores the result of an attempt that already timed out", async () => {
+    d = await startDaemon({ config: { jobTimeout: "300ms", cancelGrace: "3s" } });
+    const job = await enqueue("late", { payload: { ms: 800 }, maxAttempts: 1 });
+    const failed = await until(job.id, (j) => j.status === "failed");
+    expect(failed.error).toBe("timed out after 300ms");
+    await new Promise((r) => setTimeout(r, 800)); // the late result arrives and must not win
+    const after = await get(job.id);
+    expect(after.status).toBe("failed");
+    expect(after.result).toBeNull();
+  });
+});
