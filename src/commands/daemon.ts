@@ -7,6 +7,7 @@ import { loadConfig } from "../config/config.js";
 import { Client } from "../client/client.js";
 import { DAEMON_ENTRY, isRunning, logTail, startDaemon } from "../client/autostart.js";
 import { type CliContext, intOption } from "./context.js";
+import { registerService } from "./service.js";
 
 export function registerDaemon(program: Command, ctx: CliContext): void {
   const daemon = program.command("daemon").description("start, stop and inspect the background daemon");
@@ -91,6 +92,8 @@ export function registerDaemon(program: Command, ctx: CliContext): void {
         ctx.out.line(`  jobs:        ${j.pending} pending, ${j.running} running, ${j.complete} complete, ${j.failed} failed, ${j.cancelled} cancelled`);
       });
     });
+
+  registerService(daemon, ctx);
 
   daemon
     .command("logs")

@@ -147,3 +147,31 @@ describe("poison pills and late results", () => {
     expect(after.result).toBeNull();
   });
 });
+
+describe("daemon install", () => {
+  it("prints and writes a systemd user unit that runs this daemon on this home, and removes it", async () => {
+    const { mkdtempSync, readFileSync, existsSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const home = mkdtempSync(join(tmpdir(), "tw-unit-"));
+    const xdg = mkdtempSync(join(tmpdir(), "tw-xdg-"));
+    try {
+      const printed = await runCli(["daemon", "install", "--print"], { home });
+      expect(printed.exitCode).toBe(0);
+      expect(printed.stdout).toMatch(/^\[Service\]$/m);
+      expect(printed.stdout).toMatch(new RegExp(`^ExecStart=${process.execPath.replace(/[/.]/g, "\\$&")} \\S+/dist/daemon/main\\.js --home ${home.replace(/[/.]/g, "\\$&")}$`, "m"));
+      expect(printed.stdout).toMatch(/^Restart=on-failure$/m);
+      expect(printed.stdout).toMatch(/^WantedBy=default.target$/m);
+      const installed = await runJson<{ name: string; path: string }>(["daemon", "install"], { home, env: { XDG_CONFIG_HOME: xdg } });
+      expect(installed.json.path).toBe(join(xdg, "systemd", "user", installed.json.name));
+      expect(installed.json.name).toMatch(/^teamwork-[0-9a-f]{8}\.service$/);
+      expect(readFileSync(installed.json.path, "utf8")).toBe(printed.stdout);
+      const removed = await runCli(["daemon", "uninstall"], { home, env: { XDG_CONFIG_HOME: xdg } });
+      expect(removed.stdout).toMatch(/^removed /);
+      expect(existsSync(installed.json.path)).toBe(false);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+      rmSync(xdg, { recursive: true, force: true });
+    }
+  });
+});
