@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { TeamworkError } from "../lib/errors.js";
 
 export interface Paths {
   /** The folder reported as "home": the --home folder, or the XDG data folder. */
@@ -62,6 +63,13 @@ export function resolvePaths(opts: { home?: string; env?: NodeJS.ProcessEnv } = 
     const tag = createHash("sha256").update(runtimeDir).digest("hex").slice(0, 16);
     socket = join(shortSocketDir(), `${tag}.sock`);
     socketRelocated = true;
+    if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
+      throw new TeamworkError(
+        "invalid_input",
+        `the daemon's socket path would be longer than ${MAX_SOCKET_PATH} bytes (${socket})`,
+        "use a shorter --home, or set TMPDIR to a short folder such as /tmp",
+      );
+    }
   }
   return {
     home,

@@ -15,10 +15,11 @@ export function isAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === "EPERM";
   }
-  // A recycled pid may belong to anything: on Linux, check it is still a teamwork daemon.
+  // A recycled pid may belong to anything (dbus-daemon, gpg-agent --daemon): on Linux,
+  // check it still runs teamwork's daemon entry point.
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    return cmdline.includes("daemon");
+    return cmdline.split("\0").some((arg) => /(^|\/)daemon\/main\.js$/.test(arg));
   } catch {
     return true;
   }

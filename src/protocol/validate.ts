@@ -96,6 +96,8 @@ export function instant(): Validator<string> {
     }
     const t = Date.parse(value);
     if (Number.isNaN(t)) return fail(path, `"${value}" is not a valid time`);
+    // Date.parse rolls 2026-02-30 over into March; the calendar date must exist as written.
+    date()(value.slice(0, 10), path);
     return new Date(t).toISOString();
   };
 }
