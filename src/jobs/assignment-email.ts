@@ -84,7 +84,7 @@ export default defineJob<unknown, AssignmentEmailResult>({
   timeoutMs: 5 * 60_000,
   async validate(payload, lookup) {
     const { taskId } = parseAssignmentEmailPayload(payload);
-    if (!(await lookup.taskExists(taskId))) throw notFound(`task #${taskId} not found`);
+    if (!(await lookup.taskExists(taskId))) throw notFound(`task ${taskId} not found`);
   },
   run,
 });

@@ -238,7 +238,7 @@ export default defineJob<unknown, NotifyResult>({
   timeoutMs: 15 * 60_000,
   async validate(payload, lookup) {
     const { taskId } = parseNotifyPayload(payload);
-    if (!(await lookup.taskExists(taskId))) throw notFound(`task #${taskId} not found`);
+    if (!(await lookup.taskExists(taskId))) throw notFound(`task ${taskId} not found`);
   },
   run,
 });

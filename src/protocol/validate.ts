@@ -16,7 +16,7 @@ const fail = (path: string, message: string): never => {
 };
 
 const describe = (value: unknown): string =>
-  value === null ? "null" : Array.isArray(value) ? "an array" : `a ${typeof value}`;
+  value === null ? "null" : value === undefined ? "nothing" : Array.isArray(value) ? "an array" : typeof value === "object" ? "an object" : `a ${typeof value}`;
 
 export function string(opts: { min?: number; max?: number; trim?: boolean; pattern?: RegExp; patternHint?: string } = {}): Validator<string> {
   const { min = 0, max = 10_000, trim = false } = opts;
