@@ -175,3 +175,59 @@ describe("daemon install", () => {
     }
   });
 });
+
+describe("versions", () => {
+  it("refuses a database written by a newer teamwork, with its own exit code, and leaves it alone", async () => {
+    const { mkdtempSync, rmSync, statSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const Database = (await import("better-sqlite3")).default;
+    const home = mkdtempSync(join(tmpdir(), "tw-newer-"));
+    try {
+      const db = new Database(join(home, "teamwork.db"));
+      db.exec("CREATE TABLE future (x INTEGER)");
+      db.pragma("user_version = 999");
+      db.close();
+      const before = statSync(join(home, "teamwork.db")).mtimeMs;
+      const r = await runCli(["tasks", "list"], { home });
+      expect(r.exitCode).toBe(5);
+      expect(r.stderr).toMatch(/written by a newer teamwork \(schema 999/);
+      const check = new Database(join(home, "teamwork.db"), { readonly: true });
+      expect(check.pragma("user_version", { simple: true })).toBe(999);
+      expect(check.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'tasks'").get()).toEqual({ n: 0 });
+      check.close();
+      expect(statSync(join(home, "teamwork.db")).mtimeMs).toBe(before);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it("warns once on stderr when the daemon runs another version, never under --json", async () => {
+    // A stand-in daemon of another version on the socket: the one part that cannot be a
+    // real older teamwork here.
+    const { mkdtempSync, mkdirSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const http = await import("node:http");
+    const home = mkdtempSync(join(tmpdir(), "tw-ver-"));
+    mkdirSync(join(home, "run"), { mode: 0o700 });
+    const server = http.createServer((req, res) => {
+      const body = req.url === "/health" ? { ok: true, version: "9.9.9", pid: process.pid } : { tasks: [] };
+      res.writeHead(200, { "content-type": "application/json", "x-teamwork-version": "9.9.9" });
+      res.end(JSON.stringify(body));
+    });
+    await new Promise<void>((r) => server.listen(join(home, "run", "daemon.sock"), () => r()));
+    try {
+      const plain = await runCli(["tasks", "list"], { home });
+      expect(plain.exitCode).toBe(0);
+      expect(plain.stderr.match(/the daemon runs teamwork 9\.9\.9/g)).toHaveLength(1);
+      expect(plain.stderr).toMatch(/teamwork daemon stop && teamwork daemon start/);
+      const json = await runCli(["tasks", "list", "--json"], { home });
+      expect(json.stderr).toBe("");
+      expect(JSON.parse(json.stdout)).toEqual([]);
+    } finally {
+      server.close();
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});

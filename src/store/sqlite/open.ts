@@ -28,6 +28,8 @@ export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
 export function openDatabase(path: string, opts: { durability: "full" | "process" }): Db {
   const db = new Database(path);
   try {
+    // Before anything writes (even the WAL switch rewrites the header): refuse a newer schema.
+    refuseNewer(db, loadMigrations());
     db.pragma("journal_mode = WAL");
     // WAL + FULL fsyncs the log on every commit: a commit that returned is on disk.
     // WAL + NORMAL fsyncs only at checkpoints: safe against a process crash, not a power cut.
@@ -42,7 +44,7 @@ export function openDatabase(path: string, opts: { durability: "full" | "process
   }
 }
 
-export function migrate(db: Db, migrations = loadMigrations()): void {
+function refuseNewer(db: Db, migrations: Migration[]): number {
   const current = db.pragma("user_version", { simple: true }) as number;
   const latest = migrations.at(-1)?.version ?? 0;
   if (current > latest) {
@@ -52,6 +54,11 @@ export function migrate(db: Db, migrations = loadMigrations()): void {
       "upgrade teamwork, or point --home at another folder; the database was left untouched",
     );
   }
+  return current;
+}
+
+export function migrate(db: Db, migrations = loadMigrations()): void {
+  const current = refuseNewer(db, migrations);
   for (const m of migrations) {
     if (m.version <= current) continue;
     db.transaction(() => {
