@@ -2,6 +2,7 @@ import { Command } from "commander";
 import type { QueueState } from "../protocol/types.js";
 import type { CliContext } from "./context.js";
 import { intOption } from "./context.js";
+import { parseDurationArg } from "./enqueue.js";
 
 function describe(q: QueueState): string {
   const paused = q.paused.all ? "paused (all types)" : q.paused.types.length ? `running, paused for ${q.paused.types.join(", ")}` : "running";
@@ -50,5 +51,40 @@ export function registerQueue(program: Command, ctx: CliContext): void {
       const client = await ctx.client();
       const q = await client.call("queueConcurrency", { concurrency: n });
       ctx.out.result(q, () => ctx.out.line(describe(q)));
+    });
+
+  program
+    .command("stats")
+    .description("per job type: finished, failed, retried, run time, start latency; queue depth and slots")
+    .option("--since <duration>", "window to count finished jobs in", (v: string) => (parseDurationArg(v), v), "24h")
+    .addHelpText("after", "\nExamples:\n  $ teamwork stats --since 1h\n  $ curl --unix-socket SOCKET http://localhost/metrics   # the same, for Prometheus")
+    .action(async (o: { since: string }) => {
+      const client = await ctx.client();
+      const s = await client.call("stats", { since: o.since });
+      ctx.out.result(s, () => {
+        const ms = (v: number | null) => (v === null ? "-" : v < 1000 ? `${Math.round(v)}ms` : `${(v / 1000).toFixed(1)}s`);
+        ctx.out.line(`since ${s.since}: ${s.queue.pending} pending (${s.queue.due} due), ${s.queue.running} of ${s.queue.concurrency} slots busy${s.queue.paused.all ? ", queue paused" : ""}`);
+        if (s.types.length === 0) return ctx.out.line("no jobs finished in this window");
+        ctx.out.table(
+          [
+            { key: "type", title: "TYPE" },
+            { key: "finished", title: "FINISHED", align: "right" },
+            { key: "failed", title: "FAILED", align: "right" },
+            { key: "retried", title: "RETRIED", align: "right" },
+            { key: "mean", title: "RUN MEAN", align: "right" },
+            { key: "p95", title: "RUN P95", align: "right" },
+            { key: "lat", title: "START P50/P95/P99", align: "right" },
+          ],
+          s.types.map((t) => ({
+            type: t.type,
+            finished: String(t.finished),
+            failed: t.failed ? ctx.out.c.red(String(t.failed)) : "0",
+            retried: String(t.retried),
+            mean: ms(t.runMs.mean),
+            p95: ms(t.runMs.p95),
+            lat: `${ms(t.startLatencyMs.p50)}/${ms(t.startLatencyMs.p95)}/${ms(t.startLatencyMs.p99)}`,
+          })),
+        );
+      });
     });
 }

@@ -4,6 +4,7 @@ import type { Config } from "../config/config.js";
 import type { Paths } from "../config/paths.js";
 import type { TaskBoard } from "../board/board.js";
 import type { Engine } from "../queue/engine.js";
+import type { Store } from "../store/types.js";
 import type { EventBus } from "../queue/events/bus.js";
 import type { Scheduler } from "../scheduler/scheduler.js";
 import type { Housekeeping } from "../scheduler/housekeeping.js";
@@ -18,6 +19,7 @@ export interface AppContext {
   log: Logger;
   board: TaskBoard;
   engine: Engine;
+  store: Store;
   bus: EventBus;
   scheduler: Scheduler;
   housekeeping: Housekeeping;
@@ -30,6 +32,8 @@ export interface AppContext {
 export interface Reply<T> {
   status: number;
   body: T;
+  /** Set for a body that is not JSON (the body is then a string). */
+  contentType?: string;
 }
 
 export const ok = <T>(body: T): Reply<T> => ({ status: 200, body });

@@ -24,6 +24,7 @@ import { daemonRoutes } from "./routes/daemon.js";
 import { taskRoutes } from "./routes/tasks.js";
 import { jobRoutes, jobStreams } from "./routes/jobs.js";
 import { scheduleRoutes } from "./routes/schedules.js";
+import { statsRoutes } from "./routes/stats.js";
 import { Scheduler } from "../scheduler/scheduler.js";
 import { BUILTIN_SCHEDULES, Housekeeping } from "../scheduler/housekeeping.js";
 import { Uploads } from "../board/uploads.js";
@@ -145,6 +146,7 @@ async function serve(paths: Paths, config: Config): Promise<number> {
     log,
     board: new TaskBoard(store, clock),
     engine,
+    store,
     bus,
     scheduler,
     housekeeping,
@@ -152,7 +154,7 @@ async function serve(paths: Paths, config: Config): Promise<number> {
     startedAt: clock.now(),
     requestStop: (reason) => setImmediate(() => void shutdown(reason)),
   };
-  const handlers: Handlers = { ...daemonRoutes(app), ...taskRoutes(app), ...jobRoutes(app), ...scheduleRoutes(app) };
+  const handlers: Handlers = { ...daemonRoutes(app), ...taskRoutes(app), ...jobRoutes(app), ...scheduleRoutes(app), ...statsRoutes(app) };
   const api = createApiServer({ handlers, streams: jobStreams(app), log });
 
   // Nobody else may be here: we hold the lock, so a socket file left over is stale.

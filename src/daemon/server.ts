@@ -202,7 +202,11 @@ export function createApiServer(opts: { handlers: Handlers; streams: StreamHandl
         return;
       }
       const reply = await handlers[route.name as JsonRoute](input);
-      send(res, reply.status, reply.body);
+      if (reply.contentType) {
+        const text = String(reply.body);
+        res.writeHead(reply.status, { "content-type": reply.contentType, "content-length": Buffer.byteLength(text), [VERSION_HEADER]: VERSION });
+        res.end(text);
+      } else send(res, reply.status, reply.body);
     } catch (err) {
       sendError(req, res, err);
     }

@@ -7,7 +7,7 @@
 
 import * as v from "./validate.js";
 import { JOB_STATUSES, TASK_STATUSES } from "./types.js";
-import type { Attachment, Board, CleanupStats, DaemonStatus, DigestPreview, Health, Job, JobWhy, QueueState, Schedule, Task, TaskEvent } from "./types.js";
+import type { Attachment, Board, CleanupStats, DaemonStatus, DigestPreview, Health, Job, JobWhy, QueueState, Schedule, Stats, Task, TaskEvent } from "./types.js";
 
 export type Method = "GET" | "POST" | "PATCH" | "DELETE";
 
@@ -115,6 +115,9 @@ export const routes = {
   jobsPrune: { method: "POST", path: "/jobs/prune", input: v.object({ olderThan: v.optional(duration) }) },
   jobsWhy: { method: "GET", path: "/jobs/:id/why", input: v.object({ id }) },
   queueGet: { method: "GET", path: "/queue", input: v.object({}) },
+  stats: { method: "GET", path: "/stats", input: v.object({ since: v.optional(duration) }) },
+  /** Prometheus text exposition format (text/plain), not JSON. */
+  metrics: { method: "GET", path: "/metrics", input: v.object({}) },
   queuePause: { method: "POST", path: "/queue/pause", input: v.object({ type: v.optional(jobType) }) },
   queueResume: { method: "POST", path: "/queue/resume", input: v.object({ type: v.optional(jobType) }) },
   queueConcurrency: { method: "POST", path: "/queue/concurrency", input: v.object({ concurrency: v.int({ min: 1, max: 64 }) }) },
@@ -175,6 +178,8 @@ export interface RouteOutput {
   jobsPrune: { pruned: number };
   jobsWhy: JobWhy;
   queueGet: QueueState;
+  stats: Stats;
+  metrics: string;
   queuePause: QueueState;
   queueResume: QueueState;
   queueConcurrency: QueueState;

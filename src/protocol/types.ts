@@ -148,6 +148,26 @@ export interface JobWhy {
   until?: string;
 }
 
+export interface TypeStats {
+  type: string;
+  finished: number;
+  complete: number;
+  failed: number;
+  cancelled: number;
+  /** Attempts beyond the first, summed over the finished jobs. */
+  retried: number;
+  /** Run time of completed jobs' last attempt (finished − started), ms. */
+  runMs: { mean: number | null; p95: number | null };
+  /** From due (runAt) to started, ms. */
+  startLatencyMs: { p50: number | null; p95: number | null; p99: number | null };
+}
+
+export interface Stats {
+  since: string;
+  types: TypeStats[];
+  queue: { pending: number; due: number; running: number; concurrency: number; paused: { all: boolean; types: string[] } };
+}
+
 export interface QueueState {
   concurrency: number;
   running: number;

@@ -137,6 +137,8 @@ export interface JobStore {
   retry(id: number, now: number): Promise<JobRecord | null>;
   /** Deletes finished jobs that finished before the cutoff; returns how many. */
   prune(finishedBefore: number): Promise<number>;
+  /** Per type, over jobs finished at or after `since`, and the queue now. */
+  stats(since: number, now: number): Promise<{ types: import("../protocol/types.js").TypeStats[]; pending: number; due: number; running: number }>;
   /** For `jobs why`: due pending jobs that would be claimed before this one (paused types left out). */
   countAhead(job: JobRecord, now: number, excludeTypes: string[]): Promise<number>;
   /** Boot: jobs left running by a daemon that died go back to pending (their attempt counts). Returns how many. */

@@ -231,3 +231,46 @@ describe("versions", () => {
     }
   });
 });
+
+describe("stats and metrics", () => {
+  it("counts a known workload, per type, and exposes it to Prometheus", async () => {
+    d = await startDaemon({ config: { backoff: { base: "10ms", cap: "20ms" } } });
+    const ids = [];
+    for (let i = 0; i < 5; i++) ids.push((await enqueue("noop")).id);
+    for (let i = 0; i < 2; i++) ids.push((await enqueue("throw", { maxAttempts: 2 })).id);
+    const waiting = await enqueue("noop", { delayMs: 3_600_000 });
+    for (const id of ids) await until(id, (j) => j.status === "complete" || j.status === "failed");
+    await d.client.call("jobsCancel", { id: waiting.id });
+
+    const s = await runJson<import("../../src/protocol/types.js").Stats>(["stats", "--since", "1h"], { home: d.home });
+    const noop = s.json.types.find((t) => t.type === "noop")!;
+    const thrown = s.json.types.find((t) => t.type === "throw")!;
+    expect(noop).toMatchObject({ finished: 6, complete: 5, failed: 0, cancelled: 1, retried: 0 });
+    expect(thrown).toMatchObject({ finished: 2, complete: 0, failed: 2, retried: 2 });
+    expect(noop.runMs.mean).toBeGreaterThanOrEqual(0);
+    expect(noop.startLatencyMs.p50).not.toBeNull();
+    expect(s.json.queue).toMatchObject({ pending: 0, running: 0, concurrency: 3 });
+
+    const { request } = await import("node:http");
+    const text = await new Promise<{ type: string; body: string }>((resolve, reject) => {
+      request({ socketPath: d!.paths.socket, path: "/metrics" }, (res) => {
+        let body = "";
+        res.on("data", (c) => (body += c));
+        res.on("end", () => resolve({ type: String(res.headers["content-type"]), body }));
+      })
+        .on("error", reject)
+        .end();
+    });
+    expect(text.type).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(text.body).toContain('teamwork_jobs{status="complete"} 5');
+    expect(text.body).toContain('teamwork_jobs{status="failed"} 2');
+    expect(text.body).toContain('teamwork_jobs_finished{type="throw",status="failed"} 2');
+    expect(text.body).toContain('teamwork_jobs_retried{type="throw"} 2');
+    expect(text.body).toContain('teamwork_slots{state="total"} 3');
+    expect(text.body).toMatch(/^# TYPE teamwork_job_start_latency_seconds summary$/m);
+    expect(text.body).toMatch(/^teamwork_job_start_latency_seconds\{type="noop",quantile="0.5"\} [\d.e-]+$/m);
+    const human = await runCli(["stats"], { home: d.home });
+    expect(human.stdout).toMatch(/TYPE\s+FINISHED\s+FAILED/);
+    expect((await runCli(["stats", "--since", "later"], { home: d.home })).exitCode).toBe(2);
+  });
+});

@@ -224,6 +224,50 @@ export function sqliteJobs(db: Db): JobStore {
     async prune(finishedBefore) {
       return prune.run(finishedBefore).changes;
     },
+    async stats(since, now) {
+      const rows = db
+        .prepare<[number], { type: string; finished: number; complete: number; failed: number; cancelled: number; retried: number; mean: number | null }>(
+          `SELECT type, count(*) AS finished, sum(status = 'complete') AS complete, sum(status = 'failed') AS failed,
+             sum(status = 'cancelled') AS cancelled, sum(max(attempts - 1, 0)) AS retried,
+             avg(CASE WHEN status = 'complete' THEN finished_at - started_at END) AS mean
+           FROM jobs INDEXED BY jobs_finished WHERE finished_at >= ? GROUP BY type ORDER BY type`,
+        )
+        .all(since);
+      const quantiles = (sql: string, type: string, qs: number[]) => {
+        const values = db.prepare<[string, number], { v: number }>(sql).all(type, since).map((r) => r.v);
+        return qs.map((q) => (values.length ? values[Math.min(values.length - 1, Math.floor(q * values.length))]! : null));
+      };
+      const types = rows.map((r) => {
+        const [p95run] = quantiles(
+          `SELECT finished_at - started_at AS v FROM jobs WHERE type = ? AND finished_at >= ? AND status = 'complete' AND started_at IS NOT NULL ORDER BY v`,
+          r.type,
+          [0.95],
+        );
+        const [p50, p95, p99] = quantiles(
+          `SELECT max(started_at - run_at, 0) AS v FROM jobs WHERE type = ? AND finished_at >= ? AND started_at IS NOT NULL ORDER BY v`,
+          r.type,
+          [0.5, 0.95, 0.99],
+        );
+        return {
+          type: r.type,
+          finished: r.finished,
+          complete: r.complete,
+          failed: r.failed,
+          cancelled: r.cancelled,
+          retried: r.retried,
+          runMs: { mean: r.mean === null ? null : Math.round(r.mean * 10) / 10, p95: p95run ?? null },
+          startLatencyMs: { p50: p50 ?? null, p95: p95 ?? null, p99: p99 ?? null },
+        };
+      });
+      const q = db
+        .prepare<[number], { pending: number; due: number; running: number }>(
+          `SELECT (SELECT count(*) FROM jobs INDEXED BY jobs_pending_run_at WHERE status = 'pending') AS pending,
+             (SELECT count(*) FROM jobs INDEXED BY jobs_pending_run_at WHERE status = 'pending' AND run_at <= ?) AS due,
+             (SELECT count(*) FROM jobs WHERE status = 'running') AS running`,
+        )
+        .get(now)!;
+      return { types, ...q };
+    },
     async countAhead(job, now, excludeTypes) {
       return ahead.get({ now, priority: job.priority, runAt: job.runAt, id: job.id, except: JSON.stringify(excludeTypes) })!.n;
     },
