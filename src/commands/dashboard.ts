@@ -29,6 +29,8 @@ export interface DashboardState {
   counts: Record<JobStatus, number>;
   toast: { text: string; ok: boolean; until: number } | null;
   connected: boolean;
+  /** The latest line each job logged. */
+  lastLog: Map<number, string>;
 }
 
 /** Renders the dashboard into lines that fit width × height (pure, for tests). */
@@ -50,7 +52,7 @@ export function renderDashboard(ctx: Pick<CliContext, "out">, s: DashboardState,
     `${progressBar(j.progress, 12)} ${String(j.progress).padStart(3)}%`,
     j.slot === null ? "-" : String(j.slot),
     ago(j.createdAt, now),
-    j.error ? c.red(j.error) : j.status === "complete" && j.result !== null ? summariseResult(j.result) : (j.progressMessage ?? ""),
+    j.error ? c.red(j.error) : j.status === "complete" && j.result !== null ? summariseResult(j.result) : (j.progressMessage ?? (s.lastLog.has(j.id) ? c.dim(s.lastLog.get(j.id)!) : "")),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => visible(r[i]!))));
   const fixed = widths.slice(0, -1).reduce((a, b) => a + b + 2, 0);
@@ -73,7 +75,7 @@ export function renderDashboard(ctx: Pick<CliContext, "out">, s: DashboardState,
 
 export async function runDashboard(ctx: CliContext, client: Client): Promise<void> {
   const out = ctx.out;
-  const state: DashboardState = { jobs: new Map(), counts: { pending: 0, running: 0, complete: 0, failed: 0, cancelled: 0 }, toast: null, connected: true };
+  const state: DashboardState = { jobs: new Map(), counts: { pending: 0, running: 0, complete: 0, failed: 0, cancelled: 0 }, toast: null, connected: true, lastLog: new Map() };
   const limit = Math.max(20, out.rows);
   const refresh = async () => {
     const [{ jobs }, status] = await Promise.all([client.call("jobsList", { limit }), client.call("daemonStatus", {})]);
@@ -106,6 +108,8 @@ export async function runDashboard(ctx: CliContext, client: Client): Promise<voi
     if (e.type === "job:progress") {
       const j = state.jobs.get(e.data.jobId);
       if (j) state.jobs.set(j.id, { ...j, progress: e.data.progress, progressMessage: e.data.message });
+    } else if (e.type === "job:log") {
+      state.lastLog.set(e.data.jobId, e.data.message);
     } else {
       const job = e.data.job;
       const prev = state.jobs.get(job.id);

@@ -95,6 +95,27 @@ export function registerJobs(program: Command, ctx: CliContext): void {
     });
 
   jobs
+    .command("logs")
+    .description("the lines a job logged (the newest 200), and with --follow, new ones as they come")
+    .argument("<id>", "job id", parseId)
+    .option("-f, --follow", "keep printing until the job ends")
+    .addHelpText("after", "\nExample:\n  $ teamwork jobs logs 42 --follow")
+    .action(async (id: number, o: { follow?: boolean }) => {
+      const client = await ctx.client();
+      const { logs } = await client.call("jobsLogs", { id });
+      const print = (l: { at: string; attempt: number; message: string }) =>
+        ctx.out.json ? ctx.out.data(l) : ctx.out.line(`${ctx.out.c.dim(l.at)} ${ctx.out.c.dim(`[${l.attempt}]`)} ${l.message}`);
+      for (const l of logs) print(l);
+      if (!o.follow) return;
+      const seen = new Set(logs.map((l) => `${l.at}\u0000${l.message}`));
+      const stream = client.stream("jobsStream", { id }, (e) => {
+        if (e.type === "job:log" && !seen.has(`${e.data.at}\u0000${e.data.message}`)) print(e.data);
+        if (e.type === "job:status" && ["complete", "failed", "cancelled"].includes(e.data.job.status)) stream.close();
+      });
+      await stream.done;
+    });
+
+  jobs
     .command("why")
     .description("one line on why a job is not running (or what it is doing)")
     .argument("<id>", "job id", parseId)

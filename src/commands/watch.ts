@@ -13,20 +13,33 @@ const FINAL = new Set<Job["status"]>(["complete", "failed", "cancelled"]);
 
 interface Renderer {
   update(job: Job): void;
+  log(message: string): void;
   end(job: Job): void;
 }
 
 async function renderer(ctx: CliContext): Promise<Renderer> {
   const out = ctx.out;
   if (out.json) {
-    return { update: () => {}, end: () => {} };
+    return { update: () => {}, log: () => {}, end: () => {} };
   }
   if (out.tty) {
     const { default: ora } = await import("ora");
     const spinner = ora({ text: "connecting", stream: process.stdout, color: "cyan" }).start();
+    let last = "";
+    let lastLog = "";
+    const draw = () => {
+      const width = Math.max(20, out.columns - 4);
+      const text = lastLog ? `${last} ${out.c.dim(`· ${lastLog}`)}` : last;
+      spinner.text = text.length > width + 20 ? text.slice(0, width) : text;
+    };
     return {
       update: (job) => {
-        spinner.text = jobLine(job);
+        last = jobLine(job);
+        draw();
+      },
+      log: (message) => {
+        lastLog = message;
+        draw();
       },
       end: (job) => {
         if (job.status === "complete") spinner.succeed(out.c.green(`job ${job.id} (${job.type}) complete`) + (job.result !== null ? `: ${summariseResult(job.result)}` : ""));
@@ -41,6 +54,7 @@ async function renderer(ctx: CliContext): Promise<Renderer> {
       if (line !== last) out.line(line);
       last = line;
     },
+    log: (message) => out.line(`  log: ${message}`),
     end: () => {},
   };
 }
@@ -54,6 +68,10 @@ export async function watchJob(ctx: CliContext, client: Client, id: number): Pro
     lastConnect = Date.now();
     const stream = client.stream("jobsStream", { id }, (e: StreamEvent) => {
       if (ctx.out.json) ctx.out.data({ event: e.type, ...e.data });
+      if (e.type === "job:log") {
+        r.log(e.data.message);
+        return;
+      }
       if (e.type === "job:status") job = e.data.job;
       else if (job && e.type === "job:progress") job = { ...job, progress: e.data.progress, progressMessage: e.data.message };
       if (!job) return;

@@ -7,7 +7,7 @@
 
 import * as v from "./validate.js";
 import { JOB_STATUSES, TASK_STATUSES } from "./types.js";
-import type { Attachment, Board, CleanupStats, DaemonStatus, DigestPreview, Health, Job, JobWhy, QueueState, Schedule, Stats, Task, TaskEvent } from "./types.js";
+import type { Attachment, Board, CleanupStats, DaemonStatus, DigestPreview, Health, Job, JobLogLine, JobWhy, QueueState, Schedule, Stats, Task, TaskEvent } from "./types.js";
 
 export type Method = "GET" | "POST" | "PATCH" | "DELETE";
 
@@ -114,6 +114,7 @@ export const routes = {
   jobsRetry: { method: "POST", path: "/jobs/:id/retry", input: v.object({ id }) },
   jobsPrune: { method: "POST", path: "/jobs/prune", input: v.object({ olderThan: v.optional(duration) }) },
   jobsWhy: { method: "GET", path: "/jobs/:id/why", input: v.object({ id }) },
+  jobsLogs: { method: "GET", path: "/jobs/:id/logs", input: v.object({ id, afterId: v.optional(v.intText({ min: 0 })) }) },
   queueGet: { method: "GET", path: "/queue", input: v.object({}) },
   stats: { method: "GET", path: "/stats", input: v.object({ since: v.optional(duration) }) },
   /** Prometheus text exposition format (text/plain), not JSON. */
@@ -177,6 +178,7 @@ export interface RouteOutput {
   jobsRetry: { job: Job };
   jobsPrune: { pruned: number };
   jobsWhy: JobWhy;
+  jobsLogs: { logs: JobLogLine[] };
   queueGet: QueueState;
   stats: Stats;
   metrics: string;

@@ -148,6 +148,14 @@ export interface JobWhy {
   until?: string;
 }
 
+export interface JobLogLine {
+  id: number;
+  jobId: number;
+  attempt: number;
+  at: string;
+  message: string;
+}
+
 export interface TypeStats {
   type: string;
   finished: number;

@@ -90,6 +90,8 @@ export class Engine {
   private finishes: { finish: Finish; run: Running }[] = [];
   private progress = new Map<number, { attempt: number; progress: number; message: string | null }>();
   private checkpoints: { id: number; attempt: number; state: Json; ack: (error: string | null) => void }[] = [];
+  private logs: { id: number; attempt: number; at: number; message: string }[] = [];
+  private logSeq = 0;
   private progressTimer: TimerHandle | null = null;
   private tickQueued = false;
   private ticking = false;
@@ -125,13 +127,18 @@ export class Engine {
       { ...opts.workerData, modules: opts.registry.modules },
       {
         progress: (id, attempt, progress, message) => this.onProgress(id, attempt, progress, message),
-        log: (id, attempt, message) => opts.log.info("job.log", { job: id, attempt, message }),
+        log: (id, attempt, message) => this.onLog(id, attempt, message),
         checkpoint: (id, attempt, state, ack) => {
           this.checkpoints.push({ id, attempt, state, ack });
           this.scheduleTick();
         },
         end: (id, attempt, end) => this.onEnd(id, attempt, end),
-        workerLog: (slot, line) => opts.log.info("worker.output", { slot, line }),
+        workerLog: (slot, line) => {
+          // What a handler prints belongs to the job running in that slot, if any.
+          const run = [...this.running.values()].find((r) => r.slot === slot);
+          if (run) this.onLog(run.record.id, run.attempt, line);
+          else opts.log.info("worker.output", { slot, line });
+        },
       },
       opts.config.jobMemoryMb,
     );
@@ -395,7 +402,7 @@ export class Engine {
   /** Runs ticks until nothing is left to write. */
   private async flush(): Promise<void> {
     do await this.tick();
-    while (this.inserts.length || this.finishes.length || this.progress.size || this.checkpoints.length);
+    while (this.inserts.length || this.finishes.length || this.progress.size || this.checkpoints.length || this.logs.length);
   }
 
   private async tick(): Promise<void> {
@@ -407,6 +414,7 @@ export class Engine {
     const inserts = this.inserts.splice(0);
     const finishes = this.finishes.splice(0);
     const checkpoints = this.checkpoints.splice(0);
+    const logs = this.logs.splice(0);
     const progress = [...this.progress].map(([id, p]) => ({ id, ...p }));
     this.progress.clear();
     this.progressTimer?.cancel();
@@ -418,11 +426,12 @@ export class Engine {
       finishes: finishes.map((f) => f.finish),
       progress,
       checkpoints: checkpoints.map(({ id, attempt, state }) => ({ id, attempt, state })),
+      logs,
       claimSlots,
       excludeTypes: [...this.paused.types],
     };
     try {
-      if (inserts.length || finishes.length || progress.length || checkpoints.length || claimSlots.length) {
+      if (inserts.length || finishes.length || progress.length || checkpoints.length || logs.length || claimSlots.length) {
         const result = await this.opts.store.jobs.tick(batch);
         for (const c of checkpoints) c.ack(null);
         result.inserted.forEach((r, i) => {
@@ -449,6 +458,7 @@ export class Engine {
       // Finishes and progress are kept and written on the next try.
       this.finishes.unshift(...finishes);
       for (const p of progress) if (!this.progress.has(p.id)) this.progress.set(p.id, p);
+      this.logs.unshift(...logs);
       this.opts.clock.setTimer(() => this.scheduleTick(), 1000);
     } finally {
       this.ticking = false;
@@ -499,6 +509,23 @@ export class Engine {
     run.message = message;
     this.pool.cancel(run.slot, message);
     run.timers.push(this.opts.clock.setTimer(() => this.pool.kill(run.slot, message), this.opts.config.cancelGrace));
+  }
+
+  private onLog(id: number, attempt: number, message: string): void {
+    const run = this.running.get(id);
+    if (!run || run.attempt !== attempt) return;
+    const at = this.opts.clock.now();
+    this.logs.push({ id, attempt, at, message });
+    if (this.opts.bus.wants("job:log")) this.opts.bus.emit("job:log", { id: ++this.logSeq, jobId: id, attempt, at: new Date(at).toISOString(), message });
+    this.progressTimer ??= this.opts.clock.setTimer(() => {
+      this.progressTimer = null;
+      this.scheduleTick();
+    }, PROGRESS_FLUSH_MS);
+  }
+
+  async logsOf(id: number, afterId = 0) {
+    if (!(await this.opts.store.jobs.get(id))) throw notFound(`job ${id} not found`);
+    return this.opts.store.jobs.logs(id, afterId);
   }
 
   private onProgress(id: number, attempt: number, progress: number, message: string | null): void {

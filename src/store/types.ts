@@ -103,6 +103,8 @@ export interface TickBatch {
   progress: { id: number; attempt: number; progress: number; message: string | null }[];
   /** Checkpoints of running attempts (fenced like finishes). */
   checkpoints: { id: number; attempt: number; state: Json }[];
+  /** Log lines of running attempts. */
+  logs: { id: number; attempt: number; at: number; message: string }[];
   /** Claim up to slots.length due pending jobs, assigning these slot numbers in order. */
   claimSlots: number[];
   /** Job types that must not be claimed (paused). */
@@ -137,6 +139,7 @@ export interface JobStore {
   retry(id: number, now: number): Promise<JobRecord | null>;
   /** Deletes finished jobs that finished before the cutoff; returns how many. */
   prune(finishedBefore: number): Promise<number>;
+  logs(id: number, afterId: number): Promise<import("../protocol/types.js").JobLogLine[]>;
   /** Per type, over jobs finished at or after `since`, and the queue now. */
   stats(since: number, now: number): Promise<{ types: import("../protocol/types.js").TypeStats[]; pending: number; due: number; running: number }>;
   /** For `jobs why`: due pending jobs that would be claimed before this one (paused types left out). */

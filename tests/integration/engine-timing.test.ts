@@ -60,7 +60,7 @@ describe("engine timing with an injected clock", () => {
   it("stops a job past its timeout for real, even one that blocks its thread", async () => {
     t = await startEngine({ jobTimeout: 10_000, cancelGrace: 2000 });
     const { job: j } = await t.engine.enqueue({ type: "spin", maxAttempts: 1 });
-    await waitFor(async () => (await job(j.id)).status === "running");
+    await waitFor(async () => (await job(j.id)).progress === 1); // the handler is spinning
     t.clock.advance(10_000); // the timeout: abort is sent, the spinning thread cannot see it
     await t.settle(100);
     expect((await job(j.id)).status).toBe("running");

@@ -192,7 +192,7 @@ describe("cancel and retry", () => {
 
   it("terminates a running job that ignores its signal after the grace period", async () => {
     const { job } = await d.client.call("jobsEnqueue", { type: "spin" });
-    await until(job.id, (j) => j.status === "running");
+    await until(job.id, (j) => j.status === "running" && j.progress === 1); // spinning, deaf to its signal
     const { job: c } = await d.client.call("jobsCancel", { id: job.id });
     expect(c.status).toBe("cancelled");
     // The slot's worker was replaced: more jobs run.

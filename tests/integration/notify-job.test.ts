@@ -194,7 +194,7 @@ describe("notify: validate", () => {
   });
 
   it("refuses an unknown task with not_found", async () => {
-    await expect(notify.validate!({ taskId: 99_999, to: ["a@example.com"] }, lookup)).rejects.toMatchObject({ code: "not_found", message: "task #99999 not found" });
+    await expect(notify.validate!({ taskId: 99_999, to: ["a@example.com"] }, lookup)).rejects.toMatchObject({ code: "not_found", message: "task 99999 not found" });
   });
 });
 

@@ -274,3 +274,33 @@ describe("stats and metrics", () => {
     expect((await runCli(["stats", "--since", "later"], { home: d.home })).exitCode).toBe(2);
   });
 });
+
+describe("job logs", () => {
+  it("keeps a job's lines (bounded, newest win), including what it printed, and follows them live", async () => {
+    d = await startDaemon();
+    const big = await enqueue("chatty", { payload: { lines: 250 } });
+    await until(big.id, (j) => j.status === "complete");
+    const { logs } = await d.client.call("jobsLogs", { id: big.id });
+    expect(logs).toHaveLength(200);
+    expect(logs.at(-1)!.message).toBe("line 250");
+    expect(logs[0]!.message).toBe("line 51");
+
+    const small = await enqueue("chatty", { payload: { lines: 2 } });
+    await until(small.id, (j) => j.status === "complete");
+    const text = await runCli(["jobs", "logs", String(small.id)], { home: d.home });
+    expect(text.stdout.trim().split("\n").map((l) => l.replace(/^\S+ \[\d+\] /, ""))).toEqual(["printed on stdout", "line 1", "line 2"]);
+
+    const slow = await enqueue("chatty", { payload: { lines: 5, gapMs: 150 } });
+    await until(slow.id, (j) => j.status === "running");
+    const followed = await runCli(["jobs", "logs", String(slow.id), "--follow"], { home: d.home });
+    expect(followed.exitCode).toBe(0);
+    const lines = followed.stdout.trim().split("\n").map((l) => l.replace(/^\S+ \[\d+\] /, ""));
+    expect(lines).toContain("line 5");
+    expect(new Set(lines).size).toBe(lines.length); // no line twice
+
+    const watched = await runCli(["enqueue", "chatty", "--data", '{"lines":2,"gapMs":100}', "--watch"], { home: d.home });
+    expect(watched.stdout).toMatch(/ {2}log: line 2/);
+    await d.client.call("jobsPrune", { olderThan: "0s" });
+    await expect(d.client.call("jobsLogs", { id: big.id })).rejects.toMatchObject({ code: "not_found" });
+  });
+});

@@ -3,7 +3,7 @@ import { invalid, notFound } from "../../lib/errors.js";
 import type { AppContext, Handlers, StreamHandlers } from "../context.js";
 import { ok } from "../context.js";
 
-type JobRoutes = "jobsWhy" | "queueGet" | "queuePause" | "queueResume" | "queueConcurrency" | "jobsEnqueue" | "jobsEnqueueBatch" | "jobsList" | "jobsGet" | "jobsCancel" | "jobsRetry" | "jobsPrune";
+type JobRoutes = "jobsLogs" | "jobsWhy" | "queueGet" | "queuePause" | "queueResume" | "queueConcurrency" | "jobsEnqueue" | "jobsEnqueueBatch" | "jobsList" | "jobsGet" | "jobsCancel" | "jobsRetry" | "jobsPrune";
 
 export function jobRoutes(app: AppContext): Pick<Handlers, JobRoutes> {
   const { engine } = app;
@@ -15,6 +15,9 @@ export function jobRoutes(app: AppContext): Pick<Handlers, JobRoutes> {
     },
     async jobsEnqueueBatch({ jobs }) {
       return { status: 202, body: { jobs: await engine.enqueueBatch(jobs) } };
+    },
+    async jobsLogs({ id, afterId }) {
+      return ok({ logs: await engine.logsOf(id, afterId) });
     },
     async jobsWhy({ id }) {
       return ok(await engine.why(id));
@@ -66,6 +69,7 @@ export function jobStreams(app: AppContext): StreamHandlers {
       // Subscribe first, then read: a change between the two is sent twice, never lost.
       const offStatus = app.bus.on("job:status", (e) => e.job.id === id && sse.send("job:status", e));
       const offProgress = app.bus.on("job:progress", (e) => e.jobId === id && sse.send("job:progress", e));
+      const offLog = app.bus.on("job:log", (e) => e.jobId === id && sse.send("job:log", e));
       try {
         const job = await app.engine.get(id).catch(() => null);
         if (!job) throw notFound(`job ${id} not found`);
@@ -74,17 +78,20 @@ export function jobStreams(app: AppContext): StreamHandlers {
       } finally {
         offStatus();
         offProgress();
+        offLog();
       }
     },
     async eventsStream(_input, sse) {
       const offStatus = app.bus.on("job:status", (e) => sse.send("job:status", e));
       const offProgress = app.bus.on("job:progress", (e) => sse.send("job:progress", e));
+      const offLog = app.bus.on("job:log", (e) => sse.send("job:log", e));
       sse.open();
       try {
         await sse.closed;
       } finally {
         offStatus();
         offProgress();
+        offLog();
       }
     },
   };

@@ -9,6 +9,7 @@ export class EventBus {
   private listeners: { [K in EventName]: Set<Listener<K>> } = {
     "job:progress": new Set(),
     "job:status": new Set(),
+    "job:log": new Set(),
   };
 
   on<K extends EventName>(name: K, fn: Listener<K>): () => void {

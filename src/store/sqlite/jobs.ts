@@ -51,6 +51,8 @@ export const toRecord = (r: Row): JobRecord => ({
 // Appends one {attempt, message, permanent, at} object to the errors array.
 const APPEND_ERROR = `errors = json_insert(errors, '$[#]', json_object('attempt', attempts, 'message', @error, 'permanent', json(@permanent), 'at', @now, 'crashed', json(@crashed)))`;
 // Fencing: a finish applies only to the attempt that is still running.
+/** Log lines kept per job; older ones are dropped. */
+export const MAX_LOG_LINES = 200;
 const FENCE = `WHERE id = @id AND status = 'running' AND attempts = @attempt RETURNING *`;
 
 /** The one INSERT of a job, shared by the engine's tick and schedule firings. */
@@ -89,6 +91,13 @@ export function sqliteJobs(db: Db): JobStore {
   );
   const setState = db.prepare(
     `UPDATE jobs SET state = @state WHERE id = @id AND status = 'running' AND attempts = @attempt`,
+  );
+  const insertLog = db.prepare<[number, number, number, string]>(`INSERT INTO job_logs (job_id, attempt, at, message) VALUES (?, ?, ?, ?)`);
+  const trimLogs = db.prepare<[number, number, number]>(
+    `DELETE FROM job_logs WHERE job_id = ? AND id <= (SELECT id FROM job_logs WHERE job_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+  );
+  const readLogs = db.prepare<[number, number], { id: number; job_id: number; attempt: number; at: number; message: string }>(
+    `SELECT * FROM job_logs WHERE job_id = ? AND id > ? ORDER BY id LIMIT 1000`,
   );
   const selectDue = db.prepare<[number, number], { id: number }>(
     // INDEXED BY: without statistics the planner prefers jobs_status and sorts every pending row.
@@ -144,6 +153,10 @@ export function sqliteJobs(db: Db): JobStore {
     });
     for (const p of b.progress) setProgress.run(p);
     for (const c of b.checkpoints) setState.run({ id: c.id, attempt: c.attempt, state: JSON.stringify(c.state) });
+    if (b.logs.length) {
+      for (const l of b.logs) insertLog.run(l.id, l.attempt, l.at, l.message);
+      for (const id of new Set(b.logs.map((l) => l.id))) trimLogs.run(id, id, MAX_LOG_LINES);
+    }
     const finished: JobRecord[] = [];
     for (const f of b.finishes) {
       const params: Record<string, unknown> = { id: f.id, attempt: f.attempt, now: b.now, error: null, permanent: "false", crashed: "false" };
@@ -267,6 +280,9 @@ export function sqliteJobs(db: Db): JobStore {
         )
         .get(now)!;
       return { types, ...q };
+    },
+    async logs(id, afterId) {
+      return readLogs.all(id, afterId).map((r) => ({ id: r.id, jobId: r.job_id, attempt: r.attempt, at: new Date(r.at).toISOString(), message: r.message }));
     },
     async countAhead(job, now, excludeTypes) {
       return ahead.get({ now, priority: job.priority, runAt: job.runAt, id: job.id, except: JSON.stringify(excludeTypes) })!.n;

@@ -18,6 +18,14 @@ CREATE TABLE boards (
   created_at  INTEGER NOT NULL
 ) STRICT;
 
+CREATE TABLE job_logs (
+  id        INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id    INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  attempt   INTEGER NOT NULL,
+  at        INTEGER NOT NULL,
+  message   TEXT NOT NULL
+) STRICT;
+
 CREATE TABLE jobs (
   id                INTEGER PRIMARY KEY AUTOINCREMENT,
   type              TEXT NOT NULL,
@@ -87,6 +95,8 @@ CREATE TABLE tasks (
 ) STRICT;
 
 CREATE INDEX attachments_task ON attachments (task_id) WHERE task_id IS NOT NULL;
+
+CREATE INDEX job_logs_job ON job_logs (job_id, id);
 
 CREATE INDEX jobs_due ON jobs (priority DESC, run_at, id) WHERE status = 'pending';
 
