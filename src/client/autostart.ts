@@ -44,7 +44,7 @@ export async function isRunning(paths: Paths): Promise<boolean> {
 
 function daemonArgs(opts: StartOptions): string[] {
   // With XDG folders there is no single home: the daemon resolves them as we did.
-  const args = opts.paths.explicit ? [DAEMON_ENTRY, "--home", opts.paths.home] : [DAEMON_ENTRY];
+  const args = [DAEMON_ENTRY, ...(opts.paths.explicit ? ["--home", opts.paths.home] : []), "--log-file", opts.paths.logFile];
   if (opts.concurrency !== undefined) args.push("--concurrency", String(opts.concurrency));
   return args;
 }

@@ -33,6 +33,8 @@ export interface Config {
   /** How long a graceful stop waits for running jobs (ms). */
   shutdownGrace: number;
   backoff: { base: number; cap: number };
+  /** The daemon's log rotates past this size (three old files are kept). */
+  logMaxBytes: number;
 }
 
 export const DEFAULTS: Config = {
@@ -50,6 +52,7 @@ export const DEFAULTS: Config = {
   cancelGrace: 5_000,
   shutdownGrace: 10_000,
   backoff: { base: 1_000, cap: 3_600_000 },
+  logMaxBytes: 10 * 1024 * 1024,
 };
 
 type Source = "config.json" | "environment" | "flag";
@@ -132,6 +135,7 @@ const KEYS: Record<string, KeySpec> = {
   shutdownGrace: { parse: duration, env: "TEAMWORK_SHUTDOWN_GRACE" },
   "backoff.base": { parse: duration, env: "TEAMWORK_BACKOFF_BASE" },
   "backoff.cap": { parse: duration, env: "TEAMWORK_BACKOFF_CAP" },
+  logMaxBytes: { parse: int(1024, 1024 ** 3), env: "TEAMWORK_LOG_MAX_BYTES" },
 };
 const GROUPS = new Set(Object.keys(KEYS).filter((k) => k.includes(".")).map((k) => k.split(".")[0]!));
 

@@ -9,6 +9,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs
 import { parseArgs } from "node:util";
 import { TeamworkError, errorMessage } from "../lib/errors.js";
 import { createLogger } from "../lib/logger.js";
+import { RotatingLog } from "../lib/rotating-log.js";
 import { systemClock } from "../lib/clock.js";
 import { loadConfig, type Config } from "../config/config.js";
 import { resolvePaths, shortSocketDir, type Paths } from "../config/paths.js";
@@ -33,7 +34,10 @@ import type { AppContext, Handlers } from "./context.js";
 
 export const DAEMON_EXIT = { ok: 0, failed: 1, config: 2, schemaTooNew: 5, alreadyRunning: 10 } as const;
 
-const log = createLogger();
+// Until the configuration is read, and in the foreground, lines go to stderr; a detached
+// daemon (--log-file) writes its own rotating file.
+let logSink: (line: string) => void = (l) => void process.stderr.write(l);
+const log = createLogger((line) => logSink(line));
 
 function privateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -55,7 +59,7 @@ function prepareDirs(paths: Paths): void {
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { home: { type: "string" }, concurrency: { type: "string" }, durability: { type: "string" } },
+    options: { home: { type: "string" }, concurrency: { type: "string" }, durability: { type: "string" }, "log-file": { type: "string" } },
     strict: true,
   });
   const paths = resolvePaths({ home: values.home });
@@ -68,6 +72,10 @@ async function main(): Promise<number> {
   }
 
   prepareDirs(paths);
+  if (values["log-file"]) {
+    const file = new RotatingLog(values["log-file"], config.logMaxBytes);
+    logSink = (line) => file.write(line);
+  }
   try {
     const { staleCleared } = acquireLock(paths.pidFile);
     if (staleCleared) log.warn("daemon.stale_lock_cleared", { pidFile: paths.pidFile });
