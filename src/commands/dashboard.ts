@@ -31,6 +31,7 @@ export interface DashboardState {
   connected: boolean;
   /** The latest line each job logged. */
   lastLog: Map<number, string>;
+  paused: { all: boolean; types: string[] };
 }
 
 /** Renders the dashboard into lines that fit width × height (pure, for tests). */
@@ -40,7 +41,8 @@ export function renderDashboard(ctx: Pick<CliContext, "out">, s: DashboardState,
   const running = jobs.filter((j) => j.status === "running").sort((a, b) => (a.slot ?? 0) - (b.slot ?? 0));
   const lines: string[] = [];
   const totals = JOB_STATUSES.map((st) => colorStatus(c, st, `${st === "cancelled" ? "cancelled" : st} ${s.counts[st]}`)).join("  ");
-  lines.push(`${c.bold("teamwork jobs")}  ${totals}${s.connected ? "" : c.red("  (stream lost: polling every 5s)")}`);
+  const paused = s.paused.all ? c.yellow("  QUEUE PAUSED") : s.paused.types.length ? c.yellow(`  paused: ${s.paused.types.join(", ")}`) : "";
+  lines.push(`${c.bold("teamwork jobs")}  ${totals}${paused}${s.connected ? "" : c.red("  (stream lost: polling every 5s)")}`);
   lines.push(running.length ? `slots: ${running.map((j) => `${c.cyan(`#${j.slot}`)} job ${j.id} ${j.type} ${j.progress}%`).join("  ")}` : c.dim("slots: all idle"));
   lines.push(s.toast && s.toast.until > now ? (s.toast.ok ? c.green(`✔ ${s.toast.text}`) : c.red(`✖ ${s.toast.text}`)) : "");
   const header = ["ID", "TYPE", "STATUS", "TRIES", "PROGRESS", "SLOT", "AGE", "MESSAGE"];
@@ -75,12 +77,13 @@ export function renderDashboard(ctx: Pick<CliContext, "out">, s: DashboardState,
 
 export async function runDashboard(ctx: CliContext, client: Client): Promise<void> {
   const out = ctx.out;
-  const state: DashboardState = { jobs: new Map(), counts: { pending: 0, running: 0, complete: 0, failed: 0, cancelled: 0 }, toast: null, connected: true, lastLog: new Map() };
+  const state: DashboardState = { jobs: new Map(), counts: { pending: 0, running: 0, complete: 0, failed: 0, cancelled: 0 }, toast: null, connected: true, lastLog: new Map(), paused: { all: false, types: [] } };
   const limit = Math.max(20, out.rows);
   const refresh = async () => {
     const [{ jobs }, status] = await Promise.all([client.call("jobsList", { limit }), client.call("daemonStatus", {})]);
     state.jobs = new Map(jobs.map((j) => [j.id, j]));
     state.counts = status.counts.jobs;
+    state.paused = status.paused;
   };
   await refresh();
 

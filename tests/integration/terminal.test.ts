@@ -54,6 +54,16 @@ describe("the live dashboard in a pseudo-terminal", () => {
     expect(text).toMatch(/✔ job \d+ \(slow-progress\) complete: \{"steps":4\}/);
   });
 
+  it("shows when the queue is paused", async () => {
+    await d.client.call("queuePause", {});
+    try {
+      const { output } = await runTty(["jobs", "watch"], { home: d.home, until: (o) => /QUEUE PAUSED/.test(plain(o)) });
+      expect(plain(output)).toMatch(/teamwork jobs .*QUEUE PAUSED/);
+    } finally {
+      await d.client.call("queueResume", {});
+    }
+  });
+
   it("honours NO_COLOR", async () => {
     const { output } = await runTty(["jobs", "watch"], { home: d.home, env: { NO_COLOR: "1" }, until: (o) => /permanent/.test(plain(o)) });
     expect(plain(output)).toMatch(/permanent\s+failed/);
