@@ -16,6 +16,7 @@ import { registerSchedules } from "../commands/schedules.js";
 import { registerCompletion } from "../commands/completion.js";
 import { registerUploadAndNotify } from "../commands/mail.js";
 import { registerQueue } from "../commands/queue.js";
+import { addExamples } from "../commands/examples.js";
 
 function buildProgram(): { program: Command; ctx: CliContext } {
   const program = new Command("teamwork");
@@ -49,6 +50,7 @@ Exit codes: 0 ok, 1 failed, 2 bad usage or input, 3 daemon not reachable, 4 not 
   registerQueue(program, ctx);
   registerSchedules(program, ctx);
   registerCompletion(program, ctx);
+  addExamples(program);
   for (const cmd of program.commands) {
     cmd.exitOverride();
     for (const sub of cmd.commands) sub.exitOverride();

@@ -91,12 +91,17 @@ describe("jobs watch ID in a pseudo-terminal", () => {
 });
 
 describe("help and completion", () => {
-  it("every command's help has a summary, and the main ones an example", async () => {
-    for (const args of [["enqueue"], ["jobs", "watch"], ["tasks", "add"], ["schedules", "set"], ["completion"]]) {
+  it("every command's help has a summary and exactly one example", async () => {
+    // Every command path, read from the generated completion script (the command tree).
+    const script = (await runCli(["completion", "bash"])).stdout;
+    const paths = [...script.matchAll(/^ {4}"([a-z ]+)"\)/gm)].map((m) => m[1]!.split(" "));
+    expect(paths.length).toBeGreaterThan(40);
+    for (const args of paths) {
       const r = await runCli([...args, "--help"]);
       expect(r.exitCode, args.join(" ")).toBe(0);
       expect(r.stdout, args.join(" ")).toMatch(/Usage: teamwork/);
       expect(r.stdout, args.join(" ")).toMatch(/Examples?:\n\s+\$ \S/);
+      expect(r.stdout.match(/Examples?:/g), args.join(" ")).toHaveLength(1);
     }
   });
 
