@@ -54,7 +54,8 @@ export function resolvePaths(opts: { home?: string; env?: NodeJS.ProcessEnv } = 
     configFile = join(env.XDG_CONFIG_HOME || join(h, ".config"), "teamwork", "config.json");
     runtimeDir = env.XDG_RUNTIME_DIR
       ? join(env.XDG_RUNTIME_DIR, "teamwork")
-      : join(tmpdir(), `teamwork-${uid()}`, "run");
+      : // Shared by every HOME of this uid: a folder per data dir keeps their daemons apart.
+        join(tmpdir(), `teamwork-${uid()}`, `run-${createHash("sha256").update(dataDir).digest("hex").slice(0, 12)}`);
     home = dataDir;
   }
   let socket = join(runtimeDir, "daemon.sock");

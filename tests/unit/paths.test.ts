@@ -82,9 +82,16 @@ describe("resolvePaths with XDG folders", () => {
       dataDir: join(h, ".local", "share", "teamwork"),
       stateDir: join(h, ".local", "state", "teamwork"),
       configFile: join(h, ".config", "teamwork", "config.json"),
-      runtimeDir: join(tmpdir(), `teamwork-${uid}`, "run"),
       explicit: false,
     });
+    expect(p.runtimeDir).toMatch(new RegExp(`^${join(tmpdir(), `teamwork-${uid}`).replace(/[/.]/g, "\\$&")}/run-[0-9a-f]{12}$`));
+  });
+
+  it("gives two data folders of one user (two HOMEs, no XDG_RUNTIME_DIR) two sockets", () => {
+    const a = resolvePaths({ env: { XDG_DATA_HOME: "/srv/a" } });
+    const b = resolvePaths({ env: { XDG_DATA_HOME: "/srv/b" } });
+    expect(a.socket).not.toBe(b.socket);
+    expect(resolvePaths({ env: { XDG_DATA_HOME: "/srv/a" } }).socket).toBe(a.socket);
   });
 
   it("a home given as an option wins over XDG variables", () => {
