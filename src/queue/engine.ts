@@ -140,7 +140,6 @@ export class Engine {
           else opts.log.info("worker.output", { slot, line });
         },
       },
-      opts.config.jobMemoryMb,
     );
   }
 

@@ -43,6 +43,7 @@ class Slot {
   job: { jobId: number; attempt: number } | null = null;
   private exitError: Error | null = null;
   private killMessage: string | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly n: number,
@@ -77,6 +78,8 @@ class Slot {
   }
 
   start(job: StartJob): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
     const worker = this.ensureWorker(job.memoryMb);
     this.job = { jobId: job.jobId, attempt: job.attempt };
     const msg: ToWorker = { t: "start", jobId: job.jobId, attempt: job.attempt, type: job.type, payload: job.payload, state: job.state };
@@ -105,6 +108,13 @@ class Slot {
     const job = this.job;
     if (!job) return;
     this.job = null;
+    // An idle worker costs memory (a V8 isolate each): retire it after a quiet spell; the
+    // next job starts a fresh one (tens of milliseconds).
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      if (!this.job) this.retire();
+    }, this.pool.idleMs);
+    this.idleTimer.unref();
     this.pool.events.end(job.jobId, job.attempt, end);
   }
 
@@ -157,6 +167,7 @@ class Slot {
   }
 
   close(): Promise<number> {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
     const w = this.worker;
     this.worker = null;
     return w ? w.terminate() : Promise.resolve(0);
@@ -170,7 +181,8 @@ export class WorkerPool {
   constructor(
     readonly workerData: WorkerData,
     readonly events: PoolEvents,
-    private readonly defaultMemoryMb: number,
+    /** How long a worker may sit idle before it is retired. */
+    readonly idleMs = 30_000,
   ) {}
 
   private wanted = 0;
@@ -185,10 +197,8 @@ export class WorkerPool {
       const slot = new Slot(this.slots.length + 1, this);
       this.slots.push(slot);
     }
-    for (const slot of this.slots) {
-      if (slot.n <= n) slot.ensureWorker(slot.memoryMb || this.defaultMemoryMb);
-      else if (!slot.job) void slot.close();
-    }
+    // Workers start with their slot's first job (and retire when idle), not here.
+    for (const slot of this.slots) if (slot.n > n && !slot.job) void slot.close();
   }
 
   /** Called by the engine when a slot's job has ended. */
