@@ -90,30 +90,17 @@ export async function startDaemon(opts: StartOptions): Promise<number> {
   }
 }
 
-/** A client for a daemon that answers, starting one first if allowed. */
-export async function connect(opts: { paths: Paths; autostart: boolean } & Omit<ClientOptions, "socket">): Promise<Client> {
-  const client = new Client({ ...opts, socket: opts.paths.socket });
-  let unreachable: TeamworkError;
-  for (let tries = 0; ; tries++) {
-    try {
-      await client.call("health", {});
-      return client;
-    } catch (err) {
-      if (!(err instanceof TeamworkError)) throw err;
-      // A daemon that is stopping (or was just killed) resets connections for a moment
-      // before its socket refuses them: let it settle either way.
-      if (err.code === "unavailable" && tries < 40) {
-        await new Promise((r) => setTimeout(r, 50));
-        continue;
-      }
-      if (err.code !== "daemon_unreachable") throw err;
-      unreachable = err;
-      break;
-    }
-  }
-  if (!opts.autostart || /permission denied/.test(unreachable.message)) {
-    throw new TeamworkError("daemon_unreachable", unreachable.message, opts.autostart ? unreachable.hint : "start it with `teamwork daemon start` (auto-start is off)");
-  }
-  await startDaemon({ paths: opts.paths });
-  return client;
+/**
+ * A client that starts the daemon on its first refused call when allowed. No health check
+ * up front: a command costs one round trip, not two.
+ */
+export function connect(opts: { paths: Paths; autostart: boolean } & Omit<ClientOptions, "socket" | "onUnreachable">): Client {
+  return new Client({
+    ...opts,
+    socket: opts.paths.socket,
+    onUnreachable: async (err) => {
+      if (!opts.autostart) throw new TeamworkError("daemon_unreachable", err.message, "start it with `teamwork daemon start` (auto-start is off)");
+      await startDaemon({ paths: opts.paths });
+    },
+  });
 }

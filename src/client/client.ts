@@ -15,6 +15,11 @@ export interface ClientOptions {
   /** Called once when the daemon's version differs from this client's. */
   onVersionMismatch?: (daemonVersion: string) => void;
   timeoutMs?: number;
+  /**
+   * Called when no daemon listens (the request never reached one): start it, and the call
+   * is retried once. Without it, such a call fails with daemon_unreachable.
+   */
+  onUnreachable?: (err: TeamworkError) => Promise<void>;
 }
 
 export function unreachable(socket: string, err: NodeJS.ErrnoException): TeamworkError {
@@ -59,7 +64,30 @@ export class Client {
     if (typeof v === "string" && v !== VERSION) this.opts.onVersionMismatch?.(v);
   }
 
-  call<K extends RouteName>(name: K, input: RouteInput<K>): Promise<RouteOutput[K]> {
+  async call<K extends RouteName>(name: K, input: RouteInput<K>): Promise<RouteOutput[K]> {
+    for (let resets = 0; ; resets++) {
+      try {
+        return await this.once(name, input);
+      } catch (err) {
+        if (!(err instanceof TeamworkError)) throw err;
+        // Refused: the request never reached a daemon, so starting one and retrying is safe.
+        if (err.code === "daemon_unreachable" && this.opts.onUnreachable && !/permission denied/.test(err.message)) {
+          const start = this.opts.onUnreachable;
+          this.opts.onUnreachable = undefined; // once
+          await start(err);
+          continue;
+        }
+        // Reset by a daemon that is stopping or just died: only a read is safe to repeat.
+        if (err.code === "unavailable" && /closed the connection/.test(err.message) && routes[name].method === "GET" && resets < 40) {
+          await new Promise((r) => setTimeout(r, 50));
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  private once<K extends RouteName>(name: K, input: RouteInput<K>): Promise<RouteOutput[K]> {
     const { method, path, body } = this.target(name, input);
     return new Promise((resolve, reject) => {
       const req = request(

@@ -16,7 +16,7 @@ export interface GlobalOptions {
 export class CliContext {
   private _paths?: Paths;
   private _out?: Output;
-  private _client?: Promise<Client>;
+  private _client?: Client;
   private warnedVersion = false;
 
   constructor(private readonly program: Command) {}
@@ -35,7 +35,7 @@ export class CliContext {
     return (this._out ??= new Output({ json: Boolean(this.options.json) }));
   }
 
-  client(): Promise<Client> {
+  async client(): Promise<Client> {
     return (this._client ??= connect({
       paths: this.paths,
       autostart: this.options.autostart,
