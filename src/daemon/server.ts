@@ -73,7 +73,8 @@ function readBody(req: IncomingMessage): Promise<unknown> {
         reject(new TeamworkError("invalid_input", `request body is not valid JSON: ${(err as Error).message}`));
       }
     });
-    req.on("error", reject);
+    // The client hung up mid-body: nobody will read the answer, but it is their fault, not ours.
+    req.on("error", () => reject(new TeamworkError("invalid_input", "the connection closed before the request body was complete")));
   });
 }
 
@@ -116,7 +117,9 @@ export function createApiServer(opts: { handlers: Handlers; streams: StreamHandl
       log.error("request.failed", { method: req.method, path: req.url, error: (err as Error)?.stack ?? String(err) });
     }
     for (const [k, v] of Object.entries(extraHeaders)) res.setHeader(k, v);
-    // The body may not have been read (413, 404 before reading): close rather than reuse the connection.
+    // The body may not have been read (413, 404 before reading): discard it, so its bytes are
+    // not taken for a next request, and close rather than reuse the connection.
+    if (!req.complete) req.resume();
     res.setHeader("connection", "close");
     send(res, status, body);
   };
