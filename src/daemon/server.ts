@@ -78,6 +78,25 @@ function readBody(req: IncomingMessage): Promise<unknown> {
   });
 }
 
+/**
+ * The database said no (locked by another process, disk full, I/O error): that is not a bug
+ * in the request or in us, and it says nothing was stored, so it is a 503 with the reason.
+ */
+function storeFault(err: unknown): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== "string" || !code.startsWith("SQLITE_")) return err;
+  const reason = code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")
+    ? "the database is locked by another process"
+    : code.startsWith("SQLITE_FULL")
+      ? "the disk is full"
+      : code.startsWith("SQLITE_IOERR")
+        ? "the disk reported an I/O error"
+        : code.startsWith("SQLITE_READONLY")
+          ? "the database is read-only"
+          : `the database failed (${code})`;
+  return new TeamworkError("unavailable", `${reason}; nothing was changed: ${(err as Error).message}`, "try again once the cause is gone; see `teamwork daemon logs`");
+}
+
 function readQuery(url: URL): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of url.searchParams) {
@@ -105,6 +124,7 @@ export function createApiServer(opts: { handlers: Handlers; streams: StreamHandl
   };
 
   const sendError = (req: IncomingMessage, res: ServerResponse, err: unknown, extraHeaders: Record<string, string> = {}) => {
+    err = storeFault(err);
     let body: ErrorBody;
     let status: number;
     if (err instanceof TeamworkError) {
