@@ -3,6 +3,7 @@
 // lost and that only jobs running at a kill ran twice.
 
 import { afterAll, describe, expect, it } from "vitest";
+import { prng } from "../helpers/random.js";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { waitFor } from "../helpers/wait.js";
 import type { JobSpec } from "../../src/protocol/routes.js";
@@ -12,17 +13,6 @@ afterAll(async () => {
   await d?.cleanup();
 });
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = Number(process.env.CHAOS_SEED ?? 20261128);
 const KILLS = 8;

@@ -6,21 +6,12 @@ import { connect } from "node:net";
 import { request } from "node:http";
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { prng } from "../helpers/random.js";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 5_28_2026);
 const COUNT = 3000;
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let d: TestDaemon;
 beforeAll(async () => {
