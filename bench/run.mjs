@@ -349,8 +349,10 @@ const md = [
   "",
 ].join("\n");
 mkdirSync(join(here, "results"), { recursive: true });
-writeFileSync(join(here, "results", `${date}.json`), JSON.stringify({ date, machine, N, N1, RUNS, fsyncPerSecond: fsync, results, settings: Object.fromEntries(systems.map((s) => [s.name, s.settings])), notes }, null, 2));
-writeFileSync(join(here, "results", `${date}.md`), md);
-writeFileSync(join(here, "results", "latest.md"), md);
+// A --quick or partial run is a smoke test: it must not replace the published figures.
+const stem = quick || only.length < 3 ? `quick-${date}` : date;
+writeFileSync(join(here, "results", `${stem}.json`), JSON.stringify({ date, machine, N, N1, RUNS, fsyncPerSecond: fsync, results, settings: Object.fromEntries(systems.map((s) => [s.name, s.settings])), notes }, null, 2));
+writeFileSync(join(here, "results", `${stem}.md`), md);
+if (stem === date) writeFileSync(join(here, "results", "latest.md"), md);
 console.log(md);
 process.exit(0);
