@@ -563,7 +563,12 @@ export class Engine {
       }
       if (permanent || attempt >= run.record.maxAttempts) finish = { ...base, outcome: "failed", error: message, permanent, crashed };
       else {
-        const delay = backoffMs(attempt, { baseMs: this.opts.registry.types.get(run.record.type)?.def.backoff?.baseMs ?? this.opts.config.backoff.base, capMs: this.opts.registry.types.get(run.record.type)?.def.backoff?.capMs ?? this.opts.config.backoff.cap, jitter: BACKOFF_JITTER }, this.opts.rand);
+        const own = this.opts.registry.types.get(run.record.type)?.def.backoff;
+        const delay = backoffMs(
+          attempt,
+          { baseMs: own?.baseMs ?? this.opts.config.backoff.base, capMs: own?.capMs ?? this.opts.config.backoff.cap, jitter: BACKOFF_JITTER },
+          this.opts.rand,
+        );
         finish = { ...base, outcome: "retry", error: message, runAt: this.opts.clock.now() + delay, crashed };
       }
       this.opts.log.warn("job.attempt_failed", { job: id, type: run.record.type, attempt, error: message, next: finish.outcome });
