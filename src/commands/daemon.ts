@@ -27,10 +27,11 @@ export function registerDaemon(program: Command, ctx: CliContext): void {
       if (opts.foreground) {
         const args = [DAEMON_ENTRY, ...(paths.explicit ? ["--home", paths.home] : []), ...(concurrency ? ["--concurrency", String(concurrency)] : [])];
         const child = spawn(process.execPath, args, { stdio: "inherit" });
-        const forward = (sig: NodeJS.Signals) => child.kill(sig);
+        // Ctrl-C reaches the daemon from the terminal itself (same process group): forwarding
+        // it too would be a second signal, which forces the daemon out without draining.
         process.removeAllListeners("SIGINT");
-        process.on("SIGINT", forward);
-        process.on("SIGTERM", forward);
+        process.on("SIGINT", () => {});
+        process.on("SIGTERM", () => child.kill("SIGTERM"));
         const code = await new Promise<number>((r) => child.on("exit", (c, s) => r(c ?? (s ? 128 : 1))));
         if (code !== 0) throw new TeamworkError(code === 2 ? "invalid_input" : code === 5 ? "schema_too_new" : "internal", `the daemon exited with code ${code}`);
         return;

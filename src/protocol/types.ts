@@ -59,6 +59,8 @@ export interface JobAttemptError {
   message: string;
   permanent: boolean;
   at: string;
+  /** True when the attempt killed its worker (counts towards quarantine). */
+  crashed?: boolean;
 }
 
 export interface Job {

@@ -77,20 +77,22 @@ export class Scheduler {
     return { ...s, nextRunAt: s.enabled ? this.safeNext(s, this.opts.clock.now()) : null };
   }
 
-  async set(input: { name: string; cron: string; timezone: string | null; jobType?: string; payload?: Json }): Promise<ScheduleView> {
+  /** Creates or changes a schedule; a field left out (timezone, type, payload) keeps its value. */
+  async set(input: { name: string; cron: string; timezone?: string | null; jobType?: string; payload?: Json }): Promise<ScheduleView> {
+    const existing = await this.opts.store.schedules.get(input.name);
+    const timezone = input.timezone === undefined ? (existing?.timezone ?? null) : input.timezone;
     let cron;
     try {
-      cron = parseCron(input.cron, input.timezone);
+      cron = parseCron(input.cron, timezone);
     } catch (err) {
       const message = (err as Error).message;
       throw invalid(message, message.startsWith("invalid cron") ? 'six fields with seconds first, e.g. "0 */15 * * * *" (every 15 minutes)' : undefined);
     }
-    const existing = await this.opts.store.schedules.get(input.name);
     const jobType = input.jobType ?? existing?.jobType ?? input.name;
     const payload = input.payload ?? existing?.payload ?? {};
     await this.opts.engine.prepare({ type: jobType, payload }); // the job must be valid now, not at 3 a.m.
     const now = this.opts.clock.now();
-    const saved = await this.opts.store.schedules.upsert({ name: input.name, cron: input.cron, timezone: input.timezone, jobType, payload }, now);
+    const saved = await this.opts.store.schedules.upsert({ name: input.name, cron: input.cron, timezone, jobType, payload }, now);
     if (!existing) {
       // A new schedule starts counting now: no catch-up for slots before it existed.
       await this.opts.store.schedules.setEnabled(saved.name, true, now, latestSlot(cron, now));

@@ -80,6 +80,16 @@ describe("scheduler with an injected clock", () => {
     s.stop();
   });
 
+  it("keeps a schedule's zone, type and payload when only its expression changes", async () => {
+    t = await startEngine();
+    const s = scheduler(t);
+    await s.set({ name: "r", cron: "0 0 9 * * *", timezone: "Europe/Oslo", jobType: "validated", payload: { n: 1 } });
+    const changed = await s.set({ name: "r", cron: "0 30 9 * * *" });
+    expect(changed).toMatchObject({ cron: "0 30 9 * * *", timezone: "Europe/Oslo", jobType: "validated", payload: { n: 1 } });
+    expect((await s.set({ name: "r", cron: "0 30 9 * * *", timezone: null })).timezone).toBeNull();
+    s.stop();
+  });
+
   it("refuses invalid expressions, zones and job types without storing anything", async () => {
     t = await startEngine();
     const s = scheduler(t);

@@ -30,7 +30,7 @@ export function scheduleRoutes(app: AppContext): Pick<Handlers, ScheduleRoutes> 
       return ok({ schedules: await Promise.all((await scheduler.list()).map(wire)) });
     },
     async schedulesSet({ name, cron, timezone, type, payload }) {
-      return ok({ schedule: await wire(await scheduler.set({ name, cron, timezone: timezone ?? null, jobType: type, payload })) });
+      return ok({ schedule: await wire(await scheduler.set({ name, cron, timezone, jobType: type, payload })) });
     },
     async schedulesPause({ name }) {
       return ok({ schedule: await wire(await scheduler.pause(name)) });
