@@ -39,14 +39,22 @@ export const DAEMON_EXIT = { ok: 0, failed: 1, config: 2, schemaTooNew: 5, alrea
 let logSink: (line: string) => void = (l) => void process.stderr.write(l);
 const log = createLogger((line) => logSink(line));
 
+/**
+ * The folder that holds the socket and pid file: ours, and closed to everyone else. A folder
+ * we create is made 0700; an existing one is never re-moded (it may be a system folder such
+ * as /run under `--home /`), so one that others can open is refused instead.
+ */
 function privateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const created = mkdirSync(dir, { recursive: true, mode: 0o700 }) !== undefined;
   const st = lstatSync(dir);
   if (!st.isDirectory()) throw new Error(`${dir} is not a directory`);
   if (typeof process.getuid === "function" && st.uid !== process.getuid()) {
     throw new Error(`${dir} belongs to another user (uid ${st.uid}); refusing to put the socket there`);
   }
-  chmodSync(dir, 0o700);
+  if (created) chmodSync(dir, 0o700);
+  else if ((st.mode & 0o077) !== 0) {
+    throw new Error(`${dir} can be opened by other users (mode ${(st.mode & 0o777).toString(8)}); run \`chmod 700 ${dir}\` or use another --home`);
+  }
 }
 
 function prepareDirs(paths: Paths): void {

@@ -304,3 +304,21 @@ describe("job logs", () => {
     await expect(d.client.call("jobsLogs", { id: big.id })).rejects.toMatchObject({ code: "not_found" });
   });
 });
+
+describe("the run folder", () => {
+  it("is never re-moded when it already exists: one others can open is refused", async () => {
+    const { mkdtempSync, mkdirSync, rmSync, statSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const home = mkdtempSync(join(tmpdir(), "tw-run-"));
+    try {
+      mkdirSync(join(home, "run"), { mode: 0o755 });
+      const r = await runCli(["tasks", "list"], { home });
+      expect(r.exitCode).toBe(3);
+      expect(r.stderr).toMatch(/can be opened by other users \(mode 755\)/);
+      expect(statSync(join(home, "run")).mode & 0o777).toBe(0o755);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
