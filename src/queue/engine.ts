@@ -5,11 +5,18 @@
 //   the group commit: under load many state changes share one fsync.
 // - claim: pending → running for a due job, with a slot and attempts + 1, committed before
 //   the job starts, so a crash after the start always counts the attempt.
+// - handing over ahead: a slot's worker runs one job at a time, but for job types that take
+//   well under a millisecond the engine claims several for one slot; they wait in the worker
+//   and start back to back, with no round trip to the daemon between them. The engine learns
+//   each type's run time from the workers (a moving average); a type it has not seen run, or
+//   a slow one, is only ever given to an empty slot. A job that waited and never ran (its
+//   worker died, the daemon stopped) goes back to pending without counting an attempt.
 // - fence: a finish names the attempt it belongs to; the store applies it only while that
 //   attempt is the job's current running one, so a late result can never win.
 //
 // Invariants
-// - A slot number is either in freeSlots or owned by exactly one entry of `running`.
+// - Every job in `running` was handed to the pool (or is being failed at dispatch); the
+//   pool's list for a slot is that slot's jobs, the running one first.
 // - Every job handed to the pool produces exactly one end (pool.ts guarantees it), which
 //   frees its slot and queues exactly one finish.
 // - Enqueue promises resolve only after the tick that inserted them has committed.
@@ -48,6 +55,8 @@ interface Running {
   progress: number;
   message: string | null;
   cancel: CancelReason | null;
+  /** When its turn in its worker came (null while it waits behind another job). */
+  begun: number | null;
   timers: TimerHandle[];
   /** Resolved with the stored job once this attempt's finish has committed. */
   settled: Promise<JobRecord | null>;
@@ -58,6 +67,12 @@ const YEAR = 366 * 86_400_000;
 const PAUSED_KEY = "queue.paused";
 const PROGRESS_FLUSH_MS = 250;
 const BACKOFF_JITTER = 0.2;
+/** A type whose mean run time is under this may be handed to a slot ahead of its turn. */
+const AHEAD_FAST_MS = 1;
+/** At most this much expected work waits in one slot. */
+const AHEAD_BUDGET_MS = 4;
+/** At most this many jobs are handed to one slot at once. */
+const AHEAD_MAX = 64;
 
 export function toWire(r: JobRecord, live?: { progress: number; message: string | null }): Job {
   const iso = (ms: number) => new Date(ms).toISOString();
@@ -85,12 +100,15 @@ export function toWire(r: JobRecord, live?: { progress: number; message: string 
 
 export class Engine {
   private readonly running = new Map<number, Running>();
-  private freeSlots: number[] = [];
+  /** Mean run time of each job type (ms), as the workers measure it: an exponential moving average. */
+  private readonly costs = new Map<string, number>();
   private inserts: { job: NewJob; resolve: (r: { job: JobRecord; created: boolean }) => void; reject: (e: unknown) => void }[] = [];
   private finishes: { finish: Finish; run: Running }[] = [];
   private progress = new Map<number, { attempt: number; progress: number; message: string | null }>();
   private checkpoints: { id: number; attempt: number; state: Json; ack: (error: string | null) => void }[] = [];
   private logs: { id: number; attempt: number; at: number; message: string }[] = [];
+  /** Jobs claimed ahead whose turn began, to be marked started (unless their finish comes first). */
+  private begins = new Map<number, { id: number; attempt: number; at: number }>();
   private logSeq = 0;
   private progressTimer: TimerHandle | null = null;
   private tickQueued = false;
@@ -132,11 +150,11 @@ export class Engine {
           this.checkpoints.push({ id, attempt, state, ack });
           this.scheduleTick();
         },
+        begin: (id, attempt) => this.onBegin(id, attempt),
         end: (id, attempt, end) => this.onEnd(id, attempt, end),
-        workerLog: (slot, line) => {
+        workerLog: (slot, line, job) => {
           // What a handler prints belongs to the job running in that slot, if any.
-          const run = [...this.running.values()].find((r) => r.slot === slot);
-          if (run) this.onLog(run.record.id, run.attempt, line);
+          if (job && this.running.get(job.jobId)?.attempt === job.attempt) this.onLog(job.jobId, job.attempt, line);
           else opts.log.info("worker.output", { slot, line });
         },
       },
@@ -183,8 +201,6 @@ export class Engine {
   setConcurrency(n: number): void {
     this.concurrencyNow = n;
     this.pool.resize(n);
-    const busy = new Set([...this.running.values()].map((r) => r.slot));
-    this.freeSlots = Array.from({ length: n }, (_, i) => i + 1).filter((s) => !busy.has(s));
     this.opts.log.info("queue.concurrency_changed", { concurrency: n });
     this.scheduleTick();
   }
@@ -192,7 +208,8 @@ export class Engine {
   /** Recovers jobs a dead daemon left running, starts the pool and the first tick. */
   async start(): Promise<void> {
     const rescued = await this.opts.store.jobs.rescue(this.opts.clock.now());
-    if (rescued > 0) this.opts.log.warn("jobs.rescued", { count: rescued, note: "interrupted by a daemon that stopped; they run again" });
+    if (rescued.interrupted > 0) this.opts.log.warn("jobs.rescued", { count: rescued.interrupted, note: "interrupted by a daemon that stopped; they run again" });
+    if (rescued.notStarted > 0) this.opts.log.info("jobs.requeued", { count: rescued.notStarted, note: "handed to a worker ahead of their turn, they had not begun when the daemon stopped" });
     const saved = (await this.opts.store.meta.get(PAUSED_KEY)) as { all?: boolean; types?: string[] } | null;
     if (saved) this.paused = { all: Boolean(saved.all), types: new Set(saved.types ?? []) };
     this.setConcurrency(this.opts.config.concurrency);
@@ -287,7 +304,7 @@ export class Engine {
       return { ...head, code: "scheduled", until: at(r.runAt), message: `scheduled for ${at(r.runAt)}` };
     }
     const ahead = await this.opts.store.jobs.countAhead(r, now, [...this.paused.types]);
-    if (this.freeSlots.length > 0 && this.accepting) return { ...head, code: "starting", ahead, message: "due, and a slot is free: starting now" };
+    if (this.hasEmptySlot() && this.accepting) return { ...head, code: "starting", ahead, message: "due, and a slot is free: starting now" };
     return { ...head, code: "waiting_for_slot", ahead, message: `waiting for a slot: ${ahead} ahead of it, ${this.running.size} of ${this.concurrencyNow} slots busy` };
   }
 
@@ -401,7 +418,7 @@ export class Engine {
   /** Runs ticks until nothing is left to write. */
   private async flush(): Promise<void> {
     do await this.tick();
-    while (this.inserts.length || this.finishes.length || this.progress.size || this.checkpoints.length || this.logs.length);
+    while (this.inserts.length || this.finishes.length || this.progress.size || this.checkpoints.length || this.logs.length || this.begins.size);
   }
 
   private async tick(): Promise<void> {
@@ -414,11 +431,13 @@ export class Engine {
     const finishes = this.finishes.splice(0);
     const checkpoints = this.checkpoints.splice(0);
     const logs = this.logs.splice(0);
+    const begins = [...this.begins.values()];
+    this.begins.clear();
     const progress = [...this.progress].map(([id, p]) => ({ id, ...p }));
     this.progress.clear();
     this.progressTimer?.cancel();
     this.progressTimer = null;
-    const claimSlots = this.accepting && !this.paused.all ? [...this.freeSlots] : [];
+    const claim = this.accepting && !this.paused.all ? this.claimPlan() : null;
     const batch: TickBatch = {
       now: this.opts.clock.now(),
       inserts: inserts.map((i) => i.job),
@@ -426,13 +445,18 @@ export class Engine {
       progress,
       checkpoints: checkpoints.map(({ id, attempt, state }) => ({ id, attempt, state })),
       logs,
-      claimSlots,
+      begins,
+      claim,
       excludeTypes: [...this.paused.types],
     };
     try {
-      if (inserts.length || finishes.length || progress.length || checkpoints.length || logs.length || claimSlots.length) {
+      if (inserts.length || finishes.length || progress.length || checkpoints.length || logs.length || begins.length || (claim && claim.limit > 0)) {
         const result = await this.opts.store.jobs.tick(batch);
-        for (const c of checkpoints) c.ack(null);
+        for (const c of checkpoints) {
+          const run = this.running.get(c.id);
+          if (run && run.attempt === c.attempt) run.record.state = c.state;
+          c.ack(null);
+        }
         result.inserted.forEach((r, i) => {
           inserts[i]!.resolve(r);
           if (r.created) this.emitStatus(r.job);
@@ -447,7 +471,7 @@ export class Engine {
           f.run.settle(stored);
         }
         for (const job of result.claimed) this.dispatch(job);
-        if (claimSlots.length > 0 && result.claimed.length < claimSlots.length) this.armDueTimer(result.nextDueAt);
+        if (claim && claim.limit > 0) this.armDueTimer(result.nextDueAt);
       }
     } catch (err) {
       this.opts.log.error("store.write_failed", { error: err as Error, inserts: inserts.length, finishes: finishes.length });
@@ -458,6 +482,7 @@ export class Engine {
       this.finishes.unshift(...finishes);
       for (const p of progress) if (!this.progress.has(p.id)) this.progress.set(p.id, p);
       this.logs.unshift(...logs);
+      for (const g of begins) this.begins.set(g.id, g);
       this.opts.clock.setTimer(() => this.scheduleTick(), 1000);
     } finally {
       this.ticking = false;
@@ -480,12 +505,75 @@ export class Engine {
     this.dueTimer = { at: next, handle };
   }
 
+  private hasEmptySlot(): boolean {
+    for (let s = 1; s <= this.concurrencyNow; s++) if (this.pool.jobsOf(s).length === 0) return true;
+    return false;
+  }
+
+  /**
+   * Where this tick's claims go: an empty slot first (lowest number); then, for a type known
+   * to be fast, behind the jobs of the slot with the least expected work, within the budget.
+   */
+  private claimPlan(): TickBatch["claim"] {
+    const now = this.opts.clock.now();
+    const slots: { n: number; count: number; backlog: number; blocked: boolean; memoryMb: number | null }[] = [];
+    let limit = 0;
+    for (let n = 1; n <= this.concurrencyNow; n++) {
+      const jobs = this.pool.jobsOf(n);
+      let backlog = 0;
+      let blocked = false;
+      let memoryMb: number | null = null;
+      for (const j of jobs) {
+        const run = this.running.get(j.jobId);
+        if (!run) continue;
+        const cost = this.costs.get(run.record.type);
+        backlog += cost ?? AHEAD_BUDGET_MS;
+        memoryMb = this.memoryOf(run.record.type);
+        // Nothing waits behind a slow job, or one that is taking longer than it should.
+        if (j === jobs[0] && (cost === undefined || cost > AHEAD_FAST_MS || (run.begun !== null && now - run.begun > AHEAD_BUDGET_MS))) blocked = true;
+      }
+      slots.push({ n, count: jobs.length, backlog, blocked, memoryMb });
+      if (jobs.length === 0) limit += 1;
+    }
+    let fastKnown = false;
+    for (const c of this.costs.values()) if (c <= AHEAD_FAST_MS) fastKnown = true;
+    if (fastKnown) for (const s of slots) if (!s.blocked) limit += AHEAD_MAX - Math.max(1, s.count);
+    return {
+      limit,
+      assign: (type) => {
+        const empty = slots.find((s) => s.count === 0);
+        const cost = this.costs.get(type);
+        if (empty) {
+          empty.count = 1;
+          empty.backlog = cost ?? AHEAD_BUDGET_MS;
+          empty.blocked = cost === undefined || cost > AHEAD_FAST_MS;
+          empty.memoryMb = this.memoryOf(type);
+          return { slot: empty.n, ahead: false };
+        }
+        if (cost === undefined || cost > AHEAD_FAST_MS) return null;
+        const memoryMb = this.memoryOf(type);
+        let best: (typeof slots)[number] | null = null;
+        for (const s of slots) {
+          if (s.blocked || s.count >= AHEAD_MAX || s.backlog + cost > AHEAD_BUDGET_MS || s.memoryMb !== memoryMb) continue;
+          if (!best || s.backlog < best.backlog) best = s;
+        }
+        if (!best) return null;
+        best.count += 1;
+        best.backlog += cost;
+        return { slot: best.n, ahead: true };
+      },
+    };
+  }
+
+  private memoryOf(type: string): number {
+    return this.opts.registry.types.get(type)?.def.memoryMb ?? this.opts.config.jobMemoryMb;
+  }
+
   private dispatch(job: JobRecord): void {
     const slot = job.slot!;
-    this.freeSlots = this.freeSlots.filter((s) => s !== slot);
     let settle!: (j: JobRecord | null) => void;
     const settled = new Promise<JobRecord | null>((r) => (settle = r));
-    const run: Running = { record: job, slot, attempt: job.attempts, progress: 0, message: null, cancel: null, timers: [], settled, settle };
+    const run: Running = { record: job, slot, attempt: job.attempts, progress: 0, message: null, cancel: null, begun: null, timers: [], settled, settle };
     this.running.set(job.id, run);
     this.emitStatus(job);
     let type;
@@ -496,9 +584,25 @@ export class Engine {
       this.queueFinish(run, { id: job.id, attempt: run.attempt, outcome: "failed", error: `no handler for job type "${job.type}" (is its module still in jobModules?)`, permanent: true });
       return;
     }
-    const timeoutMs = type.def.timeoutMs ?? this.opts.config.jobTimeout;
-    run.timers.push(this.opts.clock.setTimer(() => this.stopRunning(run, "timeout", `timed out after ${formatDuration(timeoutMs)}`), timeoutMs));
     this.pool.run(slot, { jobId: job.id, attempt: run.attempt, type: job.type, payload: job.payload, state: job.state, memoryMb: type.def.memoryMb ?? this.opts.config.jobMemoryMb });
+  }
+
+  /** The job's turn in its worker has come: its timeout starts now. */
+  private onBegin(id: number, attempt: number): void {
+    const run = this.running.get(id);
+    if (!run || run.attempt !== attempt) return;
+    run.begun = this.opts.clock.now();
+    if (run.record.startedAt === null) {
+      // Claimed ahead: the store learns when its turn began with the next write.
+      run.record.startedAt = run.begun;
+      this.begins.set(id, { id, attempt, at: run.begun });
+      this.progressTimer ??= this.opts.clock.setTimer(() => {
+        this.progressTimer = null;
+        this.scheduleTick();
+      }, PROGRESS_FLUSH_MS);
+    }
+    const timeoutMs = this.opts.registry.types.get(run.record.type)?.def.timeoutMs ?? this.opts.config.jobTimeout;
+    run.timers.push(this.opts.clock.setTimer(() => this.stopRunning(run, "timeout", `timed out after ${formatDuration(timeoutMs)}`), timeoutMs));
   }
 
   /** Asks the handler to stop (AbortSignal); past the grace period its worker is terminated. */
@@ -506,8 +610,9 @@ export class Engine {
     if (run.cancel) return;
     run.cancel = reason;
     run.message = message;
-    this.pool.cancel(run.slot, message);
-    run.timers.push(this.opts.clock.setTimer(() => this.pool.kill(run.slot, message), this.opts.config.cancelGrace));
+    this.pool.cancel(run.slot, run.record.id, message);
+    // Past the grace period the worker is stopped, if this job is still the one running in it.
+    run.timers.push(this.opts.clock.setTimer(() => this.pool.kill(run.slot, message, run.record.id), this.opts.config.cancelGrace));
   }
 
   private onLog(id: number, attempt: number, message: string): void {
@@ -547,14 +652,21 @@ export class Engine {
     const run = this.running.get(id);
     if (!run || run.attempt !== attempt) return;
     const base = { id, attempt };
+    if ("ms" in end && end.ms !== undefined) {
+      const before = this.costs.get(run.record.type);
+      this.costs.set(run.record.type, before === undefined ? end.ms : before * 0.8 + end.ms * 0.2);
+    }
     let finish: Finish;
     if (run.cancel === "cancel") finish = { ...base, outcome: "cancelled" };
-    else if (run.cancel === "shutdown") finish = { ...base, outcome: "requeue" };
-    else if (end.ok && run.cancel === null) finish = { ...base, outcome: "complete", result: end.result };
+    else if (run.cancel === "shutdown" || (!end.ok && "notStarted" in end)) finish = { ...base, outcome: "requeue" };
+    else if (end.ok && run.cancel === null) {
+      finish = { ...base, outcome: "complete", result: end.result, running: { ...run.record, progressMessage: run.message } };
+    }
     else {
-      let message = run.cancel === "timeout" ? run.message! : end.ok ? "stopped" : end.message;
-      let permanent = !end.ok && end.permanent && run.cancel === null;
-      const crashed = !end.ok && end.crashed && run.cancel === null;
+      const failure = end.ok || "notStarted" in end ? null : end;
+      let message = run.cancel === "timeout" ? run.message! : (failure?.message ?? "stopped");
+      let permanent = failure !== null && failure.permanent && run.cancel === null;
+      const crashed = failure !== null && failure.crashed && run.cancel === null;
       // A poison pill: an attempt that kills its worker again and again is stopped on purpose.
       const crashes = run.record.errors.filter((e) => e.crashed).length + (crashed ? 1 : 0);
       if (crashed && crashes >= this.opts.config.quarantineAfter) {
@@ -578,14 +690,16 @@ export class Engine {
 
   private queueFinish(run: Running, finish: Finish): void {
     for (const t of run.timers) t.cancel();
+    // Its begin is not written yet: the finish writes it.
+    const begun = this.begins.get(run.record.id);
+    if (begun && begun.attempt === run.attempt) {
+      this.begins.delete(run.record.id);
+      if (finish.outcome !== "requeue") finish.startedAt = begun.at;
+    }
     this.running.delete(run.record.id);
     this.pool.released(run.slot);
     // Unwritten progress stays queued: the tick writes it (while the attempt still runs)
     // before the finish, so the last message is kept.
-    if (run.slot <= this.concurrencyNow) {
-      this.freeSlots.push(run.slot);
-      this.freeSlots.sort((a, b) => a - b);
-    }
     this.finishes.push({ finish, run });
     this.scheduleTick();
   }

@@ -87,13 +87,21 @@ export interface NewJob {
 }
 
 /** How one attempt of a running job ended. Applied only if that attempt is still the job's current one. */
-export type Finish =
-  | { id: number; attempt: number; outcome: "complete"; result: Json }
+export type Finish = (
+  /**
+   * running: the attempt as the engine knows it (the claimed record with its latest progress
+   * message and checkpoint); when given, the stored job is built from it instead of read back.
+   */
+  | { id: number; attempt: number; outcome: "complete"; result: Json; running?: JobRecord }
   | { id: number; attempt: number; outcome: "retry"; error: string; runAt: number; crashed?: boolean }
   | { id: number; attempt: number; outcome: "failed"; error: string; permanent: boolean; crashed?: boolean }
   | { id: number; attempt: number; outcome: "cancelled"; error?: string }
-  /** Put back to pending without counting the attempt (graceful shutdown). */
-  | { id: number; attempt: number; outcome: "requeue" };
+  /** Put back to pending without counting the attempt (graceful shutdown, or it never began). */
+  | { id: number; attempt: number; outcome: "requeue" }
+) & {
+  /** When its turn began, for a job claimed ahead of its turn (stored with started_at null). */
+  startedAt?: number;
+};
 
 /** Everything the engine writes in one turn, committed as one transaction (group commit). */
 export interface TickBatch {
@@ -105,8 +113,15 @@ export interface TickBatch {
   checkpoints: { id: number; attempt: number; state: Json }[];
   /** Log lines of running attempts. */
   logs: { id: number; attempt: number; at: number; message: string }[];
-  /** Claim up to slots.length due pending jobs, assigning these slot numbers in order. */
-  claimSlots: number[];
+  /** Jobs claimed ahead of their turn whose turn has begun (started_at was null). */
+  begins: { id: number; attempt: number; at: number }[];
+  /**
+   * Claim due pending jobs in order (priority, runAt, id), at most `limit`: assign names the
+   * slot of each, from its type, and whether it waits there behind other jobs (ahead: its
+   * started_at stays null until its turn begins); null stops the claim there (so no job
+   * overtakes one that could not be placed). Called inside the transaction; absent: claim nothing.
+   */
+  claim: { limit: number; assign(type: string): { slot: number; ahead: boolean } | null } | null;
   /** Job types that must not be claimed (paused). */
   excludeTypes: string[];
 }
@@ -117,7 +132,7 @@ export interface TickResult {
   /** The finished jobs as stored (fenced finishes that no longer applied are left out). */
   finished: JobRecord[];
   claimed: JobRecord[];
-  /** When fewer jobs were claimed than asked for: the earliest runAt among pending jobs left (null if none). */
+  /** When the claim ran out of due jobs (not of room): the earliest runAt among pending jobs left (null if none). */
   nextDueAt: number | null;
 }
 
@@ -145,7 +160,11 @@ export interface JobStore {
   /** For `jobs why`: due pending jobs that would be claimed before this one (paused types left out). */
   countAhead(job: JobRecord, now: number, excludeTypes: string[]): Promise<number>;
   /** Boot: jobs left running by a daemon that died go back to pending (their attempt counts). Returns how many. */
-  rescue(now: number): Promise<number>;
+  /**
+   * After a crash: running jobs whose turn had begun go back to pending with the attempt
+   * counted and an "interrupted" error; those claimed ahead that never began, without either.
+   */
+  rescue(now: number): Promise<{ interrupted: number; notStarted: number }>;
 }
 
 export interface AttachmentStore {

@@ -3,6 +3,11 @@
 // can die (throw at top level, process.exit, out of memory, terminate) ends the job that was
 // in it with a message, and the slot gets a fresh worker.
 //
+// A slot may be handed several jobs at once (the engine does so for job types that take
+// well under a millisecond): they wait in the worker, in order, and the next one starts
+// without a round trip to the daemon. The first job of a slot's list is the one running.
+// When a worker dies, only that job takes the blame; the ones behind it end as not started.
+//
 // Why threads, not processes: a message to a thread costs microseconds, a spawn is cheap
 // enough to replace a dead worker at once, and V8's per-thread heap limit turns a memory
 // hog into ERR_WORKER_OUT_OF_MEMORY for that thread only. What threads cannot contain is a
@@ -16,16 +21,21 @@ import type { FromWorker, ToWorker, WorkerData } from "../worker/protocol.js";
 const WORKER_URL = new URL("../../../dist/queue/worker/main.js", import.meta.url);
 
 export type JobEnd =
-  | { ok: true; result: Json }
-  | { ok: false; message: string; permanent: boolean; crashed: boolean };
+  | { ok: true; result: Json; ms: number }
+  | { ok: false; message: string; permanent: boolean; crashed: boolean; ms?: number }
+  /** Handed to a worker that died (or was stopped) before this job's turn came: it never ran. */
+  | { ok: false; notStarted: true; message: string };
 
 export interface PoolEvents {
   progress(jobId: number, attempt: number, progress: number, message: string | null): void;
   log(jobId: number, attempt: number, message: string): void;
   checkpoint(jobId: number, attempt: number, state: Json, ack: (error: string | null) => void): void;
+  /** A job's turn has come: it is the one its worker runs now. Called once per job, before its end. */
+  begin(jobId: number, attempt: number): void;
   /** Called exactly once for every job handed to run(). */
   end(jobId: number, attempt: number, end: JobEnd): void;
-  workerLog?(slot: number, line: string): void;
+  /** A line a worker printed; `job` is the job running in it then, if any. */
+  workerLog?(slot: number, line: string, job: { jobId: number; attempt: number } | null): void;
 }
 
 export interface StartJob {
@@ -40,7 +50,8 @@ export interface StartJob {
 class Slot {
   worker: Worker | null = null;
   memoryMb = 0;
-  job: { jobId: number; attempt: number } | null = null;
+  /** Jobs handed to this slot's worker, in order; the first is running. */
+  readonly jobs: { jobId: number; attempt: number }[] = [];
   private exitError: Error | null = null;
   private killMessage: string | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
@@ -69,7 +80,7 @@ class Slot {
     });
     worker.on("exit", (code) => this.onExit(worker, code));
     const forward = (chunk: Buffer) => {
-      for (const line of chunk.toString("utf8").split("\n")) if (line.trim()) this.pool.events.workerLog?.(this.n, line.slice(0, 2000));
+      for (const line of chunk.toString("utf8").split("\n")) if (line.trim()) this.pool.events.workerLog?.(this.n, line.slice(0, 2000), this.jobs[0] ?? null);
     };
     worker.stdout.on("data", forward);
     worker.stderr.on("data", forward);
@@ -77,23 +88,38 @@ class Slot {
     return worker;
   }
 
+  get head(): { jobId: number; attempt: number } | null {
+    return this.jobs[0] ?? null;
+  }
+
+  /** Whether a job needing memoryMb can wait behind the jobs this slot has (same worker limits). */
+  accepts(memoryMb: number): boolean {
+    return this.jobs.length === 0 || this.memoryMb === memoryMb;
+  }
+
   start(job: StartJob): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
+    if (this.jobs.length > 0 && this.memoryMb !== job.memoryMb) throw new Error(`slot ${this.n}: a job needing ${job.memoryMb} MiB cannot wait behind jobs of ${this.memoryMb} MiB`);
     const worker = this.ensureWorker(job.memoryMb);
-    this.job = { jobId: job.jobId, attempt: job.attempt };
+    this.jobs.push({ jobId: job.jobId, attempt: job.attempt });
     const msg: ToWorker = { t: "start", jobId: job.jobId, attempt: job.attempt, type: job.type, payload: job.payload, state: job.state };
     worker.postMessage(msg);
+    if (this.jobs.length === 1) this.pool.events.begin(job.jobId, job.attempt);
   }
 
-  cancel(reason: string): void {
-    if (this.job && this.worker) this.worker.postMessage({ t: "cancel", jobId: this.job.jobId, reason } satisfies ToWorker);
+  cancel(jobId: number, reason: string): void {
+    if (this.worker && this.jobs.some((j) => j.jobId === jobId)) this.worker.postMessage({ t: "cancel", jobId, reason } satisfies ToWorker);
   }
 
-  /** Terminates the worker; the job in it (if any) ends as a crash with this message. */
-  kill(message: string): void {
+  /**
+   * Terminates the worker; the running job ends as a crash with this message, the ones
+   * behind it as not started. With onlyJob, only if that job is the one running.
+   */
+  kill(message: string, onlyJob?: number): void {
     const worker = this.worker;
     if (!worker) return;
+    if (onlyJob !== undefined && this.jobs[0]?.jobId !== onlyJob) return;
     this.killMessage = message;
     void worker.terminate();
   }
@@ -104,30 +130,37 @@ class Slot {
     if (w) void w.terminate();
   }
 
+  /** Ends the running job (the first of the list); the next one's turn begins. */
   private finish(end: JobEnd): void {
-    const job = this.job;
+    const job = this.jobs.shift();
     if (!job) return;
-    this.job = null;
-    // An idle worker costs memory (a V8 isolate each): retire it after a quiet spell; the
-    // next job starts a fresh one (tens of milliseconds).
-    this.idleTimer = setTimeout(() => {
-      this.idleTimer = null;
-      if (!this.job) this.retire();
-    }, this.pool.idleMs);
-    this.idleTimer.unref();
+    const next = this.jobs[0];
+    if (!next) {
+      // An idle worker costs memory (a V8 isolate each): retire it after a quiet spell; the
+      // next job starts a fresh one (tens of milliseconds).
+      this.idleTimer = setTimeout(() => {
+        this.idleTimer = null;
+        if (this.jobs.length === 0) this.retire();
+      }, this.pool.idleMs);
+      this.idleTimer.unref();
+    }
     this.pool.events.end(job.jobId, job.attempt, end);
+    if (next && this.jobs[0] === next) this.pool.events.begin(next.jobId, next.attempt);
   }
 
   private onMessage(worker: Worker, m: FromWorker): void {
     if (worker !== this.worker) return;
-    const job = this.job;
+    const job = this.jobs[0];
     switch (m.t) {
       case "ready":
         return;
-      case "broken":
-        this.finish({ ok: false, message: `worker could not start: ${m.message}`, permanent: true, crashed: false });
+      case "broken": {
+        const waiting = this.jobs.splice(1);
         this.retire();
+        this.finish({ ok: false, message: `worker could not start: ${m.message}`, permanent: true, crashed: false });
+        for (const j of waiting) this.pool.events.end(j.jobId, j.attempt, { ok: false, notStarted: true, message: "its worker could not start" });
         return;
+      }
       case "progress":
         if (job && job.jobId === m.jobId && job.attempt === m.attempt) this.pool.events.progress(m.jobId, m.attempt, m.progress, m.message);
         return;
@@ -142,11 +175,11 @@ class Slot {
         }
         return;
       case "done":
-        if (job && job.jobId === m.jobId && job.attempt === m.attempt) this.finish({ ok: true, result: m.result });
+        if (job && job.jobId === m.jobId && job.attempt === m.attempt) this.finish({ ok: true, result: m.result, ms: m.ms });
         return;
       case "failed":
         if (job && job.jobId === m.jobId && job.attempt === m.attempt) {
-          this.finish({ ok: false, message: m.message, permanent: m.permanent, crashed: false });
+          this.finish({ ok: false, message: m.message, permanent: m.permanent, crashed: false, ms: m.ms });
         }
         return;
     }
@@ -161,7 +194,9 @@ class Slot {
     else if (err?.code === "ERR_WORKER_OUT_OF_MEMORY") message = `out of memory (heap limit ${this.memoryMb} MiB)`;
     else if (err) message = `worker crashed: ${err.message}`;
     else message = `worker exited with code ${code}`;
+    const waiting = this.jobs.splice(1);
     this.finish({ ok: false, message, permanent: false, crashed: true });
+    for (const j of waiting) this.pool.events.end(j.jobId, j.attempt, { ok: false, notStarted: true, message: `its worker stopped before its turn (${message})` });
     // Replace the worker at once so the next job does not pay for the start.
     if (!this.pool.closing && this.n <= this.pool.size) this.ensureWorker(this.memoryMb);
   }
@@ -198,13 +233,13 @@ export class WorkerPool {
       this.slots.push(slot);
     }
     // Workers start with their slot's first job (and retire when idle), not here.
-    for (const slot of this.slots) if (slot.n > n && !slot.job) void slot.close();
+    for (const slot of this.slots) if (slot.n > n && slot.jobs.length === 0) void slot.close();
   }
 
   /** Called by the engine when a slot's job has ended. */
   released(n: number): void {
     const slot = this.slots[n - 1];
-    if (slot && n > this.wanted && !slot.job) void slot.close();
+    if (slot && n > this.wanted && slot.jobs.length === 0) void slot.close();
   }
 
   get size(): number {
@@ -221,12 +256,22 @@ export class WorkerPool {
     this.slot(slot).start(job);
   }
 
-  cancel(slot: number, reason: string): void {
-    this.slot(slot).cancel(reason);
+  /** The jobs handed to a slot and not ended yet, the running one first. */
+  jobsOf(slot: number): readonly { jobId: number; attempt: number }[] {
+    return this.slots[slot - 1]?.jobs ?? [];
   }
 
-  kill(slot: number, message: string): void {
-    this.slot(slot).kill(message);
+  accepts(slot: number, memoryMb: number): boolean {
+    return this.slots[slot - 1]?.accepts(memoryMb) ?? true;
+  }
+
+  cancel(slot: number, jobId: number, reason: string): void {
+    this.slot(slot).cancel(jobId, reason);
+  }
+
+  /** Stops the slot's worker; with onlyJob, only while that job is the one running. */
+  kill(slot: number, message: string, onlyJob?: number): void {
+    this.slot(slot).kill(message, onlyJob);
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,7 @@
-// Runs inside a worker thread: loads the job modules, then runs one job at a time as the
-// pool asks, reporting through the typed messages in protocol.ts. Anything that goes wrong
+// Runs inside a worker thread: loads the job modules, then runs the jobs the pool hands over
+// one at a time, in the order they came, reporting through the typed messages in protocol.ts.
+// The pool may hand over several short jobs at once: they wait here, so the next one starts
+// without a round trip to the daemon. Anything that goes wrong
 // in a handler becomes a "failed" message; anything worse (exit, OOM, a hang) is seen by
 // the pool from outside.
 
@@ -13,7 +15,13 @@ const port = parentPort!;
 const data = workerData as WorkerData;
 const post = (m: FromWorker) => port.postMessage(m);
 
+type Start = Extract<ToWorker, { t: "start" }>;
+
 let current: { jobId: number; controller: AbortController } | null = null;
+const queue: Start[] = [];
+/** Jobs cancelled while they waited here: they end at their turn without running. */
+const cancelled = new Map<number, string>();
+let draining = false;
 const pendingCheckpoints = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
 let checkpointSeq = 0;
 
@@ -31,6 +39,7 @@ const registryReady = loadRegistry(data.modules).then(
 port.on("message", (msg: ToWorker) => {
   if (msg.t === "cancel") {
     if (current?.jobId === msg.jobId) current.controller.abort(new Error(msg.reason));
+    else if (queue.some((q) => q.jobId === msg.jobId)) cancelled.set(msg.jobId, msg.reason);
     return;
   }
   if (msg.t === "checkpointed") {
@@ -40,12 +49,28 @@ port.on("message", (msg: ToWorker) => {
     else p?.reject(new Error(`checkpoint not stored: ${msg.error}`));
     return;
   }
-  void run(msg);
+  queue.push(msg);
+  if (!draining) void drain();
 });
 
-async function run(msg: Extract<ToWorker, { t: "start" }>): Promise<void> {
+async function drain(): Promise<void> {
+  draining = true;
+  try {
+    for (let next = queue.shift(); next; next = queue.shift()) await run(next);
+  } finally {
+    draining = false;
+  }
+}
+
+async function run(msg: Start): Promise<void> {
   const { jobId, attempt } = msg;
+  let t0 = performance.now();
   const controller = new AbortController();
+  const early = cancelled.get(jobId);
+  if (early !== undefined) {
+    cancelled.delete(jobId);
+    controller.abort(new Error(early));
+  }
   current = { jobId, controller };
   let last: { progress: number; message: string | null } | null = null;
   const ctx: JobContext = {
@@ -87,6 +112,7 @@ async function run(msg: Extract<ToWorker, { t: "start" }>): Promise<void> {
     if (!type) throw Object.assign(new Error(`no handler for job type "${msg.type}"`), { permanent: true });
     // Cancelled before the handler could even listen: do not start it.
     if (controller.signal.aborted) throw controller.signal.reason;
+    t0 = performance.now(); // the handler's own time, without the modules' first load
     const result = await type.def.run(msg.payload, ctx);
     let json: Json;
     try {
@@ -94,11 +120,11 @@ async function run(msg: Extract<ToWorker, { t: "start" }>): Promise<void> {
     } catch (err) {
       throw Object.assign(new Error(`the job's result is not JSON: ${(err as Error).message}`), { permanent: true });
     }
-    post({ t: "done", jobId, attempt, result: json });
+    post({ t: "done", jobId, attempt, result: json, ms: performance.now() - t0 });
   } catch (err) {
     const e = err as { message?: unknown; permanent?: unknown } | null;
     const message = e && typeof e.message === "string" && e.message ? e.message : String(err);
-    post({ t: "failed", jobId, attempt, message: message.slice(0, 4000), permanent: e?.permanent === true });
+    post({ t: "failed", jobId, attempt, message: message.slice(0, 4000), permanent: e?.permanent === true, ms: performance.now() - t0 });
   } finally {
     if (current?.jobId === jobId) current = null;
   }

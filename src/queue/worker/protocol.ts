@@ -10,9 +10,11 @@ export interface WorkerData {
 }
 
 export type ToWorker =
+  /** Run this job after the ones already handed over (a worker runs its jobs one at a time, in order). */
   | { t: "start"; jobId: number; attempt: number; type: string; payload: Json; state: Json | null }
   /** The checkpoint numbered seq is committed (or could not be). */
   | { t: "checkpointed"; jobId: number; seq: number; error: string | null }
+  /** Abort the job if it runs; if it waits in this worker's queue, end it without running it. */
   | { t: "cancel"; jobId: number; reason: string };
 
 export type FromWorker =
@@ -20,7 +22,8 @@ export type FromWorker =
   | { t: "progress"; jobId: number; attempt: number; progress: number; message: string | null }
   | { t: "log"; jobId: number; attempt: number; message: string }
   | { t: "checkpoint"; jobId: number; attempt: number; seq: number; state: Json }
-  | { t: "done"; jobId: number; attempt: number; result: Json }
-  | { t: "failed"; jobId: number; attempt: number; message: string; permanent: boolean }
+  /** ms: how long the handler ran (the engine's guide to how many jobs of a type to hand over at once). */
+  | { t: "done"; jobId: number; attempt: number; result: Json; ms: number }
+  | { t: "failed"; jobId: number; attempt: number; message: string; permanent: boolean; ms: number }
   /** The worker could not load its job modules: it is useless, and says why. */
   | { t: "broken"; message: string };

@@ -1,0 +1,141 @@
+// Short jobs handed to a slot ahead of their turn (engine.ts, "handing over ahead"): they run
+// back to back, each exactly once; a dying worker takes only its running job with it; a job
+// cancelled while it waits in a worker never runs.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
+import { waitFor } from "../helpers/wait.js";
+import type { Job, Json } from "../../src/protocol/types.js";
+import type { StreamEvent } from "../../src/protocol/events.js";
+
+let d: TestDaemon;
+beforeAll(async () => {
+  d = await startDaemon({ config: { concurrency: 2, backoff: { base: "20ms", cap: "50ms" } } });
+});
+afterAll(async () => {
+  await d?.cleanup();
+});
+
+const get = async (id: number) => (await d.client.call("jobsGet", { id })).job;
+const finished = (id: number, timeoutMs = 20_000) =>
+  waitFor(
+    async () => {
+      const j = await get(id);
+      return ["complete", "failed", "cancelled"].includes(j.status) ? j : null;
+    },
+    { timeoutMs, what: `job ${id} to finish` },
+  );
+const enqueueQuick = async (payloads: { [k: string]: Json }[]) =>
+  (await d.client.call("jobsEnqueueBatch", { jobs: payloads.map((payload) => ({ type: "quick", payload })) })).jobs.map((j) => j.job);
+
+/**
+ * Runs quick jobs until the engine's moving average of the type's run time is well under a
+ * millisecond again, even after a test held a worker for seconds (60 samples at 0.8 each).
+ */
+async function warmUp(): Promise<void> {
+  const jobs = await enqueueQuick(Array.from({ length: 60 }, () => ({ n: -1 })));
+  for (const j of jobs) expect((await finished(j.id)).status).toBe("complete");
+}
+
+describe("short jobs handed over ahead", () => {
+  it("runs a burst back to back, more at once than there are slots, each exactly once", async () => {
+    await warmUp();
+    const seen: StreamEvent[] = [];
+    const stream = d.client.stream("eventsStream", {}, (e) => seen.push(e));
+    await stream.opened;
+    const jobs = await enqueueQuick(Array.from({ length: 1500 }, (_, n) => ({ n })));
+    const ids = new Set(jobs.map((j) => j.id));
+    await finished(jobs.at(-1)!.id);
+    const done = await Promise.all(jobs.map((j) => finished(j.id)));
+    stream.close();
+    for (const [i, j] of done.entries()) {
+      expect(j).toMatchObject({ status: "complete", attempts: 1, errors: [], result: { n: i } });
+      expect(Date.parse(j.startedAt!)).toBeLessThanOrEqual(Date.parse(j.finishedAt!));
+    }
+    // Claimed (running) at once: more than the 2 slots, because slots held several each.
+    let running = 0;
+    let peak = 0;
+    const state = new Map<number, string>();
+    for (const e of seen) {
+      if (e.type !== "job:status" || !ids.has(e.data.job.id)) continue;
+      const prev = state.get(e.data.job.id);
+      const next = e.data.job.status;
+      if (prev !== "running" && next === "running") running++;
+      if (prev === "running" && next !== "running") running--;
+      state.set(e.data.job.id, next);
+      peak = Math.max(peak, running);
+    }
+    expect(peak).toBeGreaterThan(2);
+    expect(new Set(done.map((j) => j.slot))).toEqual(new Set([null]));
+  });
+
+  it("blames a dying worker's running job only; the jobs behind it run again without an attempt counted", async () => {
+    await warmUp();
+    const payloads: { [k: string]: Json }[] = Array.from({ length: 400 }, (_, n) => ({ n }));
+    payloads.splice(100, 0, { exit: true });
+    const seen: StreamEvent[] = [];
+    const stream = d.client.stream("eventsStream", {}, (e) => seen.push(e));
+    await stream.opened;
+    const jobs = await enqueueQuick(payloads);
+    const done = await Promise.all(jobs.map((j) => finished(j.id)));
+    stream.close();
+    // Some jobs did wait behind the killer: they went back from running to pending.
+    const last = new Map<number, string>();
+    let putBack = 0;
+    for (const e of seen) {
+      if (e.type !== "job:status" || e.data.job.id === jobs[100]!.id) continue;
+      if (last.get(e.data.job.id) === "running" && e.data.job.status === "pending") putBack++;
+      last.set(e.data.job.id, e.data.job.status);
+    }
+    expect(putBack).toBeGreaterThan(0);
+    const [killer] = done.splice(100, 1);
+    expect(killer).toMatchObject({ status: "failed" });
+    expect(killer!.error).toMatch(/exited with code 7/);
+    expect(killer!.errors.every((e) => /exited with code 7/.test(e.message))).toBe(true);
+    // Every other job ran once and completed, whether or not it waited behind the killer.
+    for (const j of done) expect(j).toMatchObject({ status: "complete", attempts: 1, errors: [] });
+  });
+
+  it("ends a job cancelled while it waits in a worker without running it", async () => {
+    await warmUp();
+    // The first holds slot 1 for a while; the next ones go to slot 2 and, being quick, some
+    // wait behind the holder in slot 1.
+    const jobs = await enqueueQuick([{ holdMs: 1500, n: 0 }, ...Array.from({ length: 20 }, (_, i) => ({ n: i + 1 }))]);
+    const waiting = await waitFor(
+      async () => {
+        const { jobs: running } = await d.client.call("jobsList", { status: "running", limit: 100 });
+        return running.find((j: Job) => j.slot === 1 && j.id !== jobs[0]!.id) ?? null;
+      },
+      { timeoutMs: 1000, what: "a job waiting behind the holder" },
+    );
+    expect((await get(jobs[0]!.id)).status).toBe("running");
+    const cancelled = await d.client.call("jobsCancel", { id: waiting.id });
+    expect(cancelled.job).toMatchObject({ status: "cancelled", result: null });
+    const done = await Promise.all(jobs.map((j) => finished(j.id)));
+    expect(done[0]).toMatchObject({ status: "complete", result: { n: 0 } });
+    for (const j of done.slice(1)) {
+      if (j.id === waiting.id) expect(j).toMatchObject({ status: "cancelled", result: null });
+      else expect(j).toMatchObject({ status: "complete", attempts: 1 });
+    }
+  });
+
+  it("after a kill -9, counts an attempt only for jobs whose turn had begun", async () => {
+    await warmUp();
+    const jobs = await enqueueQuick([{ holdMs: 1500, n: 0 }, ...Array.from({ length: 20 }, (_, i) => ({ n: i + 1 }))]);
+    // Wait until one is waiting behind the holder (claimed, its turn not begun).
+    const waiting = await waitFor(
+      async () => {
+        const { jobs: running } = await d.client.call("jobsList", { status: "running", limit: 100 });
+        return running.find((j: Job) => j.slot === 1 && j.startedAt === null) ?? null;
+      },
+      { timeoutMs: 1000, what: "a job waiting behind the holder" },
+    );
+    await d.kill9();
+    await d.restart();
+    const done = await Promise.all(jobs.map((j) => finished(j.id)));
+    expect(done[0]).toMatchObject({ status: "complete", attempts: 2 });
+    expect(done[0]!.errors.map((e) => e.message)).toEqual([expect.stringMatching(/^interrupted/)]);
+    const w = done.find((j) => j.id === waiting.id)!;
+    expect(w).toMatchObject({ status: "complete", attempts: 1, errors: [] });
+  });
+});
