@@ -1,358 +1,342 @@
-// `npm run bench`: every workload against teamwork and, in the same run, against peers
-// (plainjob on SQLite, BullMQ on the local Redis). Each figure is the median of --runs runs
-// with min–max; teamwork's best figure is also given as a ratio to the best peer.
-// Results: bench/results/<date>.json, <date>.md and latest.md. Not part of `npm test`.
+// `npm run bench`: every workload of issue 7 against teamwork (durability "full" and
+// "process") and, in the same run, against the peers: plainjob and liteque (SQLite), BullMQ
+// (the local Redis) and graphile-worker (the local PostgreSQL). A peer whose service is not
+// reachable is skipped with a note. Each figure is the median of the runs with min–max, and
+// teamwork's is also given as a ratio to the best peer. Not part of `npm test`.
 //
-//   node bench/run.mjs [--n 20000] [--runs 3] [--quick] [--only teamwork,plainjob,bullmq]
+//   node bench/run.mjs [--n 20000] [--runs 3] [--quick] [--only teamwork,bullmq,...]
+//                      [--latency 500] [--skip-e] [--e-jobs 1000000] [--e-tasks 100000]
+//
+// Results: bench/results/<date>.json, bench/results/<date>.md and bench/results/latest.md
+// (a --quick or --only run writes bench/results/quick-<date>.* instead, git-ignored).
+// The peers are the bench's own dependencies (bench/package.json): `npm install --prefix bench`.
 
-import { fork } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { tmpdir, cpus, totalmem } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startTeamwork } from "./teamwork.mjs";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
-if (!existsSync(join(here, "node_modules", "plainjob"))) {
-  console.error("The peers are not installed: run `npm install --prefix bench` first.");
+const PEERS = ["plainjob", "liteque", "bullmq", "graphile-worker"];
+const DEPS = ["better-sqlite3", "plainjob", "liteque", "drizzle-orm", "bullmq", "ioredis", "graphile-worker", "pg"];
+
+// ---- flags -------------------------------------------------------------------------------
+
+const USAGE = `usage: node bench/run.mjs [options]   (or: npm run bench -- [options])
+
+  --n N            jobs per workload A (in batches) and B (default 20000)
+  --n1 N           jobs enqueued one by one in workload A (default: the smaller of N and 5000;
+                   the one-by-one rate is flat, and at a few hundred per second 20,000 would
+                   take minutes per system)
+  --runs R         runs of each workload; figures are the median with min–max (default 3)
+  --quick          smoke test: --n 1000 --runs 1 --latency 100, E with 20,000 jobs and 5,000 tasks
+  --only LIST      systems to run, comma-separated: teamwork (both durabilities), teamwork-full,
+                   teamwork-process, ${PEERS.join(", ")} (default: all)
+  --latency K      jobs of workload C, enqueued 5 ms apart (default 500)
+  --budget S       a workload that took longer than S seconds in the first run is not repeated
+                   in the later runs (reported as one run, with a note); 0 = always repeat
+                   (default 45: liteque's B takes over a minute per run at N=20,000)
+  --skip-e         skip workload E (teamwork's CLI, 1M stored jobs, big report)
+  --e-jobs M       stored jobs for workload E (default 1000000)
+  --e-tasks T      tasks on the report's board for workload E (default 100000)
+  --render FILE    re-render FILE.md from a saved FILE.json (no measuring)
+  --help           this text`;
+
+const argv = process.argv.slice(2);
+const flags = {};
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i];
+  if (a === "--help" || a === "-h") {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
+  if (!m) {
+    console.error(`unexpected argument "${a}"\n\n${USAGE}`);
+    process.exit(2);
+  }
+  const [, name, inline] = m;
+  if (["quick", "skip-e"].includes(name)) flags[name] = true;
+  else if (["n", "n1", "runs", "only", "latency", "budget", "e-jobs", "e-tasks", "render"].includes(name)) {
+    const v = inline ?? argv[++i];
+    if (v === undefined) {
+      console.error(`--${name} needs a value\n\n${USAGE}`);
+      process.exit(2);
+    }
+    flags[name] = v;
+  } else {
+    console.error(`unknown option --${name}\n\n${USAGE}`);
+    process.exit(2);
+  }
+}
+if (flags.render) {
+  // Re-renders the Markdown of a saved run (after a change to the report's layout).
+  const { renderMarkdown } = await import("./lib/report.mjs");
+  const file = flags.render;
+  const md = renderMarkdown(JSON.parse(readFileSync(file, "utf8")));
+  const out = file.replace(/\.json$/, ".md");
+  writeFileSync(out, md);
+  // The newest full run's report is also latest.md.
+  const dir = join(file, "..");
+  const dated = readdirSync(dir).filter((f) => /^\d{4}-\d{2}-\d{2}\.json$/.test(f)).sort();
+  const isLatest = dated.length > 0 && join(dir, dated.at(-1)) === join(file);
+  if (isLatest) writeFileSync(join(dir, "latest.md"), md);
+  console.log(md);
+  console.error(`wrote ${out}${isLatest ? ` and ${join(dir, "latest.md")}` : ""}`);
+  process.exit(0);
+}
+
+const int = (name, fallback, lo = 1) => {
+  if (flags[name] === undefined) return fallback;
+  const v = Number(String(flags[name]).replace(/[_,]/g, ""));
+  if (!Number.isInteger(v) || v < lo) {
+    console.error(`--${name} must be a whole number ≥ ${lo}, got "${flags[name]}"`);
+    process.exit(2);
+  }
+  return v;
+};
+const quick = Boolean(flags.quick);
+const N = int("n", quick ? 1000 : 20_000);
+const N1 = int("n1", Math.min(N, 5000));
+const RUNS = int("runs", quick ? 1 : 3);
+const LAT = int("latency", quick ? 100 : 500);
+const BUDGET_S = int("budget", 45, 0);
+const WARM = 20;
+const E_JOBS = int("e-jobs", quick ? 20_000 : 1_000_000, 2);
+const E_TASKS = int("e-tasks", quick ? 5_000 : 100_000, 2);
+const KNOWN = ["teamwork", "teamwork-full", "teamwork-process", ...PEERS, "graphile"];
+const only = (flags.only ?? "teamwork," + PEERS.join(",")).split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+for (const o of only) {
+  if (!KNOWN.includes(o)) {
+    console.error(`--only: unknown system "${o}" (known: ${KNOWN.filter((k) => k !== "graphile").join(", ")})`);
+    process.exit(2);
+  }
+}
+const wants = (id) => only.includes(id) || (id.startsWith("teamwork-") && only.includes("teamwork")) || (id === "graphile-worker" && only.includes("graphile"));
+
+// ---- prerequisites -----------------------------------------------------------------------
+
+const missing = DEPS.filter((d) => !existsSync(join(here, "node_modules", d, "package.json")));
+if (missing.length) {
+  console.error(`The bench's own dependencies are not installed (missing: ${missing.join(", ")}).\nRun \`npm install --prefix bench\` once (it compiles better-sqlite3, about two minutes), then \`npm run bench\` again.`);
   process.exit(2);
 }
-const require = createRequire(join(here, "package.json"));
-const Database = require("better-sqlite3");
+const sqliteVersion = JSON.parse(readFileSync(join(here, "node_modules", "better-sqlite3", "package.json"), "utf8")).version;
+if (!sqliteVersion.startsWith("12.")) {
+  console.error(`bench/node_modules has better-sqlite3 ${sqliteVersion}; the bench needs 12.x on Node 20 (13.x crashes). Run \`npm install --prefix bench\`.`);
+  process.exit(2);
+}
+if (!existsSync(join(here, "..", "dist", "daemon", "main.js")) || !existsSync(join(here, "..", "dist", "cli", "bundle.mjs"))) {
+  console.error("teamwork is not built (dist/ is missing): run `npm run build` first.");
+  process.exit(2);
+}
 
-const args = process.argv.slice(2);
-const flag = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
+const { teamworkSystem, liveDaemons } = await import("./teamwork.mjs");
+const { peerSystem, liveWorkers } = await import("./lib/peers.mjs");
+const { measureFsync } = await import("./lib/fsync.mjs");
+const { workloadE } = await import("./teamwork-e.mjs");
+const { renderMarkdown, targets } = await import("./lib/report.mjs");
+const { fmt, pct } = await import("./lib/util.mjs");
+
+const started = Date.now();
+const loadAtStart = loadavg().map((x) => Number(x.toFixed(2)));
+const clock = () => {
+  const s = Math.round((Date.now() - started) / 1000);
+  return `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
 };
-const quick = args.includes("--quick");
-const N = Number(flag("n", quick ? 2000 : 20000));
-const N1 = Math.min(N, quick ? 1000 : 5000); // one-by-one enqueues
-const RUNS = Number(flag("runs", quick ? 1 : 3));
-const LAT = quick ? 100 : 500;
-const only = flag("only", "teamwork,plainjob,bullmq").split(",");
-const REDIS = "127.0.0.1:6379";
+const log = (msg) => process.stderr.write(`[${clock()}] ${msg}\n`);
+const notes = [];
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const pct = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
-const median = (xs) => pct(xs, 50);
-const hwm = (pid) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
-async function until(cond, timeoutMs = 300_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await sleep(10);
+// ---- cleanup, also on Ctrl-C ---------------------------------------------------------------
+
+const peerModules = {};
+async function cleanup() {
+  for (const d of [...liveDaemons]) await d.stop({ keepHome: false }).catch(() => {});
+  for (const w of [...liveWorkers]) w.kill("SIGKILL");
+  if (peerModules.bullmq) {
+    const n = await peerModules.bullmq.sweep();
+    if (n) log(`removed ${n} leftover BullMQ keys from Redis`);
   }
+  if (peerModules["graphile-worker"]) await peerModules["graphile-worker"].dropSchema();
+}
+// On Ctrl-C: stop the daemons and worker processes at once, so the workload in progress
+// fails fast; the main flow then runs no further workload, cleans up and exits 130. A second
+// Ctrl-C, or a main flow that does not get there within 15 s, exits after a cleanup anyway.
+let interrupted = false;
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.on(sig, () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    log(`${sig}: stopping, then cleaning up (temp homes, worker processes, Redis keys, the Postgres schema)…`);
+    for (const w of [...liveWorkers]) w.kill("SIGKILL");
+    for (const d of [...liveDaemons]) void d.stop().catch(() => {});
+    setTimeout(() => cleanup().finally(() => process.exit(130)), 15_000).unref();
+  });
+}
+async function exitIfInterrupted() {
+  if (!interrupted) return;
+  await cleanup();
+  log("interrupted: cleaned up; no results written");
+  process.exit(130);
 }
 
-// ---- systems: each exposes the same operations -------------------------------------
-
-async function teamwork(durability) {
-  return {
-    name: `teamwork (${durability})`,
-    settings: durability === "full" ? "SQLite WAL, synchronous=FULL: fsync before every ack" : "SQLite WAL, synchronous=NORMAL: no fsync (safe against a daemon crash)",
-    async oneByOne(n) {
-      const tw = await startTeamwork({ durability });
-      await tw.client.call("queuePause", {});
-      const t = performance.now();
-      for (let i = 0; i < n; i++) await tw.client.call("jobsEnqueue", { type: "bench-noop", payload: { i } });
-      const rate = n / ((performance.now() - t) / 1000);
-      await tw.stop();
-      return rate;
-    },
-    async bulk(n) {
-      const tw = await startTeamwork({ durability });
-      await tw.client.call("queuePause", {});
-      const t = performance.now();
-      for (let i = 0; i < n; i += 1000) await tw.client.call("jobsEnqueueBatch", { jobs: Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({ type: "bench-noop", payload: { i: i + k } })) });
-      const rate = n / ((performance.now() - t) / 1000);
-      await tw.stop();
-      return rate;
-    },
-    async process(n, concurrency) {
-      const tw = await startTeamwork({ durability, concurrency });
-      await tw.client.call("queuePause", {});
-      for (let i = 0; i < n; i += 1000) await tw.client.call("jobsEnqueueBatch", { jobs: Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({ type: "bench-noop", payload: { i: i + k } })) });
-      const t = performance.now();
-      await tw.client.call("queueResume", {});
-      await until(async () => (await tw.client.call("daemonStatus", {})).counts.jobs.complete >= n);
-      const rate = n / ((performance.now() - t) / 1000);
-      const rss = hwm(tw.pid);
-      await tw.stop();
-      return { rate, rss };
-    },
-    async latency(count) {
-      const tw = await startTeamwork({ durability });
-      await tw.client.call("jobsEnqueue", { type: "bench-noop" }); // warm the worker
-      await sleep(300);
-      const sent = new Map();
-      const lat = [];
-      const stream = tw.client.stream("eventsStream", {}, (e) => {
-        if (e.type === "job:status" && e.data.job.status === "running" && sent.has(e.data.job.id)) lat.push(performance.now() - sent.get(e.data.job.id));
-      });
-      await stream.opened;
-      for (let i = 0; i < count; i++) {
-        const t0 = performance.now();
-        const { job } = await tw.client.call("jobsEnqueue", { type: "bench-noop" });
-        sent.set(job.id, t0);
-        await sleep(5);
-      }
-      await until(() => lat.length >= count, 10_000).catch(() => {});
-      stream.close();
-      await tw.stop();
-      return lat;
-    },
-    async idleRss() {
-      const tw = await startTeamwork({ durability });
-      await sleep(500);
-      const rss = hwm(tw.pid);
-      await tw.stop();
-      return rss;
-    },
-  };
-}
-
-function spawnWorker(system, target, concurrency) {
-  const child = fork(join(here, "peer-worker.mjs"), [system, target, String(concurrency)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  const ready = new Promise((r) => child.on("message", (m) => m.t === "ready" && r()));
-  return { child, ready, stop: () => new Promise((r) => { child.on("exit", r); child.send({ t: "stop" }); setTimeout(() => child.kill("SIGKILL"), 5000).unref(); }) };
-}
-
-async function plainjob() {
-  const { better, defineQueue, JobStatus } = require("plainjob");
-  const open = () => {
-    const dir = mkdtempSync(join(tmpdir(), "pj-bench-"));
-    const path = join(dir, "queue.db");
-    const db = new Database(path);
-    db.pragma("journal_mode = WAL");
-    const queue = defineQueue({ connection: better(db), logger: { info() {}, warn() {}, error() {}, debug() {} } });
-    return { dir, path, queue, close: () => { queue.close(); rmSync(dir, { recursive: true, force: true }); } };
-  };
-  return {
-    name: "plainjob",
-    settings: "better-sqlite3; plainjob sets WAL and synchronous=NORMAL (no fsync per commit); enqueue in-process and synchronous, worker in its own process",
-    async oneByOne(n) {
-      const q = open();
-      const t = performance.now();
-      for (let i = 0; i < n; i++) q.queue.add("bench", { i });
-      const rate = n / ((performance.now() - t) / 1000);
-      q.close();
-      return rate;
-    },
-    async bulk(n) {
-      const q = open();
-      const t = performance.now();
-      for (let i = 0; i < n; i += 1000) q.queue.addMany("bench", Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({ i: i + k })));
-      const rate = n / ((performance.now() - t) / 1000);
-      q.close();
-      return rate;
-    },
-    async process(n, concurrency) {
-      const q = open();
-      for (let i = 0; i < n; i += 1000) q.queue.addMany("bench", Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({ i: i + k })));
-      const w = spawnWorker("plainjob", q.path, concurrency);
-      await w.ready;
-      const t = performance.now();
-      w.child.send({ t: "go" });
-      await until(() => q.queue.countJobs({ status: JobStatus.Done }) >= n);
-      const rate = n / ((performance.now() - t) / 1000);
-      const rss = hwm(w.child.pid);
-      await w.stop();
-      q.close();
-      return { rate, rss };
-    },
-    async latency(count) {
-      const q = open();
-      const w = spawnWorker("plainjob", q.path, 1);
-      await w.ready;
-      const starts = new Map();
-      w.child.on("message", (m) => m.t === "start" && starts.set(m.id, m.at));
-      w.child.send({ t: "go", reportStarts: true });
-      const sent = new Map();
-      for (let i = 0; i < count; i++) {
-        sent.set(i, performance.timeOrigin + performance.now());
-        q.queue.add("bench", { i });
-        await sleep(5);
-      }
-      await until(() => starts.size >= count, 10_000).catch(() => {});
-      await w.stop();
-      q.close();
-      return [...starts].map(([i, at]) => at - sent.get(i));
-    },
-  };
-}
-
-async function bullmq() {
-  const { Queue } = require("bullmq");
-  const [host, port] = REDIS.split(":");
-  const connection = { host, port: Number(port) };
-  let seq = 0;
-  const open = async () => {
-    const name = `tw-bench-${process.pid}-${seq++}`;
-    const queue = new Queue(name, { connection, defaultJobOptions: { removeOnComplete: true } });
-    await queue.waitUntilReady();
-    return { name, queue, close: async () => { await queue.obliterate({ force: true }); await queue.close(); } };
-  };
-  // Reachable?
-  const probe = await open().catch(() => null);
-  if (!probe) return null;
-  await probe.close();
-  return {
-    name: "BullMQ",
-    settings: "Redis 7 on loopback as configured here (no AOF, no RDB: nothing is fsync'd); worker in its own process",
-    async oneByOne(n) {
-      const q = await open();
-      const t = performance.now();
-      for (let i = 0; i < n; i++) await q.queue.add("bench", { i });
-      const rate = n / ((performance.now() - t) / 1000);
-      await q.close();
-      return rate;
-    },
-    async bulk(n) {
-      const q = await open();
-      const t = performance.now();
-      for (let i = 0; i < n; i += 1000) await q.queue.addBulk(Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({ name: "bench", data: { i: i + k } })));
-      const rate = n / ((performance.now() - t) / 1000);
-      await q.close();
-      return rate;
-    },
-    async process(n, concurrency) {
-      const q = await open();
-      for (let i = 0; i < n; i += 1000) await q.queue.addBulk(Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({ name: "bench", data: { i: i + k } })));
-      const w = spawnWorker("bullmq", REDIS, concurrency);
-      await w.ready;
-      const t = performance.now();
-      w.child.send({ t: "go", queue: q.name });
-      await until(async () => {
-        const c = await q.queue.getJobCounts("waiting", "active", "delayed", "prioritized");
-        return c.waiting + c.active + c.delayed + c.prioritized === 0;
-      });
-      const rate = n / ((performance.now() - t) / 1000);
-      const rss = hwm(w.child.pid);
-      await w.stop();
-      await q.close();
-      return { rate, rss };
-    },
-    async latency(count) {
-      const q = await open();
-      const w = spawnWorker("bullmq", REDIS, 1);
-      await w.ready;
-      const starts = new Map();
-      w.child.on("message", (m) => m.t === "start" && starts.set(m.id, m.at));
-      w.child.send({ t: "go", queue: q.name, reportStarts: true });
-      await sleep(300);
-      const sent = new Map();
-      for (let i = 0; i < count; i++) {
-        sent.set(i, performance.timeOrigin + performance.now());
-        await q.queue.add("bench", { i });
-        await sleep(5);
-      }
-      await until(() => starts.size >= count, 10_000).catch(() => {});
-      await w.stop();
-      await q.close();
-      return [...starts].map(([i, at]) => at - sent.get(i));
-    },
-  };
-}
-
-// ---- the run -----------------------------------------------------------------------
-
-function fsyncBound() {
-  const dir = mkdtempSync(join(tmpdir(), "fsync-"));
-  const db = new Database(join(dir, "f.db"));
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = FULL");
-  db.exec("CREATE TABLE t (x)");
-  const s = db.prepare("INSERT INTO t VALUES (?)");
-  const t = performance.now();
-  for (let i = 0; i < 1000; i++) s.run(i);
-  const ms = (performance.now() - t) / 1000;
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-  return 1000 / ms; // commits per second
-}
+// ---- systems -------------------------------------------------------------------------------
 
 const systems = [];
-const notes = [];
-if (only.includes("teamwork")) systems.push(await teamwork("full"), await teamwork("process"));
-if (only.includes("plainjob")) systems.push(await plainjob());
-if (only.includes("bullmq")) {
-  const b = await bullmq();
-  if (b) systems.push(b);
-  else notes.push(`BullMQ skipped: Redis at ${REDIS} is not reachable.`);
+for (const d of ["full", "process"]) if (wants(`teamwork-${d}`)) systems.push(teamworkSystem(d));
+for (const id of PEERS) {
+  if (!wants(id)) continue;
+  const mod = await import(`./peers/${id}.mjs`);
+  const why = await mod.probe();
+  if (why) {
+    notes.push(`${mod.label} skipped: ${why}.`);
+    log(`${mod.label} skipped: ${why}`);
+    continue;
+  }
+  peerModules[id] = mod;
+  systems.push(peerSystem(mod, 3));
 }
-notes.push("graphile-worker / pg-boss: not run yet (PostgreSQL peers are the next step of the bench).");
+if (systems.length === 0) {
+  console.error("nothing to run: no selected system is available");
+  process.exit(1);
+}
+
+// ---- the runs --------------------------------------------------------------------------------
 
 const results = {};
-const record = (workload, system, value) => ((results[workload] ??= {})[system] ??= []).push(value);
+const record = (key, id, v) => {
+  if (v === null || v === undefined || !Number.isFinite(v)) return;
+  ((results[key] ??= {})[id] ??= []).push(v);
+};
+const firstRunSeconds = new Map();
+async function step(sys, what, run, fn) {
+  if (interrupted) return;
+  const key = `${sys.id}|${what}`;
+  const first = firstRunSeconds.get(key);
+  if (run > 0 && BUDGET_S > 0 && first !== undefined && first > BUDGET_S) {
+    if (run === 1) notes.push(`${sys.label}, ${what}: ran once, not ${RUNS} times: the first run took ${first.toFixed(first < 10 ? 1 : 0)} s, over the ${BUDGET_S} s budget per workload (\`--budget 0\` repeats it).`);
+    log(`  ${sys.label.padEnd(20)} ${what.padEnd(22)} skipped in this run (took ${first.toFixed(first < 10 ? 1 : 0)} s in run 1; --budget ${BUDGET_S})`);
+    return;
+  }
+  const t = performance.now();
+  try {
+    const v = await fn();
+    const seconds = (performance.now() - t) / 1000;
+    if (run === 0) firstRunSeconds.set(key, seconds);
+    log(`  ${sys.label.padEnd(20)} ${what.padEnd(22)} ${v ?? "n/a"}  (${seconds.toFixed(1)} s)`);
+  } catch (err) {
+    notes.push(`${sys.label}, ${what}: failed: ${err.message.split("\n")[0]}`);
+    log(`  ${sys.label.padEnd(20)} ${what.padEnd(22)} FAILED: ${err.stack ?? err.message}`);
+  }
+}
+const rate = (v) => `${fmt(v)}/s`;
 const fsync = [];
+const latencyDetail = {};
+
+log(`bench: N=${N.toLocaleString("en-US")} (one by one: ${N1.toLocaleString("en-US")}), ${RUNS} run(s), C over ${LAT} jobs; systems: ${systems.map((s) => s.label).join(", ")}`);
 for (let run = 0; run < RUNS; run++) {
-  fsync.push(fsyncBound());
-  for (const s of systems) {
-    process.stderr.write(`run ${run + 1}/${RUNS}: ${s.name}\n`);
-    record("A1 enqueue one by one (jobs/s)", s.name, await s.oneByOne(N1));
-    record("A2 enqueue in batches of 1,000 (jobs/s)", s.name, await s.bulk(N));
-    const c1 = await s.process(N, 1);
-    record("B1 process no-ops, concurrency 1 (jobs/s)", s.name, c1.rate);
-    const c3 = await s.process(N, 3);
-    record("B3 process no-ops, concurrency 3 (jobs/s)", s.name, c3.rate);
-    record("D peak RSS of the worker process during B3 (MiB)", s.name, c3.rss);
-    const lat = await s.latency(LAT);
-    record("C enqueue→start p50 (ms)", s.name, pct(lat, 50));
-    record("C enqueue→start p95 (ms)", s.name, pct(lat, 95));
-    record("C enqueue→start p99 (ms)", s.name, pct(lat, 99));
-    if (s.idleRss) record("D idle RSS of the daemon (MiB)", s.name, await s.idleRss());
+  const f = measureFsync();
+  fsync.push(f);
+  log(`run ${run + 1}/${RUNS}: fsync ${f.fsyncMs.toFixed(3)} ms → bound ${fmt(f.fsyncPerSecond)}/s; SQLite FULL commit ${f.sqliteCommitMs.toFixed(3)} ms`);
+  // Rotate the order so that no system always runs first (warm caches) or last.
+  const order = systems.map((_, k) => systems[(k + run) % systems.length]);
+  for (const sys of order) {
+    if (interrupted) break;
+    await step(sys, "A one by one", run, async () => {
+      const v = await sys.oneByOne(N1);
+      record("A1", sys.id, v);
+      return rate(v);
+    });
+    await step(sys, "A batches of 1,000", run, async () => {
+      const v = await sys.bulk(N);
+      if (v === null) return "no batch API";
+      record("A2", sys.id, v);
+      return rate(v);
+    });
+    await step(sys, "B concurrency 1", run, async () => {
+      const r = await sys.process(N, 1);
+      record("B1", sys.id, r.rate);
+      record("D1", sys.id, r.peakMiB);
+      if (!sys.teamwork) record("Didle", sys.id, r.idleMiB);
+      return `${rate(r.rate)}, peak ${fmt(r.peakMiB)} MiB`;
+    });
+    await step(sys, "B pool of 3", run, async () => {
+      const r = await sys.process(N, 3);
+      record("B3", sys.id, r.rate);
+      record("D3", sys.id, r.peakMiB);
+      return `${rate(r.rate)}, peak ${fmt(r.peakMiB)} MiB`;
+    });
+    await step(sys, "C latency", run, async () => {
+      const { lat, ack } = await sys.latency(LAT, 5, WARM);
+      const p = { p50: pct(lat, 50), p95: pct(lat, 95), p99: pct(lat, 99), max: Math.max(...lat), mean: lat.reduce((a, b) => a + b, 0) / lat.length, ackP50: pct(ack, 50), ackP99: pct(ack, 99) };
+      record("C50", sys.id, p.p50);
+      record("C95", sys.id, p.p95);
+      record("C99", sys.id, p.p99);
+      record("Cack", sys.id, p.ackP50);
+      (latencyDetail[sys.id] ??= []).push(p);
+      return `p50 ${fmt(p.p50)} p95 ${fmt(p.p95)} p99 ${fmt(p.p99)} max ${fmt(p.max)} ms; enqueue acknowledged p50 ${fmt(p.ackP50)} ms`;
+    });
+    if (sys.idle) {
+      await step(sys, "D idle", run, async () => {
+        const r = await sys.idle();
+        record("Didle", sys.id, r.rssMiB);
+        return `${fmt(r.rssMiB)} MiB (start ${fmt(r.startMs)} ms)`;
+      });
+    }
   }
 }
 
-const lowerIsBetter = (w) => /ms\)|MiB\)/.test(w);
-const fmt = (v) => (v >= 100 ? Math.round(v).toLocaleString("en-US") : v.toFixed(v >= 10 ? 1 : 2));
-const names = systems.map((s) => s.name);
-const lines = [
-  `| workload | ${names.join(" | ")} | teamwork vs best peer |`,
-  `|---|${names.map(() => "---:").join("|")}|---:|`,
-];
-for (const [w, bySystem] of Object.entries(results)) {
-  const med = Object.fromEntries(Object.entries(bySystem).map(([k, v]) => [k, median(v)]));
-  const cells = names.map((n) => {
-    const v = bySystem[n];
-    if (!v) return "–";
-    return v.length > 1 ? `${fmt(median(v))} (${fmt(Math.min(...v))}–${fmt(Math.max(...v))})` : fmt(v[0]);
-  });
-  const tw = names.filter((n) => n.startsWith("teamwork") && med[n] !== undefined).map((n) => med[n]);
-  const peers = names.filter((n) => !n.startsWith("teamwork") && med[n] !== undefined).map((n) => med[n]);
-  let ratio = "–";
-  if (tw.length && peers.length) {
-    const best = (xs) => (lowerIsBetter(w) ? Math.min(...xs) : Math.max(...xs));
-    const r = lowerIsBetter(w) ? best(peers) / best(tw) : best(tw) / best(peers);
-    ratio = `${r.toFixed(2)}×`;
+await exitIfInterrupted();
+let e;
+if (!flags["skip-e"] && !interrupted && (wants("teamwork-full") || wants("teamwork-process"))) {
+  const t = performance.now();
+  try {
+    e = await workloadE({ jobs: E_JOBS, tasks: E_TASKS, cliRuns: quick ? 10 : 20, routeRuns: quick ? 10 : 30, reports: RUNS, log });
+    log(`E done in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  } catch (err) {
+    notes.push(`E failed: ${err.message.split("\n")[0]}`);
+    log(`E FAILED: ${err.stack ?? err.message}`);
   }
-  lines.push(`| ${w} | ${cells.join(" | ")} | ${ratio} |`);
 }
+
+await exitIfInterrupted();
+await cleanup();
+
+// ---- report ------------------------------------------------------------------------------
+
 const date = new Date().toISOString().slice(0, 10);
-const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-const md = [
-  `# teamwork benchmarks, ${date}`,
-  "",
-  `Machine: ${machine}. N = ${N.toLocaleString("en-US")} (one-by-one: ${N1.toLocaleString("en-US")}), latency over ${LAT} jobs 5 ms apart, ${RUNS} run(s): median (min–max).`,
-  `"vs best peer" compares teamwork's better mode with the best peer (above 1× means teamwork is better; for ms and MiB lower is better).`,
-  `fsync bound on this disk (SQLite commits/s with synchronous=FULL): ${fmt(median(fsync))}.`,
-  "",
-  ...lines,
-  "",
-  "Settings:",
-  ...systems.map((s) => `- ${s.name}: ${s.settings}`),
-  ...notes.map((n) => `- ${n}`),
-  "",
-  "Command: `npm run bench` (`node bench/run.mjs`).",
-  "",
-].join("\n");
-mkdirSync(join(here, "results"), { recursive: true });
-// A --quick or partial run is a smoke test: it must not replace the published figures.
-const stem = quick || only.length < 3 ? `quick-${date}` : date;
-writeFileSync(join(here, "results", `${stem}.json`), JSON.stringify({ date, machine, N, N1, RUNS, fsyncPerSecond: fsync, results, settings: Object.fromEntries(systems.map((s) => [s.name, s.settings])), notes }, null, 2));
-writeFileSync(join(here, "results", `${stem}.md`), md);
-if (stem === date) writeFileSync(join(here, "results", "latest.md"), md);
+const cpu = cpus();
+const machine = `${cpu.length} × ${cpu[0]?.model?.trim() ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Linux ${release()}, Node ${process.version}; temp homes and databases on ${process.env.TMPDIR ?? "/tmp"}`;
+const command = `node bench/run.mjs${argv.length ? " " + argv.join(" ") : ""}`;
+const targetList = targets(results, systems, fsync, e);
+const minutes = ((Date.now() - started) / 60_000).toFixed(1);
+
+
+const json = {
+  date,
+  machine,
+  command,
+  minutes: Number(minutes),
+  loadAverage: { start: loadAtStart, end: loadavg().map((x) => Number(x.toFixed(2))) },
+  params: { N, N1, runs: RUNS, latencyJobs: LAT, warmup: WARM, batch: 1000, eJobs: E_JOBS, eTasks: E_TASKS },
+  systems: systems.map((s) => ({ id: s.id, label: s.label, settings: s.settings })),
+  fsync,
+  results,
+  latencyDetail,
+  e,
+  targets: targetList,
+  notes,
+};
+const md = renderMarkdown(json);
+const dir = join(here, "results");
+mkdirSync(dir, { recursive: true });
+// A --quick or --only run is a smoke test: it never replaces the figures of a full run
+// (bench/results/quick-* is git-ignored).
+const published = !quick && flags.only === undefined;
+const stem = published ? date : `quick-${date}`;
+writeFileSync(join(dir, `${stem}.json`), JSON.stringify(json, null, 2) + "\n");
+writeFileSync(join(dir, `${stem}.md`), md);
+if (published) writeFileSync(join(dir, "latest.md"), md);
 console.log(md);
+log(`results: bench/results/${stem}.json, bench/results/${stem}.md${published ? ", bench/results/latest.md" : " (a --quick or --only run: latest.md left alone)"}`);
 process.exit(0);

@@ -1,47 +1,79 @@
-// teamwork's side of the benchmarks: a real daemon on a temp home, driven over its socket.
+// teamwork's side of the benchmarks: a real daemon on a temp home (a separate process, as
+// in real use), driven over its socket with the compiled client in dist/.
 import { spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Client } from "../dist/client/client.js";
 import { resolvePaths } from "../dist/config/paths.js";
+import { peakMiB, resetPeak, rssMiB, rssSampler, sleep, until, wallNow, withTimeout } from "./lib/util.mjs";
 
 const DAEMON = fileURLToPath(new URL("../dist/daemon/main.js", import.meta.url));
 const NOOP = fileURLToPath(new URL("./noop.mjs", import.meta.url));
 
-export async function startTeamwork({ concurrency = 3, durability = "full" } = {}) {
-  const home = mkdtempSync(join(tmpdir(), "tw-bench-"));
-  writeFileSync(join(home, "config.json"), JSON.stringify({ jobModules: [NOOP], concurrency, durability, retention: "30d" }));
+/** Every daemon this process started and has not stopped yet (for cleanup on Ctrl-C). */
+export const liveDaemons = new Set();
+
+/**
+ * Starts a daemon and waits for /health. `home` reuses a folder (kept on stop); otherwise a
+ * fresh temp home is made and removed on stop. `execArgv` goes to node (e.g. --cpu-prof).
+ */
+export async function startTeamwork({ concurrency = 3, durability = "full", home, execArgv = [], config = {} } = {}) {
+  const ownHome = !home;
+  home ??= mkdtempSync(join(tmpdir(), "tw-bench-"));
+  writeFileSync(join(home, "config.json"), JSON.stringify({ jobModules: [NOOP], concurrency, durability, retention: "30d", ...config }));
   const paths = resolvePaths({ home });
   const fd = openSync(join(home, "daemon.log"), "a");
-  const child = spawn(process.execPath, [DAEMON, "--home", home], { stdio: ["ignore", fd, fd] });
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [...execArgv, DAEMON, "--home", home], { stdio: ["ignore", fd, fd], cwd: home });
   closeSync(fd);
+  let exited = false;
+  const exit = new Promise((r) => child.on("exit", () => ((exited = true), r())));
   const client = new Client({ socket: paths.socket, keepAlive: true });
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      await client.call("health", {});
-      break;
-    } catch {
-      if (Date.now() > deadline) throw new Error("daemon did not start");
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-  return {
+  const handle = {
     home,
     client,
     pid: child.pid,
-    async stop() {
-      child.kill("SIGTERM");
-      await new Promise((r) => child.on("exit", r));
+    database: join(home, "teamwork.db"),
+    startMs: 0,
+    async stop({ keepHome = !ownHome } = {}) {
+      liveDaemons.delete(handle);
+      if (!exited) {
+        child.kill("SIGTERM");
+        await withTimeout(exit, 20_000, "daemon stop").catch(async () => {
+          child.kill("SIGKILL");
+          await exit;
+        });
+      }
       client.close();
-      rmSync(home, { recursive: true, force: true });
+      if (!keepHome) rmSync(home, { recursive: true, force: true });
     },
+    log: () => (existsSync(join(home, "daemon.log")) ? readFileSync(join(home, "daemon.log"), "utf8").split("\n").slice(-20).join("\n") : ""),
   };
+  liveDaemons.add(handle);
+  try {
+    await until(
+      async () => {
+        if (exited) throw new Error(`the daemon exited at start:\n${handle.log()}`);
+        try {
+          await client.call("health", {});
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { timeoutMs: 60_000, intervalMs: 10, what: "the daemon to answer /health" },
+    );
+  } catch (err) {
+    await handle.stop();
+    throw err;
+  }
+  handle.startMs = performance.now() - t0;
+  return handle;
 }
 
-/** Waits until every job is complete by following the event stream (no polling). */
+/** Waits until every job is complete by following the event stream (used by quick.mjs). */
 export function completions(client, total) {
   let done = 0;
   let resolve;
@@ -53,4 +85,117 @@ export function completions(client, total) {
     }
   });
   return { opened: stream.opened, finished };
+}
+
+/** True when no job is pending or running (cheap: two indexed LIMIT 1 reads). */
+async function drained(client) {
+  if ((await client.call("jobsList", { status: "pending", limit: 1 })).jobs.length) return false;
+  return (await client.call("jobsList", { status: "running", limit: 1 })).jobs.length === 0;
+}
+
+const BATCH = 1000;
+const specs = (from, count, extra = {}) => Array.from({ length: count }, (_, k) => ({ type: "bench-noop", payload: { i: from + k }, ...extra }));
+
+/** teamwork as one system of the comparison, at one durability. */
+export function teamworkSystem(durability) {
+  return {
+    id: `teamwork-${durability}`,
+    label: `teamwork (${durability})`,
+    teamwork: true,
+    settings:
+      durability === "full"
+        ? "durability \"full\": SQLite WAL, synchronous=FULL — every commit fsync'd before the reply; daemon in its own process, the client over the Unix socket (HTTP keep-alive); handlers in worker threads"
+        : "durability \"process\": SQLite WAL, synchronous=NORMAL — no fsync per commit (safe against a daemon crash, not a power cut); otherwise as above",
+    async oneByOne(n) {
+      const tw = await startTeamwork({ durability });
+      try {
+        await tw.client.call("queuePause", {});
+        const t = performance.now();
+        for (let i = 0; i < n; i++) await tw.client.call("jobsEnqueue", { type: "bench-noop", payload: { i } });
+        return n / ((performance.now() - t) / 1000);
+      } finally {
+        await tw.stop();
+      }
+    },
+    async bulk(n) {
+      const tw = await startTeamwork({ durability });
+      try {
+        await tw.client.call("queuePause", {});
+        const t = performance.now();
+        for (let i = 0; i < n; i += BATCH) await tw.client.call("jobsEnqueueBatch", { jobs: specs(i, Math.min(BATCH, n - i)) });
+        return n / ((performance.now() - t) / 1000);
+      } finally {
+        await tw.stop();
+      }
+    },
+    /**
+     * B and D: n queued no-ops, processed with `concurrency` slots; the daemon's peak RSS
+     * meanwhile. The jobs are queued (paused), then the daemon is restarted on them, so that
+     * what it has left over from receiving them (heap, buffers) is not counted; the peers'
+     * worker processes likewise start with their jobs already stored.
+     */
+    async process(n, concurrency) {
+      const first = await startTeamwork({ durability, concurrency });
+      let tw = first;
+      try {
+        await tw.client.call("queuePause", {});
+        for (let i = 0; i < n; i += BATCH) await tw.client.call("jobsEnqueueBatch", { jobs: specs(i, Math.min(BATCH, n - i)) });
+        await tw.stop({ keepHome: true });
+        tw = await startTeamwork({ durability, concurrency, home: first.home }); // still paused: kept across restarts
+        await sleep(200);
+        const idleMiB = rssMiB(tw.pid);
+        const reset = resetPeak(tw.pid);
+        const sampler = rssSampler([tw.pid]);
+        const t = performance.now();
+        await tw.client.call("queueResume", {});
+        await until(() => drained(tw.client), { timeoutMs: 600_000, intervalMs: 10, what: `teamwork to process ${n} jobs` });
+        const seconds = (performance.now() - t) / 1000;
+        const sampled = sampler.stop();
+        const peak = reset ? peakMiB(tw.pid) : sampled;
+        const counts = (await tw.client.call("daemonStatus", {})).counts.jobs;
+        if (counts.complete !== n) throw new Error(`teamwork completed ${counts.complete} of ${n} jobs (${JSON.stringify(counts)})`);
+        return { rate: n / seconds, peakMiB: Math.max(peak, sampled), idleMiB };
+      } finally {
+        await tw.stop({ keepHome: false });
+      }
+    },
+    /**
+     * C: `count` jobs enqueued `gapMs` apart into an idle daemon (after `warm` jobs not
+     * counted): ms from the enqueue call to the handler's start, and to the enqueue's reply.
+     */
+    async latency(count, gapMs, warm) {
+      const tw = await startTeamwork({ durability });
+      try {
+        const sent = new Map();
+        const ack = [];
+        for (let i = 0; i < warm + count; i++) {
+          const t0 = wallNow();
+          const { job } = await tw.client.call("jobsEnqueue", { type: "bench-stamp" });
+          if (i >= warm) {
+            sent.set(job.id, t0);
+            ack.push(wallNow() - t0);
+          }
+          await sleep(gapMs);
+        }
+        await until(() => drained(tw.client), { timeoutMs: 60_000, what: "the latency jobs to finish" });
+        const { jobs } = await tw.client.call("jobsList", { type: "bench-stamp", limit: 10_000 });
+        const lat = [];
+        for (const j of jobs) if (sent.has(j.id) && j.result && typeof j.result.at === "number") lat.push(j.result.at - sent.get(j.id));
+        if (lat.length !== count) throw new Error(`teamwork: ${lat.length} of ${count} latency jobs reported a start`);
+        return { lat, ack };
+      } finally {
+        await tw.stop();
+      }
+    },
+    /** The daemon's RSS once started and quiet. */
+    async idle() {
+      const tw = await startTeamwork({ durability });
+      try {
+        await sleep(1000);
+        return { rssMiB: rssMiB(tw.pid), startMs: tw.startMs };
+      } finally {
+        await tw.stop();
+      }
+    },
+  };
 }
