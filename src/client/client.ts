@@ -7,6 +7,7 @@ import { errorCodeForStatus, type ErrorBody } from "../protocol/errors.js";
 import { buildPath, routes, type RouteInput, type RouteName, type RouteOutput } from "../protocol/routes.js";
 import { VERSION, VERSION_HEADER } from "../protocol/version.js";
 import type { EventMap, EventName, StreamEvent } from "../protocol/events.js";
+import { RpcConnection, RpcUnsupported, replyError } from "./rpc.js";
 
 export interface ClientOptions {
   socket: string;
@@ -32,9 +33,16 @@ export function unreachable(socket: string, err: NodeJS.ErrnoException): Teamwor
 export class Client {
   private readonly agent: Agent | undefined;
   private versionChecked = false;
+  /** Calls go over RPC (one connection, a line per call) unless the daemon does not speak it. */
+  private rpc: RpcConnection | null;
 
   constructor(private readonly opts: ClientOptions) {
     this.agent = opts.keepAlive ? new Agent({ keepAlive: true, maxSockets: 16 }) : undefined;
+    this.rpc = new RpcConnection(opts.socket, {
+      timeoutMs: opts.timeoutMs ?? 60_000,
+      onVersion: (v) => this.noteVersion(v),
+      connectError: (err) => unreachable(opts.socket, err),
+    });
   }
 
   get socket(): string {
@@ -42,6 +50,7 @@ export class Client {
   }
 
   close(): void {
+    this.rpc?.close();
     this.agent?.destroy();
   }
 
@@ -58,10 +67,14 @@ export class Client {
   }
 
   private checkVersion(res: IncomingMessage): void {
+    const v = res.headers[VERSION_HEADER];
+    this.noteVersion(typeof v === "string" ? v : undefined);
+  }
+
+  private noteVersion(v: string | undefined): void {
     if (this.versionChecked) return;
     this.versionChecked = true;
-    const v = res.headers[VERSION_HEADER];
-    if (typeof v === "string" && v !== VERSION) this.opts.onVersionMismatch?.(v);
+    if (v !== undefined && v !== VERSION) this.opts.onVersionMismatch?.(v);
   }
 
   async call<K extends RouteName>(name: K, input: RouteInput<K>): Promise<RouteOutput[K]> {
@@ -87,7 +100,23 @@ export class Client {
     }
   }
 
-  private once<K extends RouteName>(name: K, input: RouteInput<K>): Promise<RouteOutput[K]> {
+  private async once<K extends RouteName>(name: K, input: RouteInput<K>): Promise<RouteOutput[K]> {
+    if (this.rpc) {
+      try {
+        const reply = await this.rpc.call(name, input as object);
+        if (reply.status >= 400) throw replyError(reply.status, reply.body);
+        return reply.body as RouteOutput[K];
+      } catch (err) {
+        if (!(err instanceof RpcUnsupported)) throw err;
+        // An older daemon: plain HTTP from now on.
+        this.rpc.close();
+        this.rpc = null;
+      }
+    }
+    return this.onceHttp(name, input);
+  }
+
+  private onceHttp<K extends RouteName>(name: K, input: RouteInput<K>): Promise<RouteOutput[K]> {
     const { method, path, body } = this.target(name, input);
     return new Promise((resolve, reject) => {
       const req = request(

@@ -205,7 +205,7 @@ async function serve(paths: Paths, config: Config): Promise<number> {
       scheduler.stop();
       await engine.stop(config.shutdownGrace);
       api.closeStreams();
-      api.server.closeAllConnections();
+      api.closeAllConnections();
       await store.close();
       try {
         unlinkSync(paths.socket);

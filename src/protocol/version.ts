@@ -7,3 +7,6 @@ export const VERSION: string = (
 
 /** Sent on every response so both sides can notice a mismatch. */
 export const VERSION_HEADER = "x-teamwork-version";
+
+/** The upgrade token of the RPC protocol (GET /rpc, then a JSON object per line each way). */
+export const RPC_PROTOCOL = "teamwork-rpc";
