@@ -77,7 +77,8 @@ export class RpcConnection {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         const reset = code === "ECONNRESET" || code === "EPIPE";
-        if (tries >= 5 && reset) throw new TeamworkError("unavailable", "the daemon closed the connection (is it stopping?)");
+        // Closed every time: a daemon too old to know the upgrade (some drop it); HTTP then.
+        if (tries >= 5 && reset) throw new RpcUnsupported("the daemon closes the connection on the RPC upgrade");
         if (!reset) throw err instanceof TeamworkError || err instanceof RpcUnsupported ? err : this.opts.connectError(err as NodeJS.ErrnoException);
         await new Promise((r) => setTimeout(r, 20 * tries));
       }
