@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Client } from "../dist/client/client.js";
 import { resolvePaths } from "../dist/config/paths.js";
+import { DAEMON_NODE_FLAGS } from "../dist/client/autostart.js";
 import { peakMiB, resetPeak, rssMiB, rssSampler, sleep, until, wallNow, withTimeout } from "./lib/util.mjs";
 
 const DAEMON = fileURLToPath(new URL("../dist/daemon/main.js", import.meta.url));
@@ -26,7 +27,8 @@ export async function startTeamwork({ concurrency = 3, durability = "full", home
   const paths = resolvePaths({ home });
   const fd = openSync(join(home, "daemon.log"), "a");
   const t0 = performance.now();
-  const child = spawn(process.execPath, [...execArgv, DAEMON, "--home", home], { stdio: ["ignore", fd, fd], cwd: home });
+  // Started as the product starts it (auto-start, the service unit): with its V8 flags.
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...execArgv, DAEMON, "--home", home], { stdio: ["ignore", fd, fd], cwd: home });
   closeSync(fd);
   let exited = false;
   const exit = new Promise((r) => child.on("exit", () => ((exited = true), r())));

@@ -5,7 +5,7 @@ import { TeamworkError } from "../lib/errors.js";
 import { formatDuration } from "../lib/duration.js";
 import { loadConfig } from "../config/config.js";
 import { Client } from "../client/client.js";
-import { DAEMON_ENTRY, isRunning, logTail, startDaemon } from "../client/autostart.js";
+import { DAEMON_ENTRY, DAEMON_NODE_FLAGS, isRunning, logTail, startDaemon } from "../client/autostart.js";
 import { type CliContext, intOption } from "./context.js";
 import { registerService } from "./service.js";
 
@@ -25,7 +25,7 @@ export function registerDaemon(program: Command, ctx: CliContext): void {
       const existing = await new Client({ socket: paths.socket, timeoutMs: 3000 }).call("health", {}).catch(() => null);
       if (existing) throw new TeamworkError("conflict", `daemon already running (pid ${existing.pid})`, "stop it first with `teamwork daemon stop`");
       if (opts.foreground) {
-        const args = [DAEMON_ENTRY, ...(paths.explicit ? ["--home", paths.home] : []), ...(concurrency ? ["--concurrency", String(concurrency)] : [])];
+        const args = [...DAEMON_NODE_FLAGS, DAEMON_ENTRY, ...(paths.explicit ? ["--home", paths.home] : []), ...(concurrency ? ["--concurrency", String(concurrency)] : [])];
         const child = spawn(process.execPath, args, { stdio: "inherit" });
         // Ctrl-C reaches the daemon from the terminal itself (same process group): forwarding
         // it too would be a second signal, which forces the daemon out without draining.

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
 import type { Command } from "commander";
-import { DAEMON_ENTRY } from "../client/autostart.js";
+import { DAEMON_ENTRY, DAEMON_NODE_FLAGS } from "../client/autostart.js";
 import type { Paths } from "../config/paths.js";
 import type { CliContext } from "./context.js";
 
@@ -21,7 +21,7 @@ function unitDir(env: NodeJS.ProcessEnv = process.env): string {
 const quote = (s: string) => (/^[A-Za-z0-9_./:@%+=-]+$/.test(s) ? s : `"${s.replace(/(["\\$`])/g, "\\$1")}"`);
 
 export function unitFile(paths: Paths, nodePath = process.execPath): string {
-  const args = [nodePath, DAEMON_ENTRY, ...(paths.explicit ? ["--home", paths.home] : []), "--log-file", paths.logFile].map(quote).join(" ");
+  const args = [nodePath, ...DAEMON_NODE_FLAGS, DAEMON_ENTRY, ...(paths.explicit ? ["--home", paths.home] : []), "--log-file", paths.logFile].map(quote).join(" ");
   return `# Written by \`teamwork daemon install\`; remove with \`teamwork daemon uninstall\`.
 [Unit]
 Description=teamwork daemon (task board and background jobs) for ${paths.home}

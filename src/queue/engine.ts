@@ -65,6 +65,9 @@ interface Running {
 
 const YEAR = 366 * 86_400_000;
 const PAUSED_KEY = "queue.paused";
+/** The run-time averages, kept across restarts so the first burst after a start is placed well. */
+const COSTS_KEY = "engine.costs";
+const COSTS_SAVE_EVERY_MS = 60_000;
 const PROGRESS_FLUSH_MS = 250;
 const BACKOFF_JITTER = 0.2;
 /** A type whose mean run time is under this may be handed to a slot ahead of its turn. */
@@ -72,7 +75,7 @@ const AHEAD_FAST_MS = 1;
 /** At most this much expected work waits in one slot. */
 const AHEAD_BUDGET_MS = 4;
 /** At most this many jobs are handed to one slot at once. */
-const AHEAD_MAX = 64;
+const AHEAD_MAX = 256;
 
 export function toWire(r: JobRecord, live?: { progress: number; message: string | null }): Job {
   const iso = (ms: number) => new Date(ms).toISOString();
@@ -100,8 +103,19 @@ export function toWire(r: JobRecord, live?: { progress: number; message: string 
 
 export class Engine {
   private readonly running = new Map<number, Running>();
-  /** Mean run time of each job type (ms), as the workers measure it: an exponential moving average. */
-  private readonly costs = new Map<string, number>();
+  /**
+   * Mean run time of each job type (ms), as the workers measure it: an exponential moving
+   * average. A type counts as measured after its second run: the first, in a cold worker
+   * (code not compiled yet), says little.
+   */
+  private readonly runTimes = new Map<string, { ms: number; runs: number }>();
+  private readonly costs = {
+    get: (type: string): number | undefined => {
+      const t = this.runTimes.get(type);
+      return t && t.runs >= 2 ? t.ms : undefined;
+    },
+  };
+  private costsSavedAt = 0;
   private inserts: { job: NewJob; resolve: (r: { job: JobRecord; created: boolean }) => void; reject: (e: unknown) => void }[] = [];
   private finishes: { finish: Finish; run: Running }[] = [];
   private progress = new Map<number, { attempt: number; progress: number; message: string | null }>();
@@ -212,6 +226,11 @@ export class Engine {
     if (rescued.notStarted > 0) this.opts.log.info("jobs.requeued", { count: rescued.notStarted, note: "handed to a worker ahead of their turn, they had not begun when the daemon stopped" });
     const saved = (await this.opts.store.meta.get(PAUSED_KEY)) as { all?: boolean; types?: string[] } | null;
     if (saved) this.paused = { all: Boolean(saved.all), types: new Set(saved.types ?? []) };
+    const costs = (await this.opts.store.meta.get(COSTS_KEY)) as Record<string, unknown> | null;
+    for (const [type, ms] of Object.entries(costs ?? {})) {
+      if (this.opts.registry.types.has(type) && typeof ms === "number" && Number.isFinite(ms) && ms >= 0) this.runTimes.set(type, { ms, runs: 2 });
+    }
+    this.costsSavedAt = this.opts.clock.now();
     this.setConcurrency(this.opts.config.concurrency);
     await this.pruneOnce();
     this.schedulePrune();
@@ -367,6 +386,13 @@ export class Engine {
     await this.idle();
     await this.flush();
     await this.pool.close();
+    await this.saveCosts();
+  }
+
+  private async saveCosts(): Promise<void> {
+    this.costsSavedAt = this.opts.clock.now();
+    const measured = [...this.runTimes].filter(([, t]) => t.runs >= 2);
+    await this.opts.store.meta.set(COSTS_KEY, Object.fromEntries(measured.map(([type, t]) => [type, Math.round(t.ms * 1000) / 1000])));
   }
 
   // ---- the tick ----
@@ -511,12 +537,16 @@ export class Engine {
   }
 
   /**
-   * Where this tick's claims go: an empty slot first (lowest number); then, for a type known
-   * to be fast, behind the jobs of the slot with the least expected work, within the budget.
+   * Where this tick's claims go: a job of a type known to be fast goes behind the jobs of the
+   * busy slot with the least expected work, within the budget; any other job, or a fast one
+   * with no such room, to an empty slot (a warm one first, then the lowest number).
    */
   private claimPlan(): TickBatch["claim"] {
     const now = this.opts.clock.now();
-    const slots: { n: number; count: number; backlog: number; blocked: boolean; memoryMb: number | null }[] = [];
+    /** initial: the expected work its worker still had when the tick began (was it keeping up?). */
+    const slots: { n: number; count: number; backlog: number; initial: number; blocked: boolean; memoryMb: number | null }[] = [];
+    /** Types not measured yet with a job on its way (the probe), and since when. */
+    const probing = new Map<string, number>();
     let limit = 0;
     for (let n = 1; n <= this.concurrencyNow; n++) {
       const jobs = this.pool.jobsOf(n);
@@ -527,42 +557,85 @@ export class Engine {
         const run = this.running.get(j.jobId);
         if (!run) continue;
         const cost = this.costs.get(run.record.type);
+        if (cost === undefined) probing.set(run.record.type, Math.min(probing.get(run.record.type) ?? Infinity, run.begun ?? now));
         backlog += cost ?? AHEAD_BUDGET_MS;
         memoryMb = this.memoryOf(run.record.type);
         // Nothing waits behind a slow job, or one that is taking longer than it should.
         if (j === jobs[0] && (cost === undefined || cost > AHEAD_FAST_MS || (run.begun !== null && now - run.begun > AHEAD_BUDGET_MS))) blocked = true;
       }
-      slots.push({ n, count: jobs.length, backlog, blocked, memoryMb });
+      slots.push({ n, count: jobs.length, backlog, initial: backlog, blocked, memoryMb });
       if (jobs.length === 0) limit += 1;
     }
-    let fastKnown = false;
-    for (const c of this.costs.values()) if (c <= AHEAD_FAST_MS) fastKnown = true;
-    if (fastKnown) for (const s of slots) if (!s.blocked) limit += AHEAD_MAX - Math.max(1, s.count);
+    // Room behind busy slots, counted in jobs of the fastest measured type (a bound: the
+    // claim reads no more due jobs than could possibly be placed).
+    let fastest = Infinity;
+    for (const t of this.runTimes.values()) if (t.runs >= 2 && t.ms <= AHEAD_FAST_MS) fastest = Math.min(fastest, t.ms);
+    if (fastest < Infinity) {
+      for (const s of slots) {
+        if (s.blocked) continue;
+        const byTime = Math.floor((AHEAD_BUDGET_MS - (s.count === 0 ? 0 : s.backlog)) / Math.max(fastest, 0.001));
+        limit += Math.max(0, Math.min(AHEAD_MAX - Math.max(1, s.count), byTime));
+      }
+    }
     return {
       limit,
       assign: (type) => {
-        const empty = slots.find((s) => s.count === 0);
         const cost = this.costs.get(type);
-        if (empty) {
-          empty.count = 1;
-          empty.backlog = cost ?? AHEAD_BUDGET_MS;
-          empty.blocked = cost === undefined || cost > AHEAD_FAST_MS;
-          empty.memoryMb = this.memoryOf(type);
-          return { slot: empty.n, ahead: false };
-        }
-        if (cost === undefined || cost > AHEAD_FAST_MS) return null;
         const memoryMb = this.memoryOf(type);
-        let best: (typeof slots)[number] | null = null;
-        for (const s of slots) {
-          if (s.blocked || s.count >= AHEAD_MAX || s.backlog + cost > AHEAD_BUDGET_MS || s.memoryMb !== memoryMb) continue;
-          if (!best || s.backlog < best.backlog) best = s;
+        // A type not measured yet: its first job is a probe. The next ones wait for it a few
+        // ms; a quick probe makes them fast jobs (no thread woken for each), a slow one
+        // releases them to the empty slots.
+        const probeSince = cost === undefined ? probing.get(type) : undefined;
+        if (probeSince !== undefined && now - probeSince < AHEAD_BUDGET_MS) {
+          this.armProbeTimer(probeSince + AHEAD_BUDGET_MS - now);
+          return null;
         }
-        if (!best) return null;
-        best.count += 1;
-        best.backlog += cost;
-        return { slot: best.n, ahead: true };
+        // A fast job waits behind others in a busy worker rather than waking another one:
+        // a thread costs memory and, on a small machine, a core the daemon needs.
+        if (cost !== undefined && cost <= AHEAD_FAST_MS) {
+          let best: (typeof slots)[number] | null = null;
+          let keepingUp = false;
+          for (const s of slots) {
+            if (s.count === 0 || s.blocked || s.memoryMb !== memoryMb) continue;
+            if (s.count >= AHEAD_MAX || s.backlog + cost > AHEAD_BUDGET_MS) {
+              // Full now, but it had drained most of what it held since the last tick: its
+              // worker keeps up, and will take more at the next one.
+              if (s.initial < AHEAD_BUDGET_MS / 2) keepingUp = true;
+              continue;
+            }
+            if (!best || s.backlog < best.backlog) best = s;
+          }
+          if (best) {
+            best.count += 1;
+            best.backlog += cost;
+            return { slot: best.n, ahead: true };
+          }
+          // The busy workers hold all they may and will want more at the next tick: no need
+          // to wake another one.
+          if (keepingUp) return null;
+        }
+        // Otherwise an empty slot, one whose worker is still warm first.
+        const empty = slots.find((s) => s.count === 0 && this.pool.warm(s.n)) ?? slots.find((s) => s.count === 0);
+        if (!empty) return null;
+        empty.count = 1;
+        empty.backlog = cost ?? AHEAD_BUDGET_MS;
+        empty.blocked = cost === undefined || cost > AHEAD_FAST_MS;
+        empty.memoryMb = memoryMb;
+        if (cost === undefined) probing.set(type, now);
+        return { slot: empty.n, ahead: false };
       },
     };
+  }
+
+  private probeTimer: TimerHandle | null = null;
+
+  /** Claims again once a probe has had its few ms (if it has not finished by then). */
+  private armProbeTimer(ms: number): void {
+    if (this.probeTimer) return;
+    this.probeTimer = this.opts.clock.setTimer(() => {
+      this.probeTimer = null;
+      this.scheduleTick();
+    }, Math.max(1, Math.ceil(ms)));
   }
 
   private memoryOf(type: string): number {
@@ -653,8 +726,13 @@ export class Engine {
     if (!run || run.attempt !== attempt) return;
     const base = { id, attempt };
     if ("ms" in end && end.ms !== undefined) {
-      const before = this.costs.get(run.record.type);
-      this.costs.set(run.record.type, before === undefined ? end.ms : before * 0.8 + end.ms * 0.2);
+      const t = this.runTimes.get(run.record.type);
+      // The second run replaces the first (cold) one; from then on, a moving average.
+      if (!t || t.runs < 2) this.runTimes.set(run.record.type, { ms: end.ms, runs: (t?.runs ?? 0) + 1 });
+      else this.runTimes.set(run.record.type, { ms: t.ms * 0.8 + end.ms * 0.2, runs: t.runs + 1 });
+      if (this.opts.clock.now() - this.costsSavedAt > COSTS_SAVE_EVERY_MS) {
+        this.saveCosts().catch((err: Error) => this.opts.log.warn("engine.costs_not_saved", { error: err.message }));
+      }
     }
     let finish: Finish;
     if (run.cancel === "cancel") finish = { ...base, outcome: "cancelled" };

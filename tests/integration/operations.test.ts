@@ -159,7 +159,7 @@ describe("daemon install", () => {
       const printed = await runCli(["daemon", "install", "--print"], { home });
       expect(printed.exitCode).toBe(0);
       expect(printed.stdout).toMatch(/^\[Service\]$/m);
-      expect(printed.stdout).toMatch(new RegExp(`^ExecStart=${process.execPath.replace(/[/.]/g, "\\$&")} \\S+/dist/daemon/main\\.js --home ${home.replace(/[/.]/g, "\\$&")} --log-file ${home.replace(/[/.]/g, "\\$&")}/daemon\\.log$`, "m"));
+      expect(printed.stdout).toMatch(new RegExp(`^ExecStart=${process.execPath.replace(/[/.]/g, "\\$&")} --max-semi-space-size=1 --optimize-for-size \\S+/dist/daemon/main\\.js --home ${home.replace(/[/.]/g, "\\$&")} --log-file ${home.replace(/[/.]/g, "\\$&")}/daemon\\.log$`, "m"));
       expect(printed.stdout).toMatch(/^Restart=on-failure$/m);
       expect(printed.stdout).toMatch(/^WantedBy=default.target$/m);
       const installed = await runJson<{ name: string; path: string }>(["daemon", "install"], { home, env: { XDG_CONFIG_HOME: xdg } });

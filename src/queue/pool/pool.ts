@@ -47,11 +47,16 @@ export interface StartJob {
   state: Json | null;
 }
 
+/** How long a new worker may take to load its job modules before its first job's turn counts as begun. */
+const READY_WAIT_MS = 10_000;
+
 class Slot {
   worker: Worker | null = null;
   memoryMb = 0;
-  /** Jobs handed to this slot's worker, in order; the first is running. */
+  /** Jobs handed to this slot's worker, in order; the first is running (once the worker is ready). */
   readonly jobs: { jobId: number; attempt: number }[] = [];
+  /** The worker has loaded its job modules: the first job's turn begins then, not at the spawn. */
+  private ready = false;
   private exitError: Error | null = null;
   private killMessage: string | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
@@ -71,6 +76,15 @@ class Slot {
       stderr: true,
     });
     this.worker = worker;
+    this.ready = false;
+    // A worker whose modules never finish loading: its first job's clock (the timeout) starts
+    // anyway after a while, so the job cannot wait forever.
+    setTimeout(() => {
+      if (this.worker !== worker || this.ready) return;
+      this.ready = true;
+      const head = this.jobs[0];
+      if (head) this.pool.events.begin(head.jobId, head.attempt);
+    }, READY_WAIT_MS).unref();
     this.memoryMb = memoryMb;
     this.exitError = null;
     this.killMessage = null;
@@ -105,7 +119,7 @@ class Slot {
     this.jobs.push({ jobId: job.jobId, attempt: job.attempt });
     const msg: ToWorker = { t: "start", jobId: job.jobId, attempt: job.attempt, type: job.type, payload: job.payload, state: job.state };
     worker.postMessage(msg);
-    if (this.jobs.length === 1) this.pool.events.begin(job.jobId, job.attempt);
+    if (this.jobs.length === 1 && this.ready) this.pool.events.begin(job.jobId, job.attempt);
   }
 
   cancel(jobId: number, reason: string): void {
@@ -152,8 +166,12 @@ class Slot {
     if (worker !== this.worker) return;
     const job = this.jobs[0];
     switch (m.t) {
-      case "ready":
+      case "ready": {
+        this.ready = true;
+        const head = this.jobs[0];
+        if (head) this.pool.events.begin(head.jobId, head.attempt);
         return;
+      }
       case "broken": {
         const waiting = this.jobs.splice(1);
         this.retire();
@@ -259,6 +277,11 @@ export class WorkerPool {
   /** The jobs handed to a slot and not ended yet, the running one first. */
   jobsOf(slot: number): readonly { jobId: number; attempt: number }[] {
     return this.slots[slot - 1]?.jobs ?? [];
+  }
+
+  /** Whether the slot has a live worker (busy, or idle and not retired yet). */
+  warm(slot: number): boolean {
+    return this.slots[slot - 1]?.worker != null;
   }
 
   accepts(slot: number, memoryMb: number): boolean {
