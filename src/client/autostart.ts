@@ -1,7 +1,6 @@
 // Auto-start: a command that needs the daemon starts it in the background when none
 // answers, then waits until it does. A start that fails says why, with the log's tail.
 
-import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { TeamworkError } from "../lib/errors.js";
@@ -68,6 +67,7 @@ export async function startDaemon(opts: StartOptions): Promise<number> {
   mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
   const logStart = existsSync(paths.logFile) ? statSync(paths.logFile).size : 0;
   const logFd = openSync(paths.logFile, "a", 0o600);
+  const { spawn } = await import("node:child_process"); // only when a daemon is started
   const child = spawn(process.execPath, daemonArgs(opts), {
     detached: true,
     stdio: ["ignore", logFd, logFd],

@@ -1,7 +1,7 @@
 // The typed client of the socket API: call a route by name with its input, get its output
 // or a TeamworkError carrying the daemon's error code.
 
-import { request, Agent, type IncomingMessage } from "node:http";
+import type { Agent, ClientRequest, IncomingMessage } from "node:http";
 import { TeamworkError } from "../lib/errors.js";
 import { errorCodeForStatus, type ErrorBody } from "../protocol/errors.js";
 import { buildPath, routes, type RouteInput, type RouteName, type RouteOutput } from "../protocol/routes.js";
@@ -30,19 +30,28 @@ export function unreachable(socket: string, err: NodeJS.ErrnoException): Teamwor
   return new TeamworkError("daemon_unreachable", "daemon not running", "start it with `teamwork daemon start`");
 }
 
+// node:http is loaded only when needed (streams, or a daemon without RPC): a command's start
+// is mostly module loading, and most commands make RPC calls only.
+let httpModule: Promise<typeof import("node:http")> | null = null;
+const http = () => (httpModule ??= import("node:http"));
+
 export class Client {
-  private readonly agent: Agent | undefined;
+  private agent: Agent | undefined;
   private versionChecked = false;
   /** Calls go over RPC (one connection, a line per call) unless the daemon does not speak it. */
   private rpc: RpcConnection | null;
 
   constructor(private readonly opts: ClientOptions) {
-    this.agent = opts.keepAlive ? new Agent({ keepAlive: true, maxSockets: 16 }) : undefined;
     this.rpc = new RpcConnection(opts.socket, {
       timeoutMs: opts.timeoutMs ?? 60_000,
       onVersion: (v) => this.noteVersion(v),
       connectError: (err) => unreachable(opts.socket, err),
     });
+  }
+
+  /** Starts loading what streams need, so a stream opened soon after a call opens at once. */
+  willStream(): void {
+    void http();
   }
 
   get socket(): string {
@@ -116,8 +125,10 @@ export class Client {
     return this.onceHttp(name, input);
   }
 
-  private onceHttp<K extends RouteName>(name: K, input: RouteInput<K>): Promise<RouteOutput[K]> {
+  private async onceHttp<K extends RouteName>(name: K, input: RouteInput<K>): Promise<RouteOutput[K]> {
     const { method, path, body } = this.target(name, input);
+    const { request, Agent } = await http();
+    if (this.opts.keepAlive) this.agent ??= new Agent({ keepAlive: true, maxSockets: 16 });
     return new Promise((resolve, reject) => {
       const req = request(
         {
@@ -169,51 +180,62 @@ export class Client {
    */
   stream(name: "jobsStream" | "eventsStream", input: RouteInput<"jobsStream"> | RouteInput<"eventsStream">, onEvent: (e: StreamEvent) => void): { close(): void; done: Promise<void>; opened: Promise<void> } {
     const { path } = this.target(name, input);
-    let req: ReturnType<typeof request>;
+    let req: ClientRequest | null = null;
+    let closed = false;
     let markOpen!: () => void;
     const opened = new Promise<void>((r) => (markOpen = r));
     const done = new Promise<void>((resolve, reject) => {
-      req = request({ socketPath: this.opts.socket, path, method: "GET", headers: { accept: "text/event-stream" } }, (res) => {
-        this.checkVersion(res);
-        const status = res.statusCode ?? 500;
-        if (status >= 400) {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () => {
-            try {
-              const e = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as ErrorBody).error;
-              reject(new TeamworkError(e.code, e.message, e.hint));
-            } catch {
-              reject(new TeamworkError(errorCodeForStatus(status), `HTTP ${status}`));
+      http().then(({ request }) => {
+        if (closed) return resolve();
+        req = request({ socketPath: this.opts.socket, path, method: "GET", headers: { accept: "text/event-stream" } }, (res) => {
+          this.checkVersion(res);
+          const status = res.statusCode ?? 500;
+          if (status >= 400) {
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => chunks.push(c));
+            res.on("end", () => {
+              try {
+                const e = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as ErrorBody).error;
+                reject(new TeamworkError(e.code, e.message, e.hint));
+              } catch {
+                reject(new TeamworkError(errorCodeForStatus(status), `HTTP ${status}`));
+              }
+            });
+            return;
+          }
+          markOpen();
+          res.setEncoding("utf8");
+          let buffer = "";
+          res.on("data", (chunk: string) => {
+            buffer += chunk;
+            let sep: number;
+            while ((sep = buffer.indexOf("\n\n")) >= 0) {
+              const block = buffer.slice(0, sep);
+              buffer = buffer.slice(sep + 2);
+              const parsed = parseSseBlock(block);
+              if (parsed) onEvent(parsed);
             }
           });
-          return;
-        }
-        markOpen();
-        res.setEncoding("utf8");
-        let buffer = "";
-        res.on("data", (chunk: string) => {
-          buffer += chunk;
-          let sep: number;
-          while ((sep = buffer.indexOf("\n\n")) >= 0) {
-            const block = buffer.slice(0, sep);
-            buffer = buffer.slice(sep + 2);
-            const parsed = parseSseBlock(block);
-            if (parsed) onEvent(parsed);
-          }
+          res.on("end", () => resolve());
+          res.on("close", () => resolve());
+          res.on("error", () => resolve());
         });
-        res.on("end", () => resolve());
-        res.on("close", () => resolve());
-        res.on("error", () => resolve());
-      });
-      req.on("error", (err: NodeJS.ErrnoException) => {
-        if (["ENOENT", "ECONNREFUSED", "EACCES", "EPERM"].includes(err.code ?? "")) reject(unreachable(this.opts.socket, err));
-        else if (err.code === "ECONNRESET" || err.message === "aborted") resolve();
-        else reject(err);
-      });
-      req.end();
+        req.on("error", (err: NodeJS.ErrnoException) => {
+          if (["ENOENT", "ECONNREFUSED", "EACCES", "EPERM"].includes(err.code ?? "")) reject(unreachable(this.opts.socket, err));
+          else if (err.code === "ECONNRESET" || err.message === "aborted") resolve();
+          else reject(err);
+        });
+        req.end();
+      }, reject);
     });
-    return { close: () => req.destroy(), done, opened };
+    return {
+      close: () => {
+        closed = true;
+        req?.destroy();
+      },
+      done,
+      opened,
+    };
   }
 }
 

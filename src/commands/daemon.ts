@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { Command, Option } from "commander";
 import { TeamworkError } from "../lib/errors.js";
@@ -26,6 +25,7 @@ export function registerDaemon(program: Command, ctx: CliContext): void {
       if (existing) throw new TeamworkError("conflict", `daemon already running (pid ${existing.pid})`, "stop it first with `teamwork daemon stop`");
       if (opts.foreground) {
         const args = [...DAEMON_NODE_FLAGS, DAEMON_ENTRY, ...(paths.explicit ? ["--home", paths.home] : []), ...(concurrency ? ["--concurrency", String(concurrency)] : [])];
+        const { spawn } = await import("node:child_process");
         const child = spawn(process.execPath, args, { stdio: "inherit" });
         // Ctrl-C reaches the daemon from the terminal itself (same process group): forwarding
         // it too would be a second signal, which forces the daemon out without draining.

@@ -45,6 +45,7 @@ export function registerEnqueue(program: Command, ctx: CliContext): void {
         payload = { ...(payload ?? {}), board: o.board };
       }
       const client = await ctx.client();
+      if (o.watch) client.willStream();
       const { job, created } = await client.call("jobsEnqueue", { type, payload, uniqueKey: o.unique, delayMs: o.in, runAt: o.at, priority: o.priority, maxAttempts: o.maxAttempts });
       if (o.watch) {
         if (!ctx.out.json) ctx.out.line(created ? `Queued job ${job.id} (${job.type})` : `Job ${job.id} with key "${job.uniqueKey}" is already ${job.status}`);

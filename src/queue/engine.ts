@@ -77,8 +77,20 @@ const AHEAD_BUDGET_MS = 4;
 /** At most this many jobs are handed to one slot at once. */
 const AHEAD_MAX = 256;
 
+// A batch's jobs share a few timestamps (created, runAt): the last conversions are kept.
+const isoMs = [NaN, NaN, NaN, NaN];
+const isoText = ["", "", "", ""];
+let isoNext = 0;
+const iso = (ms: number): string => {
+  for (let i = 0; i < 4; i++) if (isoMs[i] === ms) return isoText[i]!;
+  const text = new Date(ms).toISOString();
+  isoMs[isoNext] = ms;
+  isoText[isoNext] = text;
+  isoNext = (isoNext + 1) % 4;
+  return text;
+};
+
 export function toWire(r: JobRecord, live?: { progress: number; message: string | null }): Job {
-  const iso = (ms: number) => new Date(ms).toISOString();
   return {
     id: r.id,
     type: r.type,
@@ -116,7 +128,8 @@ export class Engine {
     },
   };
   private costsSavedAt = 0;
-  private inserts: { job: NewJob; resolve: (r: { job: JobRecord; created: boolean }) => void; reject: (e: unknown) => void }[] = [];
+  /** New jobs waiting for the next tick, in groups (one enqueue call each: a job, or a batch). */
+  private inserts: { jobs: NewJob[]; resolve: (r: { job: JobRecord; created: boolean }[]) => void; reject: (e: unknown) => void }[] = [];
   private finishes: { finish: Finish; run: Running }[] = [];
   private progress = new Map<number, { attempt: number; progress: number; message: string | null }>();
   private checkpoints: { id: number; attempt: number; state: Json; ack: (error: string | null) => void }[] = [];
@@ -240,21 +253,22 @@ export class Engine {
   // ---- public operations (called by the socket routes) ----
 
   async enqueue(spec: JobSpec): Promise<{ job: Job; created: boolean }> {
-    const r = await this.insert(await this.prepare(spec));
-    return { job: toWire(r.job), created: r.created };
+    const [r] = await this.insert([await this.prepare(spec)]);
+    return { job: toWire(r!.job), created: r!.created };
   }
 
   /** All or nothing: every spec is validated before any is stored, and all share one commit. */
   async enqueueBatch(specs: JobSpec[]): Promise<{ job: Job; created: boolean }[]> {
-    const prepared = await Promise.all(
-      specs.map((s, i) =>
-        this.prepare(s).catch((err: unknown) => {
-          if (err instanceof TeamworkError) throw new TeamworkError(err.code, `jobs[${i}]: ${err.message}`, err.hint);
-          throw err;
-        }),
-      ),
-    );
-    const results = await Promise.all(prepared.map((p) => this.insert(p)));
+    const prepared: NewJob[] = [];
+    for (const [i, s] of specs.entries()) {
+      try {
+        prepared.push(await this.prepare(s));
+      } catch (err) {
+        if (err instanceof TeamworkError) throw new TeamworkError(err.code, `jobs[${i}]: ${err.message}`, err.hint);
+        throw err;
+      }
+    }
+    const results = await this.insert(prepared);
     return results.map((r) => ({ job: toWire(r.job), created: r.created }));
   }
 
@@ -424,10 +438,11 @@ export class Engine {
     };
   }
 
-  private insert(job: NewJob): Promise<{ job: JobRecord; created: boolean }> {
+  /** Stores the jobs with the next tick (one commit); resolves with them as stored, in order. */
+  private insert(jobs: NewJob[]): Promise<{ job: JobRecord; created: boolean }[]> {
     if (!this.accepting) return Promise.reject(new TeamworkError("unavailable", "the daemon is shutting down; try again in a moment"));
     return new Promise((resolve, reject) => {
-      this.inserts.push({ job, resolve, reject });
+      this.inserts.push({ jobs, resolve, reject });
       this.scheduleTick();
     });
   }
@@ -466,7 +481,7 @@ export class Engine {
     const claim = this.accepting && !this.paused.all ? this.claimPlan() : null;
     const batch: TickBatch = {
       now: this.opts.clock.now(),
-      inserts: inserts.map((i) => i.job),
+      inserts: inserts.length === 1 ? inserts[0]!.jobs : inserts.flatMap((i) => i.jobs),
       finishes: finishes.map((f) => f.finish),
       progress,
       checkpoints: checkpoints.map(({ id, attempt, state }) => ({ id, attempt, state })),
@@ -483,10 +498,12 @@ export class Engine {
           if (run && run.attempt === c.attempt) run.record.state = c.state;
           c.ack(null);
         }
-        result.inserted.forEach((r, i) => {
-          inserts[i]!.resolve(r);
-          if (r.created) this.emitStatus(r.job);
-        });
+        let at = 0;
+        for (const group of inserts) {
+          group.resolve(result.inserted.slice(at, at + group.jobs.length));
+          at += group.jobs.length;
+        }
+        if (this.opts.bus.wants("job:status")) for (const r of result.inserted) if (r.created) this.emitStatus(r.job);
         const byId = new Map(result.finished.map((j) => [j.id, j]));
         for (const f of finishes) {
           const stored = byId.get(f.finish.id) ?? null;
