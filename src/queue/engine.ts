@@ -584,15 +584,20 @@ export class Engine {
       if (jobs.length === 0) limit += 1;
     }
     // Room behind busy slots, counted in jobs of the fastest measured type (a bound: the
-    // claim reads no more due jobs than could possibly be placed).
+    // claim reads no more due jobs than could possibly be placed). An empty slot takes one
+    // (counted above); fast jobs then go behind it rather than into the next empty one.
     let fastest = Infinity;
     for (const t of this.runTimes.values()) if (t.runs >= 2 && t.ms <= AHEAD_FAST_MS) fastest = Math.min(fastest, t.ms);
     if (fastest < Infinity) {
+      let roomBehindEmpty = 0;
       for (const s of slots) {
         if (s.blocked) continue;
         const byTime = Math.floor((AHEAD_BUDGET_MS - (s.count === 0 ? 0 : s.backlog)) / Math.max(fastest, 0.001));
-        limit += Math.max(0, Math.min(AHEAD_MAX - Math.max(1, s.count), byTime));
+        const room = Math.max(0, Math.min(AHEAD_MAX - Math.max(1, s.count), byTime));
+        if (s.count > 0) limit += room;
+        else roomBehindEmpty = Math.max(roomBehindEmpty, room);
       }
+      limit += roomBehindEmpty;
     }
     return {
       limit,

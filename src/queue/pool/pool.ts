@@ -15,7 +15,7 @@
 
 import { Worker } from "node:worker_threads";
 import type { Json } from "../../protocol/types.js";
-import type { FromWorker, ToWorker, WorkerData } from "../worker/protocol.js";
+import type { FromWorker, StartMessage, ToWorker, WorkerData } from "../worker/protocol.js";
 
 // From both src/queue/pool and dist/queue/pool this is the compiled worker.
 const WORKER_URL = new URL("../../../dist/queue/worker/main.js", import.meta.url);
@@ -57,6 +57,8 @@ class Slot {
   readonly jobs: { jobId: number; attempt: number }[] = [];
   /** The worker has loaded its job modules: the first job's turn begins then, not at the spawn. */
   private ready = false;
+  /** Jobs handed over in this turn of the event loop: sent as one message. */
+  private outbox: StartMessage[] = [];
   private exitError: Error | null = null;
   private killMessage: string | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
@@ -117,13 +119,22 @@ class Slot {
     if (this.jobs.length > 0 && this.memoryMb !== job.memoryMb) throw new Error(`slot ${this.n}: a job needing ${job.memoryMb} MiB cannot wait behind jobs of ${this.memoryMb} MiB`);
     const worker = this.ensureWorker(job.memoryMb);
     this.jobs.push({ jobId: job.jobId, attempt: job.attempt });
-    const msg: ToWorker = { t: "start", jobId: job.jobId, attempt: job.attempt, type: job.type, payload: job.payload, state: job.state };
-    worker.postMessage(msg);
+    if (this.outbox.length === 0) queueMicrotask(() => this.flush(worker));
+    this.outbox.push({ jobId: job.jobId, attempt: job.attempt, type: job.type, payload: job.payload, state: job.state });
     if (this.jobs.length === 1 && this.ready) this.pool.events.begin(job.jobId, job.attempt);
   }
 
+  private flush(worker: Worker): void {
+    if (this.outbox.length === 0) return;
+    const jobs = this.outbox;
+    this.outbox = [];
+    if (this.worker === worker) worker.postMessage({ t: "start", jobs } satisfies ToWorker);
+  }
+
   cancel(jobId: number, reason: string): void {
-    if (this.worker && this.jobs.some((j) => j.jobId === jobId)) this.worker.postMessage({ t: "cancel", jobId, reason } satisfies ToWorker);
+    if (!this.worker || !this.jobs.some((j) => j.jobId === jobId)) return;
+    this.flush(this.worker); // the job must reach the worker before its cancel
+    this.worker.postMessage({ t: "cancel", jobId, reason } satisfies ToWorker);
   }
 
   /**
@@ -206,6 +217,7 @@ class Slot {
   private onExit(worker: Worker, code: number): void {
     if (worker !== this.worker) return;
     this.worker = null;
+    this.outbox = [];
     const err = this.exitError as (Error & { code?: string }) | null;
     let message: string;
     if (this.killMessage) message = this.killMessage;

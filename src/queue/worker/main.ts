@@ -9,13 +9,13 @@ import { parentPort, workerData } from "node:worker_threads";
 import type { Json } from "../../protocol/types.js";
 import type { JobContext } from "../../jobs/define.js";
 import { loadRegistry } from "../registry.js";
-import type { FromWorker, ToWorker, WorkerData } from "./protocol.js";
+import type { FromWorker, StartMessage, ToWorker, WorkerData } from "./protocol.js";
 
 const port = parentPort!;
 const data = workerData as WorkerData;
 const post = (m: FromWorker) => port.postMessage(m);
 
-type Start = Extract<ToWorker, { t: "start" }>;
+type Start = StartMessage;
 
 let current: { jobId: number; controller: AbortController } | null = null;
 const queue: Start[] = [];
@@ -49,7 +49,7 @@ port.on("message", (msg: ToWorker) => {
     else p?.reject(new Error(`checkpoint not stored: ${msg.error}`));
     return;
   }
-  queue.push(msg);
+  for (const job of msg.jobs) queue.push(job);
   if (!draining) void drain();
 });
 

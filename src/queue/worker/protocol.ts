@@ -10,12 +10,20 @@ export interface WorkerData {
 }
 
 export type ToWorker =
-  /** Run this job after the ones already handed over (a worker runs its jobs one at a time, in order). */
-  | { t: "start"; jobId: number; attempt: number; type: string; payload: Json; state: Json | null }
+  /** Run these jobs after the ones already handed over (a worker runs its jobs one at a time, in order). */
+  | { t: "start"; jobs: StartMessage[] }
   /** The checkpoint numbered seq is committed (or could not be). */
   | { t: "checkpointed"; jobId: number; seq: number; error: string | null }
   /** Abort the job if it runs; if it waits in this worker's queue, end it without running it. */
   | { t: "cancel"; jobId: number; reason: string };
+
+export interface StartMessage {
+  jobId: number;
+  attempt: number;
+  type: string;
+  payload: Json;
+  state: Json | null;
+}
 
 export type FromWorker =
   | { t: "ready" }
