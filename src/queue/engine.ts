@@ -57,10 +57,13 @@ interface Running {
   cancel: CancelReason | null;
   /** When its turn in its worker came (null while it waits behind another job). */
   begun: number | null;
+  /** When it times out (set when its turn begins; the watchdog checks it). */
+  deadline: number | null;
+  timeoutMs: number;
   timers: TimerHandle[];
-  /** Resolved with the stored job once this attempt's finish has committed. */
-  settled: Promise<JobRecord | null>;
-  settle: (job: JobRecord | null) => void;
+  /** Resolved with the stored job once this attempt's finish has committed (made when someone waits). */
+  settled: Promise<JobRecord | null> | null;
+  settle: ((job: JobRecord | null) => void) | null;
 }
 
 const YEAR = 366 * 86_400_000;
@@ -345,7 +348,7 @@ export class Engine {
     const run = this.running.get(id);
     if (run) {
       this.stopRunning(run, "cancel", "cancelled by user");
-      const settled = await run.settled;
+      const settled = await (run.settled ??= new Promise<JobRecord | null>((r) => (run.settle = r)));
       return settled ? toWire(settled) : this.get(id);
     }
     const r = await this.opts.store.jobs.cancelPending(id, this.opts.clock.now());
@@ -398,6 +401,8 @@ export class Engine {
       this.pool.kill(run.slot, "daemon shutting down");
     }
     await this.idle();
+    this.watchdog?.handle.cancel();
+    this.watchdog = null;
     await this.flush();
     await this.pool.close();
     await this.saveCosts();
@@ -511,7 +516,7 @@ export class Engine {
             this.emitStatus(stored);
             if (stored.status !== "pending") this.runFinishHooks(stored);
           }
-          f.run.settle(stored);
+          f.run.settle?.(stored);
         }
         for (const job of result.claimed) this.dispatch(job);
         if (claim && claim.limit > 0) this.armDueTimer(result.nextDueAt);
@@ -666,9 +671,7 @@ export class Engine {
 
   private dispatch(job: JobRecord): void {
     const slot = job.slot!;
-    let settle!: (j: JobRecord | null) => void;
-    const settled = new Promise<JobRecord | null>((r) => (settle = r));
-    const run: Running = { record: job, slot, attempt: job.attempts, progress: 0, message: null, cancel: null, begun: null, timers: [], settled, settle };
+    const run: Running = { record: job, slot, attempt: job.attempts, progress: 0, message: null, cancel: null, begun: null, deadline: null, timeoutMs: 0, timers: [], settled: null, settle: null };
     this.running.set(job.id, run);
     this.emitStatus(job);
     let type;
@@ -696,8 +699,32 @@ export class Engine {
         this.scheduleTick();
       }, PROGRESS_FLUSH_MS);
     }
-    const timeoutMs = this.opts.registry.types.get(run.record.type)?.def.timeoutMs ?? this.opts.config.jobTimeout;
-    run.timers.push(this.opts.clock.setTimer(() => this.stopRunning(run, "timeout", `timed out after ${formatDuration(timeoutMs)}`), timeoutMs));
+    run.timeoutMs = this.opts.registry.types.get(run.record.type)?.def.timeoutMs ?? this.opts.config.jobTimeout;
+    run.deadline = run.begun + run.timeoutMs;
+    this.armWatchdog(run.deadline);
+  }
+
+  /**
+   * One timer for every running job's timeout, armed for the earliest deadline: a job that
+   * takes microseconds costs no timer of its own.
+   */
+  private watchdog: { at: number; handle: TimerHandle } | null = null;
+
+  private armWatchdog(at: number): void {
+    if (this.watchdog && this.watchdog.at <= at) return;
+    this.watchdog?.handle.cancel();
+    const handle = this.opts.clock.setTimer(() => {
+      this.watchdog = null;
+      const now = this.opts.clock.now();
+      let next = Infinity;
+      for (const run of this.running.values()) {
+        if (run.deadline === null || run.cancel) continue;
+        if (run.deadline <= now) this.stopRunning(run, "timeout", `timed out after ${formatDuration(run.timeoutMs)}`);
+        else next = Math.min(next, run.deadline);
+      }
+      if (next < Infinity) this.armWatchdog(next);
+    }, Math.max(0, at - this.opts.clock.now()));
+    this.watchdog = { at, handle };
   }
 
   /** Asks the handler to stop (AbortSignal); past the grace period its worker is terminated. */
@@ -789,6 +816,7 @@ export class Engine {
   }
 
   private queueFinish(run: Running, finish: Finish): void {
+    run.deadline = null;
     for (const t of run.timers) t.cancel();
     // Its begin is not written yet: the finish writes it.
     const begun = this.begins.get(run.record.id);

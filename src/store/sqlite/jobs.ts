@@ -201,7 +201,8 @@ export function sqliteJobs(db: Db): JobStore {
         const r = f.running;
         // Exactly what the UPDATE above wrote over the running attempt.
         if (r && r.id === f.id && r.attempts === f.attempt) {
-          finished.push({ ...r, status: "complete", result: JSON.parse(resultText) as Json, progress: 100, error: null, slot: null, finishedAt: b.now, startedAt: r.startedAt ?? f.startedAt ?? null });
+          // The result came through JSON already (the worker checks it is JSON): kept as is.
+          finished.push({ ...r, status: "complete", result: f.result ?? null, progress: 100, error: null, slot: null, finishedAt: b.now, startedAt: r.startedAt ?? f.startedAt ?? null });
         } else finished.push(toRecord(getOne.get(f.id)!));
         continue;
       }
