@@ -106,7 +106,7 @@ export function teamworkSystem(durability) {
     teamwork: true,
     settings:
       durability === "full"
-        ? "durability \"full\": SQLite WAL, synchronous=FULL — every commit fsync'd before the reply; daemon in its own process, the client over the Unix socket (HTTP keep-alive); handlers in worker threads"
+        ? "durability \"full\": SQLite WAL, synchronous=FULL — every commit fsync'd before the reply; daemon in its own process, the client over the Unix socket (RPC: one connection, a JSON line per call); handlers in worker threads, started with the daemon's own V8 flags (--max-semi-space-size=1 --optimize-for-size)"
         : "durability \"process\": SQLite WAL, synchronous=NORMAL — no fsync per commit (safe against a daemon crash, not a power cut); otherwise as above",
     async oneByOne(n) {
       const tw = await startTeamwork({ durability });
