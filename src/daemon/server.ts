@@ -107,7 +107,8 @@ function storeFault(err: unknown): unknown {
 }
 
 function readQuery(url: URL): Record<string, string> {
-  const out: Record<string, string> = {};
+  // No prototype: "__proto__" is a parameter like any other (and refused as unknown).
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [k, v] of url.searchParams) {
     if (Object.hasOwn(out, k)) throw new TeamworkError("invalid_input", `query parameter "${k}" is given more than once`);
     out[k] = v;

@@ -102,9 +102,27 @@ export function instant(): Validator<string> {
   };
 }
 
+/** Deeper JSON than this is refused: no payload needs it, and walking it recursively would overflow the stack. */
+export const MAX_JSON_DEPTH = 64;
+
+/** How deeply arrays and objects nest in value, counted without recursion; stops past limit. */
+function depthOf(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (d + 1 > deepest) deepest = d + 1;
+    if (deepest > limit) return deepest;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (typeof child === "object" && child !== null) stack.push([child, d + 1]);
+  }
+  return deepest;
+}
+
 export function json(opts: { maxBytes?: number } = {}): Validator<Json> {
   const { maxBytes = 256 * 1024 } = opts;
   return (value, path) => {
+    if (depthOf(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) return fail(path, `nests deeper than ${MAX_JSON_DEPTH} levels`);
     const text = JSON.stringify(value);
     if (text === undefined) return fail(path, "must be JSON");
     if (Buffer.byteLength(text) > maxBytes) return fail(path, `is larger than ${maxBytes} bytes`);

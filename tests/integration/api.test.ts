@@ -186,6 +186,12 @@ describe("bad requests get JSON errors", () => {
     expect(expectError(r, 400, "invalid_input")).toMatch(/titel: unknown field/);
   });
 
+  it("__proto__ is an unknown field like any other, in a query and in a body", async () => {
+    expect(expectError(await http("GET", "/tasks?__proto__=1"), 400, "invalid_input")).toMatch(/__proto__: unknown field/);
+    const body = '{"title":"x","__proto__":{"admin":true}}';
+    expect(expectError(await http("POST", "/tasks", { body, headers: jsonHeaders(body) }), 400, "invalid_input")).toMatch(/__proto__: unknown field/);
+  });
+
   it("an oversized chunked body: 413", async () => {
     const chunk = Buffer.alloc(1024 * 1024, 0x20);
     const r = await http("POST", "/tasks", { chunks: Array.from({ length: 9 }, () => chunk), headers: { "content-type": "application/json", "transfer-encoding": "chunked" } });

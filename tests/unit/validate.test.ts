@@ -118,6 +118,13 @@ describe("json", () => {
     expect(v.json()({ a: [1, "x", null] }, "payload")).toEqual({ a: [1, "x", null] });
     expect(rejects(v.json({ maxBytes: 10 }), { text: "more than ten bytes" }, "payload")).toBe("payload: is larger than 10 bytes");
     expect(rejects(v.json(), undefined, "payload")).toBe("payload: must be JSON");
+    // Nesting is counted without recursion: 100,000 levels get the same clear refusal.
+    const nest = (n: number) => JSON.parse("[".repeat(n) + "]".repeat(n)) as unknown;
+    expect(v.json()(nest(v.MAX_JSON_DEPTH), "payload")).toEqual(nest(v.MAX_JSON_DEPTH));
+    for (const depth of [v.MAX_JSON_DEPTH + 1, 100_000]) {
+      expect(rejects(v.json(), nest(depth), "payload")).toBe(`payload: nests deeper than ${v.MAX_JSON_DEPTH} levels`);
+    }
+    expect(rejects(v.json(), { a: [{ b: nest(v.MAX_JSON_DEPTH - 2) }] }, "payload")).toMatch(/nests deeper/);
   });
 });
 
