@@ -72,7 +72,8 @@ export function registerDaemon(program: Command, ctx: CliContext): void {
       try {
         status = await client.call("daemonStatus", {});
       } catch (err) {
-        if (err instanceof TeamworkError && err.code === "daemon_unreachable") {
+        // Refused for permissions is not "not running": that error says what it is.
+        if (err instanceof TeamworkError && err.code === "daemon_unreachable" && !/permission denied/.test(err.message)) {
           if (ctx.out.json) ctx.out.data({ running: false, socket: paths.socket, home: paths.home });
           else ctx.out.line(`daemon not running (socket ${paths.socket})`);
           process.exitCode = 3;

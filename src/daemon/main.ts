@@ -38,6 +38,10 @@ export const DAEMON_EXIT = { ok: 0, failed: 1, config: 2, schemaTooNew: 5, alrea
 // daemon (--log-file) writes its own rotating file.
 let logSink: (line: string) => void = (l) => void process.stderr.write(l);
 const log = createLogger((line) => logSink(line));
+// stdout and stderr may be a file on a full disk, or a closed pipe: a failed write there is
+// not a reason to stop serving.
+process.stdout.on("error", () => {});
+process.stderr.on("error", () => {});
 
 /**
  * The folder that holds the socket and pid file: ours, and closed to everyone else. A folder

@@ -1,12 +1,16 @@
 // A log file that rotates by size: daemon.log → daemon.log.1 → … → daemon.log.<keep>,
 // the oldest dropped. Writes are synchronous appends, so a crash loses no line that was
-// written, and lines of one process never interleave mid-line.
+// written, and lines of one process never interleave mid-line. A write never throws: a line
+// that cannot be written (the disk is full) is counted, and the count is logged with the
+// next line that can be — logging must not take the daemon down with the disk.
 
 import { closeSync, existsSync, fstatSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 
 export class RotatingLog {
   private fd: number;
   private size: number;
+  /** Lines that could not be written since the last one that could. */
+  private dropped = 0;
 
   constructor(
     private readonly path: string,
@@ -18,6 +22,18 @@ export class RotatingLog {
   }
 
   write(line: string): void {
+    try {
+      if (this.dropped > 0) {
+        this.append(`${new Date().toISOString()} warn  log.lines_dropped count=${this.dropped} reason="could not write to ${this.path} (disk full?)"\n`);
+        this.dropped = 0;
+      }
+      this.append(line);
+    } catch {
+      this.dropped++;
+    }
+  }
+
+  private append(line: string): void {
     const buf = Buffer.from(line);
     if (this.size > 0 && this.size + buf.length > this.maxBytes) this.rotate();
     writeSync(this.fd, buf);

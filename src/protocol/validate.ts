@@ -106,7 +106,7 @@ export function instant(): Validator<string> {
 export const MAX_JSON_DEPTH = 64;
 
 /** How deeply arrays and objects nest in value, counted without recursion; stops past limit. */
-function depthOf(value: unknown, limit: number): number {
+export function depthOf(value: unknown, limit: number): number {
   let deepest = 0;
   const stack: [unknown, number][] = [[value, 0]];
   while (stack.length) {

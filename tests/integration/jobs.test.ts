@@ -145,6 +145,19 @@ describe("running", () => {
     expect(done.result).toEqual({ done: ["a", "b", "c", "d"], skipped: ["a", "b"], attempt: 2 });
   });
 
+  it("fails a job whose result nests too deep for the store, and keeps running the queue", async () => {
+    for (const depth of [65, 3000, 20_000]) {
+      const { job } = await d.client.call("jobsEnqueue", { type: "nested-result", payload: { depth } });
+      const done = await finished(job.id);
+      expect(done).toMatchObject({ status: "failed", attempts: 1 });
+      expect(done.error).toMatch(/result is not JSON: it nests deeper than 64 levels/);
+      const { job: next } = await d.client.call("jobsEnqueue", { type: "noop" });
+      expect((await finished(next.id)).status).toBe("complete");
+    }
+    const { job: fine } = await d.client.call("jobsEnqueue", { type: "nested-result", payload: { depth: 64 } });
+    expect((await finished(fine.id)).status).toBe("complete");
+  });
+
   it("does not retry a permanent error", async () => {
     const { job } = await d.client.call("jobsEnqueue", { type: "permanent", maxAttempts: 5 });
     const done = await finished(job.id);

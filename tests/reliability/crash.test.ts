@@ -33,6 +33,8 @@ describe("crash isolation", () => {
       ["uncaught", /worker crashed: uncaught in a timer/],
       ["memory-hog", /out of memory/],
       ["spin", /timed out after 5s/],
+      ["hang-briefly", /timed out after 2s/],
+      ["abort", /abort/i],
       ["cpu-burn", null],
       ["garbage-stdout", null],
     ];

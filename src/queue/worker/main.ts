@@ -10,6 +10,7 @@ import type { Json } from "../../protocol/types.js";
 import type { JobContext } from "../../jobs/define.js";
 import { loadRegistry } from "../registry.js";
 import type { FromWorker, StartMessage, ToWorker, WorkerData } from "./protocol.js";
+import { depthOf, MAX_JSON_DEPTH } from "../../protocol/validate.js";
 
 const port = parentPort!;
 const data = workerData as WorkerData;
@@ -94,6 +95,7 @@ async function run(msg: Start): Promise<void> {
       const seq = ++checkpointSeq;
       let json: Json;
       try {
+        if (depthOf(state, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) throw new Error(`it nests deeper than ${MAX_JSON_DEPTH} levels`);
         json = JSON.parse(JSON.stringify(state ?? null)) as Json;
       } catch (err) {
         return Promise.reject(new Error(`checkpoint is not JSON: ${(err as Error).message}`));
@@ -116,6 +118,8 @@ async function run(msg: Start): Promise<void> {
     const result = await type.def.run(msg.payload, ctx);
     let json: Json;
     try {
+      // The daemon stores it: no deeper than a payload may be (it would not survive there).
+      if (depthOf(result, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) throw new Error(`it nests deeper than ${MAX_JSON_DEPTH} levels`);
       json = result === undefined ? null : (JSON.parse(JSON.stringify(result)) as Json);
     } catch (err) {
       throw Object.assign(new Error(`the job's result is not JSON: ${(err as Error).message}`), { permanent: true });

@@ -194,9 +194,17 @@ export function sqliteJobs(db: Db): JobStore {
     }
     for (const g of b.begins) begin.run(g.at, g.id, g.attempt);
     const finished: JobRecord[] = [];
-    for (const f of b.finishes) {
+    for (let f of b.finishes) {
+      let resultText = "null";
       if (f.outcome === "complete") {
-        const resultText = JSON.stringify(f.result ?? null);
+        try {
+          resultText = JSON.stringify(f.result ?? null);
+        } catch (err) {
+          // Never wedge the tick on one result: the job fails, the rest is written.
+          f = { id: f.id, attempt: f.attempt, outcome: "failed", error: `the job's result could not be stored: ${(err as Error).message}`, permanent: true, ...(f.startedAt !== undefined ? { startedAt: f.startedAt } : {}) };
+        }
+      }
+      if (f.outcome === "complete") {
         if (complete.run(resultText, b.now, f.startedAt ?? null, f.id, f.attempt).changes !== 1) continue;
         const r = f.running;
         // Exactly what the UPDATE above wrote over the running attempt.

@@ -35,7 +35,10 @@ export function openDatabase(path: string, opts: { durability: "full" | "process
     // WAL + NORMAL fsyncs only at checkpoints: safe against a process crash, not a power cut.
     db.pragma(`synchronous = ${opts.durability === "full" ? "FULL" : "NORMAL"}`);
     db.pragma("foreign_keys = ON");
-    db.pragma("busy_timeout = 5000");
+    // SQLite waits for another process's lock inside the call, on the daemon's only thread:
+    // wait briefly, then refuse (503, "locked by another process") so that everything else
+    // (health, reads, running jobs) keeps its answers; the engine tries its writes again.
+    db.pragma("busy_timeout = 250");
     migrate(db);
     return db;
   } catch (err) {
