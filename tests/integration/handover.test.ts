@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { waitFor } from "../helpers/wait.js";
+import { runningOverTime } from "../helpers/events.js";
 import type { Job, Json } from "../../src/protocol/types.js";
 import type { StreamEvent } from "../../src/protocol/events.js";
 
@@ -53,18 +54,7 @@ describe("short jobs handed over ahead", () => {
       expect(Date.parse(j.startedAt!)).toBeLessThanOrEqual(Date.parse(j.finishedAt!));
     }
     // Claimed (running) at once: more than the 2 slots, because slots held several each.
-    let running = 0;
-    let peak = 0;
-    const state = new Map<number, string>();
-    for (const e of seen) {
-      if (e.type !== "job:status" || !ids.has(e.data.job.id)) continue;
-      const prev = state.get(e.data.job.id);
-      const next = e.data.job.status;
-      if (prev !== "running" && next === "running") running++;
-      if (prev === "running" && next !== "running") running--;
-      state.set(e.data.job.id, next);
-      peak = Math.max(peak, running);
-    }
+    const { peak } = runningOverTime(seen, ids);
     expect(peak).toBeGreaterThan(2);
     expect(new Set(done.map((j) => j.slot))).toEqual(new Set([null]));
   });

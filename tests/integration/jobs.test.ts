@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { waitFor } from "../helpers/wait.js";
+import { runningOverTime } from "../helpers/events.js";
 import type { Job } from "../../src/protocol/types.js";
 import type { StreamEvent } from "../../src/protocol/events.js";
 import { TeamworkError } from "../../src/lib/errors.js";
@@ -87,20 +88,7 @@ describe("running", () => {
     const ids = new Set(jobs.map((j) => j.job.id));
     for (const id of ids) await finished(id);
     stream.close();
-    let running = 0;
-    let peak = 0;
-    const slots = new Set<number>();
-    const state = new Map<number, string>();
-    for (const e of seen) {
-      if (e.type !== "job:status" || !ids.has(e.data.job.id)) continue;
-      const prev = state.get(e.data.job.id);
-      const next = e.data.job.status;
-      if (prev !== "running" && next === "running") running++;
-      if (prev === "running" && next !== "running") running--;
-      if (next === "running") slots.add(e.data.job.slot!);
-      state.set(e.data.job.id, next);
-      peak = Math.max(peak, running);
-    }
+    const { peak, slots, last: state } = runningOverTime(seen, ids);
     expect(peak).toBe(2);
     expect([...slots].sort()).toEqual([1, 2]);
     expect([...state.values()].every((s) => s === "complete")).toBe(true);

@@ -401,7 +401,7 @@ describe("a job result the daemon cannot take in", () => {
           await t.kill9();
           await t.cleanup();
         });
-        const { job: deep } = await t.client.call("jobsEnqueue", { type: "deep-result", payload: { depth } });
+        const { job: deep } = await t.client.call("jobsEnqueue", { type: "nested-result", payload: { depth } });
         const outcome = await finished(t.client, deep.id, 5_000).then(
           (j) => `${j.status}: ${j.error}`,
           () => "still running after 5 s",

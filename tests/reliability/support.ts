@@ -9,7 +9,7 @@ import { request } from "node:http";
 import { fileURLToPath } from "node:url";
 import { DAEMON } from "../helpers/daemon.js";
 
-/** Job types for these suites (journal, deep-result). */
+/** Job types for these suites (journal). */
 export const RELIABILITY_JOBS = fileURLToPath(new URL("../fixtures/reliability/jobs.mjs", import.meta.url));
 
 /** The one seeded PRNG of the test suites (mulberry32). */
