@@ -163,15 +163,25 @@ export function sqliteJobs(db: Db): JobStore {
   const rescueNotStarted = db.prepare(
     `UPDATE jobs SET status = 'pending', slot = NULL, attempts = attempts - 1 WHERE status = 'running' AND started_at IS NULL`,
   );
-  const nextDue = db.prepare<[], { t: number | null }>(`SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_pending_run_at WHERE status = 'pending'`);
+  // The earliest run_at among pending jobs (of types not excluded): a skip-scan over jobs_due,
+  // which is ordered by priority first: one seek per distinct priority, then the first entry
+  // of each. Cheaper than keeping an index on run_at alone up to date on every write.
+  const earliestSql = (except: boolean) => `WITH RECURSIVE p(v) AS (
+      SELECT (SELECT priority FROM jobs INDEXED BY jobs_due WHERE status = 'pending' ORDER BY priority DESC LIMIT 1)
+      UNION ALL
+      SELECT (SELECT priority FROM jobs INDEXED BY jobs_due WHERE status = 'pending' AND priority < p.v ORDER BY priority DESC LIMIT 1)
+      FROM p WHERE p.v IS NOT NULL
+    )
+    SELECT min((SELECT run_at FROM jobs INDEXED BY jobs_due WHERE status = 'pending' AND priority = p.v
+      ${except ? "AND type NOT IN (SELECT value FROM json_each(@except))" : ""} ORDER BY priority DESC, run_at LIMIT 1)) AS t
+    FROM p WHERE p.v IS NOT NULL`;
+  const nextDue = db.prepare<[], { t: number | null }>(earliestSql(false));
   // Variants for when some types are paused (json array of type names).
   const selectDueExcept = db.prepare<[number, string, number], Row>(
     `SELECT * FROM jobs INDEXED BY jobs_due WHERE status = 'pending' AND run_at <= ? AND type NOT IN (SELECT value FROM json_each(?))
      ORDER BY priority DESC, run_at, id LIMIT ?`,
   );
-  const nextDueExcept = db.prepare<[string], { t: number | null }>(
-    `SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_pending_run_at WHERE status = 'pending' AND type NOT IN (SELECT value FROM json_each(?))`,
-  );
+  const nextDueExcept = db.prepare<[{ except: string }], { t: number | null }>(earliestSql(true));
   const ahead = db.prepare<[{ now: number; priority: number; runAt: number; id: number; except: string }], { n: number }>(
     `SELECT count(*) AS n FROM jobs INDEXED BY jobs_due WHERE status = 'pending' AND run_at <= @now
        AND type NOT IN (SELECT value FROM json_each(@except))
@@ -225,7 +235,7 @@ export function sqliteJobs(db: Db): JobStore {
     let nextDueAt: number | null = null;
     if (b.claim && b.claim.limit > 0) {
       const except = b.excludeTypes.length ? JSON.stringify(b.excludeTypes) : null;
-      const earliestDue = () => (except === null ? nextDue.get()! : nextDueExcept.get(except)!).t;
+      const earliestDue = () => (except === null ? nextDue.get()! : nextDueExcept.get({ except })!).t;
       // min(run_at) walks the run_at index: cheap, and it spares the ordered scan below
       // (which would step over every future job) when nothing is due.
       const earliest = earliestDue();
@@ -336,8 +346,8 @@ export function sqliteJobs(db: Db): JobStore {
       });
       const q = db
         .prepare<[number], { pending: number; due: number; running: number }>(
-          `SELECT (SELECT count(*) FROM jobs INDEXED BY jobs_pending_run_at WHERE status = 'pending') AS pending,
-             (SELECT count(*) FROM jobs INDEXED BY jobs_pending_run_at WHERE status = 'pending' AND run_at <= ?) AS due,
+          `SELECT (SELECT count(*) FROM jobs INDEXED BY jobs_due WHERE status = 'pending') AS pending,
+             (SELECT count(*) FROM jobs INDEXED BY jobs_due WHERE status = 'pending' AND run_at <= ?) AS due,
              (SELECT count(*) FROM jobs WHERE status = 'running') AS running`,
         )
         .get(now)!;

@@ -102,8 +102,6 @@ CREATE INDEX jobs_due ON jobs (priority DESC, run_at, id) WHERE status = 'pendin
 
 CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
 
-CREATE INDEX jobs_pending_run_at ON jobs (run_at) WHERE status = 'pending';
-
 CREATE INDEX jobs_status ON jobs (status, id);
 
 CREATE INDEX jobs_type ON jobs (type, id);
