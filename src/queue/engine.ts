@@ -10,7 +10,8 @@
 //   and start back to back, with no round trip to the daemon between them. The engine learns
 //   each type's run time from the workers (a moving average); a type it has not seen run, or
 //   a slow one, is only ever given to an empty slot. A job that waited and never ran (its
-//   worker died, the daemon stopped) goes back to pending without counting an attempt.
+//   worker died, the daemon stopped) goes back to pending without counting an attempt. After
+//   a crash nobody knows whether a job handed ahead had begun: it counts as interrupted.
 // - fence: a finish names the attempt it belongs to; the store applies it only while that
 //   attempt is the job's current running one, so a late result can never win.
 //
@@ -239,7 +240,6 @@ export class Engine {
   async start(): Promise<void> {
     const rescued = await this.opts.store.jobs.rescue(this.opts.clock.now());
     if (rescued.interrupted > 0) this.opts.log.warn("jobs.rescued", { count: rescued.interrupted, note: "interrupted by a daemon that stopped; they run again" });
-    if (rescued.notStarted > 0) this.opts.log.info("jobs.requeued", { count: rescued.notStarted, note: "handed to a worker ahead of their turn, they had not begun when the daemon stopped" });
     const saved = (await this.opts.store.meta.get(PAUSED_KEY)) as { all?: boolean; types?: string[] } | null;
     if (saved) this.paused = { all: Boolean(saved.all), types: new Set(saved.types ?? []) };
     const costs = (await this.opts.store.meta.get(COSTS_KEY)) as Record<string, unknown> | null;

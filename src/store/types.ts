@@ -159,12 +159,12 @@ export interface JobStore {
   stats(since: number, now: number): Promise<{ types: import("../protocol/types.js").TypeStats[]; pending: number; due: number; running: number }>;
   /** For `jobs why`: due pending jobs that would be claimed before this one (paused types left out). */
   countAhead(job: JobRecord, now: number, excludeTypes: string[]): Promise<number>;
-  /** Boot: jobs left running by a daemon that died go back to pending (their attempt counts). Returns how many. */
   /**
-   * After a crash: running jobs whose turn had begun go back to pending with the attempt
-   * counted and an "interrupted" error; those claimed ahead that never began, without either.
+   * Boot: jobs a daemon that died left running go back to pending, each with its attempt
+   * counted and an "interrupted" error, those handed over ahead of their turn too (they may
+   * have begun). Returns how many.
    */
-  rescue(now: number): Promise<{ interrupted: number; notStarted: number }>;
+  rescue(now: number): Promise<{ interrupted: number }>;
 }
 
 export interface AttachmentStore {

@@ -154,14 +154,18 @@ export function sqliteJobs(db: Db): JobStore {
   const prune = db.prepare<[number]>(
     `DELETE FROM jobs WHERE finished_at < ? AND status IN ('complete', 'failed', 'cancelled')`,
   );
+  // A job a dead daemon left running goes back to pending with its attempt counted. That
+  // includes a job handed to its worker ahead of its turn whose begin was not written yet:
+  // the worker starts it on its own, so it may well have run; counting the attempt keeps
+  // every attempt number to one execution at most.
   const rescue = db.prepare<[number]>(
     `UPDATE jobs SET status = 'pending', slot = NULL, max_attempts = max(max_attempts, attempts + 1),
        errors = json_insert(errors, '$[#]', json_object('attempt', attempts, 'message',
-         'interrupted: the daemon stopped while this attempt was running', 'permanent', json('false'), 'at', ?))
-     WHERE status = 'running' AND started_at IS NOT NULL`,
-  );
-  const rescueNotStarted = db.prepare(
-    `UPDATE jobs SET status = 'pending', slot = NULL, attempts = attempts - 1 WHERE status = 'running' AND started_at IS NULL`,
+         CASE WHEN started_at IS NULL
+           THEN 'interrupted: the daemon stopped while this attempt was handed to its worker (it may have begun)'
+           ELSE 'interrupted: the daemon stopped while this attempt was running' END,
+         'permanent', json('false'), 'at', ?))
+     WHERE status = 'running'`,
   );
   // The earliest run_at among pending jobs (of types not excluded): a skip-scan over jobs_due,
   // which is ordered by priority first: one seek per distinct priority, then the first entry
@@ -360,7 +364,7 @@ export function sqliteJobs(db: Db): JobStore {
       return ahead.get({ now, priority: job.priority, runAt: job.runAt, id: job.id, except: JSON.stringify(excludeTypes) })!.n;
     },
     async rescue(now) {
-      return db.transaction(() => ({ interrupted: rescue.run(now).changes, notStarted: rescueNotStarted.run().changes })).immediate();
+      return { interrupted: rescue.run(now).changes };
     },
   };
 }
