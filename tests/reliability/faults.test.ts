@@ -7,8 +7,7 @@
 //   exit, leaves the file's bytes alone, and the CLI does not end up in a start loop;
 // - a full disk (a 2 MiB tmpfs holding the home, the daemon started by the CLI as users do,
 //   so its log is on the full disk too): writes are refused with a clear error, nothing
-//   acknowledged is lost, reads keep being answered, and writes work again after space frees;
-// - a job result the store cannot write: that job fails, the queue does not wedge.
+//   acknowledged is lost, reads keep being answered, and writes work again after space frees.
 
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -118,10 +117,9 @@ describe("the database locked by another process", () => {
     expect(daemon.log()).not.toMatch(/daemon\.uncaught_exception|request\.failed|request\.crashed/);
   }, 60_000);
 
-  it("keeps answering health checks while a write waits for another process's lock", async () => {
-    // better-sqlite3 is synchronous and the store sets busy_timeout = 5000: a write that
-    // meets the lock blocks the daemon's event loop for up to 5 s, and the engine retries
-    // failed ticks every second, so the daemon goes deaf for as long as the lock is held.
+  it("keeps answering health checks fast for as long as another process holds the lock", async () => {
+    // A write that meets the lock waits (busy_timeout) on the daemon's only thread, and the
+    // engine retries its failed ticks: neither may leave the daemon deaf while the lock lasts.
     d = await startDaemon();
     const daemon = d;
     const other = new Database(daemon.paths.database);
@@ -132,21 +130,37 @@ describe("the database locked by another process", () => {
       if (!released) other.exec("ROLLBACK");
       other.close();
     });
-    let writeDone = false;
-    const write = errorOf(daemon.client.call("tasksAdd", { title: "blocked" })).finally(() => (writeDone = true));
+    // For 2 s: a client that keeps trying to add a task, and a health probe. Each refused write
+    // holds the daemon's thread for the busy timeout (250 ms), so an answer may wait behind one
+    // or two of them, not more. (Enqueues refused under the lock are the test above's.)
+    const until = Date.now() + 2_000;
+    const refusals: string[] = [];
+    const writer = async () => {
+      while (Date.now() < until) {
+        const e = await errorOf(daemon.client.call("tasksAdd", { title: "blocked" }));
+        refusals.push(e ? `${e.code}: ${e.message}` : "accepted");
+      }
+    };
     const latencies: number[] = [];
-    for (let i = 0; i < 100 && !writeDone; i++) {
-      const s = Date.now();
-      const r = await httpRequest(daemon.paths.socket, { method: "GET", path: "/health" }, 20_000);
-      latencies.push(r.status === 200 ? Date.now() - s : Infinity);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const refused = await write;
+    const prober = async () => {
+      while (Date.now() < until) {
+        const s = Date.now();
+        const r = await httpRequest(daemon.paths.socket, { method: "GET", path: "/health" }, 20_000);
+        latencies.push(r.status === 200 ? Date.now() - s : Infinity);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    await Promise.all([writer(), prober()]);
     other.exec("ROLLBACK");
     released = true;
-    expect(refused?.code).toBe("unavailable");
-    console.log(`health latency while a write waited for the lock: max ${Math.max(...latencies)} ms over ${latencies.length} probes`);
+    console.log(`while locked for 2 s: ${refusals.length} writes refused, ${latencies.length} health answers, slowest ${Math.max(...latencies)} ms`);
+    expect(refusals.filter((r) => !/^unavailable: .*locked/.test(r))).toEqual([]);
+    expect(refusals.length).toBeGreaterThanOrEqual(4);
+    expect(latencies.length).toBeGreaterThanOrEqual(4);
     expect(Math.max(...latencies), "slowest health answer (ms)").toBeLessThan(1_000);
+    // Nothing refused was stored, and writing works again.
+    expect((await daemon.client.call("tasksList", {})).tasks).toEqual([]);
+    expect((await daemon.client.call("tasksAdd", { title: "after" })).task.title).toBe("after");
   }, 30_000);
 
   it("a daemon started while the lock is held exits with the reason, and starts once it is released", async () => {
@@ -384,35 +398,4 @@ describe("a full disk", () => {
     expect((await client.call("health", {})).pid).toBe(pid);
     expect((await runCli(["daemon", "stop"], { home, env: { TEAMWORK_NO_AUTOSTART: "1" } })).exitCode).toBe(0);
   }, 60_000);
-});
-
-// ---------------------------------------------------------------------------------------
-
-describe("a job result the daemon cannot take in", () => {
-  // Valid JSON, small (a few KiB), but nested thousands deep. The worker thread (4 MiB stack)
-  // can serialise it; the daemon's main thread (about 1 MiB) cannot always read or store it.
-  it("fails that job promptly and clearly, and the queue keeps working", async () => {
-    const results: string[] = [];
-    await Promise.all(
-      [3_000, 6_000].map(async (depth) => {
-        const t = await startDaemon({ config: { concurrency: 2, jobModules: [FIXTURE_JOBS, RELIABILITY_JOBS] } });
-        cleanups.push(async () => {
-          // A daemon stuck on a finish it cannot write does not stop gracefully either.
-          await t.kill9();
-          await t.cleanup();
-        });
-        const { job: deep } = await t.client.call("jobsEnqueue", { type: "nested-result", payload: { depth } });
-        const outcome = await finished(t.client, deep.id, 5_000).then(
-          (j) => `${j.status}: ${j.error}`,
-          () => "still running after 5 s",
-        );
-        const next = await t.client.call("jobsEnqueue", { type: "noop", payload: { after: depth } }).then(
-          async (r) => (await finished(t.client, r.job.id, 5_000).catch(() => null))?.status ?? "did not finish",
-          (e: Error) => `refused: ${e.message}`,
-        );
-        results.push(`depth ${depth}: the job ended ${outcome}; a job enqueued after it: ${next}`);
-      }),
-    );
-    expect(results.filter((r) => !/ended failed: .*; a job enqueued after it: complete$/.test(r)).sort()).toEqual([]);
-  }, 30_000);
 });
