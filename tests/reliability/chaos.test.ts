@@ -185,7 +185,9 @@ describe(`chaos: repeated kill -9 under load (seed ${SEED})`, () => {
     expect(twice, `seed ${SEED}: an attempt number ran twice`).toEqual([]);
     const strangers = [...executions.keys()].filter((id) => !byId.has(id));
     expect(strangers, `seed ${SEED}: executions of unknown jobs`).toEqual([]);
-    const neverRan = jobs.filter((j) => !seen.has(`${j.id} ${j.attempts}`)).map((j) => j.id);
+    const neverRan = jobs
+      .filter((j) => !seen.has(`${j.id} ${j.attempts}`))
+      .map((j) => ({ id: j.id, acked: acked.has(j.id), attempts: j.attempts, ran: runs.filter((l) => l.startsWith(`${j.id} `)), errors: j.errors.map((e) => e.message), created: j.createdAt, started: j.startedAt, finished: j.finishedAt }));
     expect(neverRan, `seed ${SEED}: complete jobs whose final attempt never ran`).toEqual([]);
     const overRun = [...executions].filter(([id, n]) => n > 1 + (runningAtKills.get(id) ?? 0)).map(([id, n]) => `${id}: ran ${n} times, running at ${runningAtKills.get(id) ?? 0} kills`);
     expect(overRun, `seed ${SEED}: jobs run again without a kill finding them running`).toEqual([]);
