@@ -24,6 +24,8 @@ export interface Config {
   digest: { recipients: string[]; sendEmpty: boolean };
   /** A job whose attempts killed their worker this many times is failed as quarantined. */
   quarantineAfter: number;
+  /** How many workers jobs of fast types (under 1 ms) may keep busy at once; 0 = the cores less one, at least 1. */
+  fastWorkers: number;
   /** Default per-attempt timeout of a job (ms); a job type may set its own. */
   jobTimeout: number;
   /** Default heap limit of a job's worker (MiB). */
@@ -47,6 +49,7 @@ export const DEFAULTS: Config = {
   cleanup: { maxAge: 86_400_000 },
   digest: { recipients: [], sendEmpty: false },
   quarantineAfter: 3,
+  fastWorkers: 0,
   jobTimeout: 15 * 60_000,
   jobMemoryMb: 512,
   cancelGrace: 5_000,
@@ -130,6 +133,7 @@ const KEYS: Record<string, KeySpec> = {
   "digest.sendEmpty": { parse: bool, env: "TEAMWORK_DIGEST_SEND_EMPTY" },
   jobTimeout: { parse: duration, env: "TEAMWORK_JOB_TIMEOUT" },
   quarantineAfter: { parse: int(1, 100), env: "TEAMWORK_QUARANTINE_AFTER" },
+  fastWorkers: { parse: int(0, 64), env: "TEAMWORK_FAST_WORKERS" },
   jobMemoryMb: { parse: int(16, 65_536), env: "TEAMWORK_JOB_MEMORY_MB" },
   cancelGrace: { parse: duration, env: "TEAMWORK_CANCEL_GRACE" },
   shutdownGrace: { parse: duration, env: "TEAMWORK_SHUTDOWN_GRACE" },

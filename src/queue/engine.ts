@@ -22,6 +22,7 @@
 //   frees its slot and queues exactly one finish.
 // - Enqueue promises resolve only after the tick that inserted them has committed.
 
+import { availableParallelism } from "node:os";
 import type { Clock, TimerHandle } from "../lib/clock.js";
 import { TeamworkError, conflict, invalid, notFound } from "../lib/errors.js";
 import { formatDuration } from "../lib/duration.js";
@@ -40,6 +41,8 @@ export interface EngineConfig {
   concurrency: number;
   /** A job whose attempts killed their worker this many times is failed as quarantined. */
   quarantineAfter: number;
+  /** How many workers fast jobs may keep busy at once; 0: the cores less one, at least 1. */
+  fastWorkers: number;
   jobTimeout: number;
   jobMemoryMb: number;
   cancelGrace: number;
@@ -80,6 +83,14 @@ const AHEAD_FAST_MS = 1;
 const AHEAD_BUDGET_MS = 4;
 /** At most this many jobs are handed to one slot at once. */
 const AHEAD_MAX = 256;
+/**
+ * Fast jobs keep at most this many workers busy unless configured (fastWorkers): a no-op job
+ * costs the daemon's main thread more than its worker, so on a small machine more workers
+ * only take cores from the thread that feeds them. One core is left to the main thread.
+ */
+const FAST_WORKERS_AUTO = Math.max(1, availableParallelism() - 1);
+/** A worker whose fast job has run this long counts as stuck: the cap lets another one be woken. */
+const FAST_STUCK_MS = 25;
 
 // A batch's jobs share a few timestamps (created, runAt): the last conversions are kept.
 const isoMs = [NaN, NaN, NaN, NaN];
@@ -566,7 +577,8 @@ export class Engine {
   private claimPlan(): TickBatch["claim"] {
     const now = this.opts.clock.now();
     /** initial: the expected work its worker still had when the tick began (was it keeping up?). */
-    const slots: { n: number; count: number; backlog: number; initial: number; blocked: boolean; memoryMb: number | null }[] = [];
+    /** fast: its worker is busy with fast jobs (counted against the fastWorkers cap). */
+    const slots: { n: number; count: number; backlog: number; initial: number; blocked: boolean; fast: boolean; memoryMb: number | null }[] = [];
     /** Types not measured yet with a job on its way (the probe), and since when. */
     const probing = new Map<string, number>();
     let limit = 0;
@@ -585,7 +597,14 @@ export class Engine {
         // Nothing waits behind a slow job, or one that is taking longer than it should.
         if (j === jobs[0] && (cost === undefined || cost > AHEAD_FAST_MS || (run.begun !== null && now - run.begun > AHEAD_BUDGET_MS))) blocked = true;
       }
-      slots.push({ n, count: jobs.length, backlog, initial: backlog, blocked, memoryMb });
+      // Busy with fast work unless its running job has been at it for a long while: the time
+      // a job began is only learnt when the daemon reads the worker's messages, which lag
+      // when the daemon itself is the bottleneck, so "overdue by a few ms" would wake more
+      // workers exactly when they cannot help.
+      const head = jobs[0] ? this.running.get(jobs[0].jobId) : undefined;
+      const headCost = head ? this.costs.get(head.record.type) : undefined;
+      const fast = head !== undefined && headCost !== undefined && headCost <= AHEAD_FAST_MS && (head.begun === null || now - head.begun <= FAST_STUCK_MS);
+      slots.push({ n, count: jobs.length, backlog, initial: backlog, blocked, fast, memoryMb });
       if (jobs.length === 0) limit += 1;
     }
     // Room behind busy slots, counted in jobs of the fastest measured type (a bound: the
@@ -641,12 +660,19 @@ export class Engine {
           // to wake another one.
           if (keepingUp) return null;
         }
-        // Otherwise an empty slot, one whose worker is still warm first.
+        // Otherwise an empty slot, one whose worker is still warm first; for a fast job, only
+        // while fewer workers than the cap hold fast jobs.
+        if (cost !== undefined && cost <= AHEAD_FAST_MS) {
+          let fastBusy = 0;
+          for (const s of slots) if (s.fast) fastBusy++;
+          if (fastBusy >= (this.opts.config.fastWorkers || FAST_WORKERS_AUTO)) return null;
+        }
         const empty = slots.find((s) => s.count === 0 && this.pool.warm(s.n)) ?? slots.find((s) => s.count === 0);
         if (!empty) return null;
         empty.count = 1;
         empty.backlog = cost ?? AHEAD_BUDGET_MS;
         empty.blocked = cost === undefined || cost > AHEAD_FAST_MS;
+        empty.fast = !empty.blocked;
         empty.memoryMb = memoryMb;
         if (cost === undefined) probing.set(type, now);
         return { slot: empty.n, ahead: false };

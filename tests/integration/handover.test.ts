@@ -133,3 +133,57 @@ describe("short jobs handed over ahead", () => {
     expect(w.errors.map((e) => e.message)).toEqual(["interrupted: the daemon stopped while this attempt was handed to its worker (it may have begun)"]);
   });
 });
+
+describe("fastWorkers: how many workers fast jobs keep busy", () => {
+  let e: TestDaemon;
+  beforeAll(async () => {
+    e = await startDaemon({ config: { concurrency: 3, fastWorkers: 1 } });
+  });
+  afterAll(async () => {
+    await e?.cleanup();
+  });
+  const run = async (specs: { type: string; payload: Json }[]): Promise<ReturnType<typeof runningOverTime> & { byThread: Map<number, number> }> => {
+    const seen: StreamEvent[] = [];
+    const stream = e.client.stream("eventsStream", {}, (ev) => seen.push(ev));
+    await stream.opened;
+    const jobs = (await e.client.call("jobsEnqueueBatch", { jobs: specs })).jobs.map((j) => j.job);
+    const done = await Promise.all(
+      jobs.map((j) =>
+        waitFor(
+          async () => {
+            const g = (await e.client.call("jobsGet", { id: j.id })).job;
+            return g.status === "complete" ? g : null;
+          },
+          { timeoutMs: 20_000, what: `job ${j.id}` },
+        ),
+      ),
+    );
+    stream.close();
+    expect(done.map((j) => j.attempts)).toEqual(jobs.map(() => 1));
+    const ids = new Set(jobs.map((j) => j.id));
+    /** How many of the jobs ran in each worker thread (whoami jobs). */
+    const byThread = new Map<number, number>();
+    for (const j of done) if (j.type === "whoami") byThread.set((j.result as { thread: number }).thread, (byThread.get((j.result as { thread: number }).thread) ?? 0) + 1);
+    return { ...runningOverTime(seen, ids), byThread };
+  };
+
+  it("with fastWorkers 1, a burst of a fast type runs in one slot of three; a slow type still uses all three", async () => {
+    // The type's run time is measured from its second run on.
+    // 0.1 ms each: a fast type, but slower than the daemon hands them out, so its worker
+    // falls behind and, without the cap, the engine wakes the other two.
+    await run(Array.from({ length: 20 }, () => ({ type: "whoami", payload: { spinMs: 0.1 } })));
+    const fast = await run(Array.from({ length: 2000 }, () => ({ type: "whoami", payload: { spinMs: 0.1 } })));
+    expect(fast.peak).toBeGreaterThan(3); // handed over ahead, several at once
+    // Another worker is only woken while the busy one's job has run for over 25 ms, or while
+    // a pause of this machine makes the type's average look slow (over 1 ms): nearly all of
+    // them run in one. (Without the cap, here, the busiest ran about half.)
+    const counts = [...fast.byThread.values()].sort((a, b) => b - a);
+    const spread = JSON.stringify(Object.fromEntries(fast.byThread));
+    console.log(`fastWorkers 1: jobs run per worker thread ${spread}`);
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(2000);
+    expect(counts[0]!, spread).toBeGreaterThanOrEqual(1700);
+    const slow = await run(Array.from({ length: 3 }, () => ({ type: "slow-progress", payload: { steps: 2, stepMs: 150 } })));
+    expect(slow.peak).toBe(3);
+    expect([...slow.slots].sort()).toEqual([1, 2, 3]);
+  });
+});
