@@ -175,13 +175,14 @@ describe("fastWorkers: how many workers fast jobs keep busy", () => {
     const fast = await run(Array.from({ length: 2000 }, () => ({ type: "whoami", payload: { spinMs: 0.1 } })));
     expect(fast.peak).toBeGreaterThan(3); // handed over ahead, several at once
     // Another worker is only woken while the busy one's job has run for over 25 ms, or while
-    // a pause of this machine makes the type's average look slow (over 1 ms): nearly all of
-    // them run in one. (Without the cap, here, the busiest ran about half.)
+    // a pause of this machine makes the type's average look slow (over 1 ms): most of them
+    // run in one (88-100% here, under the full suite's load too). Without the cap, the
+    // busiest worker ran 49-58% of them.
     const counts = [...fast.byThread.values()].sort((a, b) => b - a);
     const spread = JSON.stringify(Object.fromEntries(fast.byThread));
     console.log(`fastWorkers 1: jobs run per worker thread ${spread}`);
     expect(counts.reduce((a, b) => a + b, 0)).toBe(2000);
-    expect(counts[0]!, spread).toBeGreaterThanOrEqual(1700);
+    expect(counts[0]!, spread).toBeGreaterThanOrEqual(1500);
     const slow = await run(Array.from({ length: 3 }, () => ({ type: "slow-progress", payload: { steps: 2, stepMs: 150 } })));
     expect(slow.peak).toBe(3);
     expect([...slow.slots].sort()).toEqual([1, 2, 3]);
