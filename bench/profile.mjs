@@ -47,10 +47,10 @@ try {
   } else if (workload === "batch") {
     await tw.client.call("queuePause", {});
     t = performance.now();
-    for (let i = 0; i < N; i += 1000) await tw.client.call("jobsEnqueueBatch", { jobs: specs(i, Math.min(1000, N - i)) });
+    for (let i = 0; i < N; i += 1000) await tw.client.call("jobsEnqueueBatchIds", { jobs: specs(i, Math.min(1000, N - i)) });
   } else if (workload === "process") {
     await tw.client.call("queuePause", {});
-    for (let i = 0; i < N; i += 1000) await tw.client.call("jobsEnqueueBatch", { jobs: specs(i, Math.min(1000, N - i)) });
+    for (let i = 0; i < N; i += 1000) await tw.client.call("jobsEnqueueBatchIds", { jobs: specs(i, Math.min(1000, N - i)) });
     t = performance.now();
     await tw.client.call("queueResume", {});
     await until(drained, { timeoutMs: 600_000, what: "the jobs to finish" });

@@ -13,7 +13,7 @@ for (const durability of ["full", "process"]) {
   await tw.client.call("jobsList", { limit: 1 });
   t = performance.now();
   const batch = 1000;
-  for (let i = 0; i < N; i += batch) await tw.client.call("jobsEnqueueBatch", { jobs: Array.from({ length: batch }, () => ({ type: "bench-noop", delayMs: 3_600_000 })) });
+  for (let i = 0; i < N; i += batch) await tw.client.call("jobsEnqueueBatchIds", { jobs: Array.from({ length: batch }, () => ({ type: "bench-noop", delayMs: 3_600_000 })) });
   const bulk = N / ((performance.now() - t) / 1000);
   await tw.stop();
 
@@ -21,7 +21,7 @@ for (const durability of ["full", "process"]) {
   const c = completions(tw2.client, N);
   await c.opened;
   t = performance.now();
-  for (let i = 0; i < N; i += batch) await tw2.client.call("jobsEnqueueBatch", { jobs: Array.from({ length: batch }, () => ({ type: "bench-noop" })) });
+  for (let i = 0; i < N; i += batch) await tw2.client.call("jobsEnqueueBatchIds", { jobs: Array.from({ length: batch }, () => ({ type: "bench-noop" })) });
   await c.finished;
   const process_ = N / ((performance.now() - t) / 1000);
 

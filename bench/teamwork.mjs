@@ -106,7 +106,7 @@ export function teamworkSystem(durability) {
     teamwork: true,
     settings:
       durability === "full"
-        ? "durability \"full\": SQLite WAL, synchronous=FULL — every commit fsync'd before the reply; daemon in its own process, the client over the Unix socket (RPC: one connection, a JSON line per call); handlers in worker threads, started with the daemon's own V8 flags (--max-semi-space-size=1 --optimize-for-size)"
+        ? "durability \"full\": SQLite WAL, synchronous=FULL — every commit fsync'd before the reply; daemon in its own process, the client over the Unix socket (RPC: one connection, a JSON line per call; batches with POST /jobs/batch/ids, answered with the ids); handlers in worker threads, started with the daemon's own V8 flags (--max-semi-space-size=1 --optimize-for-size)"
         : "durability \"process\": SQLite WAL, synchronous=NORMAL — no fsync per commit (safe against a daemon crash, not a power cut); otherwise as above",
     async oneByOne(n) {
       const tw = await startTeamwork({ durability });
@@ -124,7 +124,7 @@ export function teamworkSystem(durability) {
       try {
         await tw.client.call("queuePause", {});
         const t = performance.now();
-        for (let i = 0; i < n; i += BATCH) await tw.client.call("jobsEnqueueBatch", { jobs: specs(i, Math.min(BATCH, n - i)) });
+        for (let i = 0; i < n; i += BATCH) await tw.client.call("jobsEnqueueBatchIds", { jobs: specs(i, Math.min(BATCH, n - i)) });
         return n / ((performance.now() - t) / 1000);
       } finally {
         await tw.stop();
@@ -141,7 +141,7 @@ export function teamworkSystem(durability) {
       let tw = first;
       try {
         await tw.client.call("queuePause", {});
-        for (let i = 0; i < n; i += BATCH) await tw.client.call("jobsEnqueueBatch", { jobs: specs(i, Math.min(BATCH, n - i)) });
+        for (let i = 0; i < n; i += BATCH) await tw.client.call("jobsEnqueueBatchIds", { jobs: specs(i, Math.min(BATCH, n - i)) });
         await tw.stop({ keepHome: true });
         tw = await startTeamwork({ durability, concurrency, home: first.home }); // still paused: kept across restarts
         await sleep(200);

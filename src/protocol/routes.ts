@@ -98,6 +98,8 @@ export const routes = {
 
   jobsEnqueue: { method: "POST", path: "/jobs", input: jobSpec },
   jobsEnqueueBatch: { method: "POST", path: "/jobs/batch", input: v.object({ jobs: v.array(jobSpec, { min: 1, max: 10_000 }) }) },
+  /** As jobsEnqueueBatch, answered with the ids only: for producers that enqueue in bulk. */
+  jobsEnqueueBatchIds: { method: "POST", path: "/jobs/batch/ids", input: v.object({ jobs: v.array(jobSpec, { min: 1, max: 10_000 }) }) },
   jobsList: {
     method: "GET",
     path: "/jobs",
@@ -172,6 +174,8 @@ export interface RouteOutput {
   taskEventsList: { events: TaskEvent[] };
   jobsEnqueue: { job: Job; created: boolean };
   jobsEnqueueBatch: { jobs: { job: Job; created: boolean }[] };
+  /** ids: in input order (a spec whose uniqueKey was live gets that job's id); created: how many are new. */
+  jobsEnqueueBatchIds: { ids: number[]; created: number };
   jobsList: { jobs: Job[] };
   jobsGet: { job: Job };
   jobsCancel: { job: Job };

@@ -273,6 +273,22 @@ export class Engine {
 
   /** All or nothing: every spec is validated before any is stored, and all share one commit. */
   async enqueueBatch(specs: JobSpec[]): Promise<{ job: Job; created: boolean }[]> {
+    const results = await this.insert(await this.prepareAll(specs));
+    return results.map((r) => ({ job: toWire(r.job), created: r.created }));
+  }
+
+  /** As enqueueBatch, answered with the ids (in input order) and how many jobs are new. */
+  async enqueueBatchIds(specs: JobSpec[]): Promise<{ ids: number[]; created: number }> {
+    const results = await this.insert(await this.prepareAll(specs));
+    let created = 0;
+    const ids = results.map((r) => {
+      if (r.created) created++;
+      return r.job.id;
+    });
+    return { ids, created };
+  }
+
+  private async prepareAll(specs: JobSpec[]): Promise<NewJob[]> {
     const prepared: NewJob[] = [];
     for (const [i, s] of specs.entries()) {
       try {
@@ -282,8 +298,7 @@ export class Engine {
         throw err;
       }
     }
-    const results = await this.insert(prepared);
-    return results.map((r) => ({ job: toWire(r.job), created: r.created }));
+    return prepared;
   }
 
   /**

@@ -7,6 +7,7 @@ import { runningOverTime } from "../helpers/events.js";
 import type { Job } from "../../src/protocol/types.js";
 import type { StreamEvent } from "../../src/protocol/events.js";
 import { TeamworkError } from "../../src/lib/errors.js";
+import { httpRequest } from "../reliability/support.js";
 
 let d: TestDaemon;
 beforeAll(async () => {
@@ -63,6 +64,33 @@ describe("enqueue", () => {
     expect(new Set(jobs.map((j) => j.job.id)).size).toBe(50);
     for (const j of jobs) await finished(j.job.id);
     expect((await get(jobs[49]!.job.id)).result).toEqual({ ok: true, echo: { i: 49 } });
+  });
+
+  it("enqueues a batch answered with the ids only, in input order, all or nothing", async () => {
+    const { ids, created } = await d.client.call("jobsEnqueueBatchIds", {
+      jobs: [
+        { type: "noop", payload: { i: 0 } },
+        { type: "slow-progress", uniqueKey: "ids-batch", payload: { steps: 2, stepMs: 50 } },
+        { type: "slow-progress", uniqueKey: "ids-batch", payload: { steps: 9, stepMs: 50 } },
+        { type: "noop", payload: { i: 3 } },
+      ],
+    });
+    expect(ids).toHaveLength(4);
+    expect(created).toBe(3);
+    expect(ids[2]).toBe(ids[1]); // the live job with that key
+    expect(ids[3]).toBeGreaterThan(ids[1]!);
+    expect(ids[1]).toBeGreaterThan(ids[0]!);
+    expect((await finished(ids[0]!)).result).toEqual({ ok: true, echo: { i: 0 } });
+    expect((await finished(ids[3]!)).result).toEqual({ ok: true, echo: { i: 3 } });
+    expect((await finished(ids[1]!)).result).toEqual({ steps: 2 });
+    // Over HTTP too (not taken for /jobs/:id); one bad spec refuses the whole batch, naming it.
+    const body = JSON.stringify({ jobs: [{ type: "noop" }, { type: "noop" }] });
+    const r = await httpRequest(d.paths.socket, { method: "POST", path: "/jobs/batch/ids", headers: { "content-type": "application/json" }, body });
+    expect(r.status).toBe(202);
+    expect(JSON.parse(r.body)).toEqual({ ids: [expect.any(Number), expect.any(Number)], created: 2 });
+    const before = (await d.client.call("jobsList", { limit: 10_000 })).jobs.length;
+    await expect(d.client.call("jobsEnqueueBatchIds", { jobs: [{ type: "noop" }, { type: "noop", priority: 5000 }] })).rejects.toThrow(/jobs\[1\]/);
+    expect((await d.client.call("jobsList", { limit: 10_000 })).jobs.length).toBe(before);
   });
 
   it("returns the live job for a repeated unique key (the double click)", async () => {

@@ -3,7 +3,7 @@ import { invalid, notFound } from "../../lib/errors.js";
 import type { AppContext, Handlers, StreamHandlers } from "../context.js";
 import { ok } from "../context.js";
 
-type JobRoutes = "jobsLogs" | "jobsWhy" | "queueGet" | "queuePause" | "queueResume" | "queueConcurrency" | "jobsEnqueue" | "jobsEnqueueBatch" | "jobsList" | "jobsGet" | "jobsCancel" | "jobsRetry" | "jobsPrune";
+type JobRoutes = "jobsLogs" | "jobsWhy" | "queueGet" | "queuePause" | "queueResume" | "queueConcurrency" | "jobsEnqueue" | "jobsEnqueueBatch" | "jobsEnqueueBatchIds" | "jobsList" | "jobsGet" | "jobsCancel" | "jobsRetry" | "jobsPrune";
 
 export function jobRoutes(app: AppContext): Pick<Handlers, JobRoutes> {
   const { engine } = app;
@@ -15,6 +15,9 @@ export function jobRoutes(app: AppContext): Pick<Handlers, JobRoutes> {
     },
     async jobsEnqueueBatch({ jobs }) {
       return { status: 202, body: { jobs: await engine.enqueueBatch(jobs) } };
+    },
+    async jobsEnqueueBatchIds({ jobs }) {
+      return { status: 202, body: await engine.enqueueBatchIds(jobs) };
     },
     async jobsLogs({ id, afterId }) {
       return ok({ logs: await engine.logsOf(id, afterId) });
