@@ -636,7 +636,8 @@ export class Engine {
         if (s.count > 0) limit += room;
         else roomBehindEmpty = Math.max(roomBehindEmpty, room);
       }
-      limit += roomBehindEmpty;
+      // No fast job goes to an empty slot while fastWorkers workers are busy with fast jobs.
+      if (slots.filter((s) => s.fast).length < this.fastWorkers) limit += roomBehindEmpty;
     }
     return {
       limit,
@@ -680,7 +681,7 @@ export class Engine {
         if (cost !== undefined && cost <= AHEAD_FAST_MS) {
           let fastBusy = 0;
           for (const s of slots) if (s.fast) fastBusy++;
-          if (fastBusy >= (this.opts.config.fastWorkers || FAST_WORKERS_AUTO)) return null;
+          if (fastBusy >= this.fastWorkers) return null;
         }
         const empty = slots.find((s) => s.count === 0 && this.pool.warm(s.n)) ?? slots.find((s) => s.count === 0);
         if (!empty) return null;
@@ -693,6 +694,11 @@ export class Engine {
         return { slot: empty.n, ahead: false };
       },
     };
+  }
+
+  /** How many workers fast jobs may keep busy at once. */
+  private get fastWorkers(): number {
+    return this.opts.config.fastWorkers || FAST_WORKERS_AUTO;
   }
 
   private probeTimer: TimerHandle | null = null;
