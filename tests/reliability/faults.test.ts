@@ -15,27 +15,38 @@ import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { FIXTURE_JOBS, startDaemon, tempHome, writeConfig, type TestDaemon } from "../helpers/daemon.js";
 import { runCli, runJson } from "../helpers/cli.js";
 import { waitFor } from "../helpers/wait.js";
 import { Client } from "../../src/client/client.js";
 import { resolvePaths } from "../../src/config/paths.js";
 import type { Job } from "../../src/protocol/types.js";
-import { alive, daemonsFor, httpRequest, killDaemonsFor, prng, RELIABILITY_JOBS, seedFrom, spawnDaemon, within } from "./support.js";
+import { cleanupAfterEach, alive, daemonsFor, httpRequest, killDaemonsFor, prng, RELIABILITY_JOBS, seedFrom, spawnDaemon, within } from "./support.js";
 
 const SEED = seedFrom("FAULTS_SEED", 0xfa017);
 
 let d: TestDaemon | undefined;
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  try {
-    await d?.cleanup();
-  } finally {
-    d = undefined;
-    for (const c of cleanups.splice(0).reverse()) await c();
-  }
-});
+const cleanups = cleanupAfterEach(
+  () => d,
+  () => (d = undefined),
+);
+
+/** Another process's view: an exclusive transaction on the database, held until release() (or the test's end). */
+function holdLock(database: string): { release(): void } {
+  const other = new Database(database);
+  other.pragma("busy_timeout = 0");
+  other.exec("BEGIN EXCLUSIVE");
+  let held = true;
+  const release = () => {
+    if (!held) return;
+    held = false;
+    other.exec("ROLLBACK");
+    other.close();
+  };
+  cleanups.push(release);
+  return { release };
+}
 
 const sha = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
 const errorOf = (p: Promise<unknown>) => p.then(
@@ -66,14 +77,7 @@ describe("the database locked by another process", () => {
     const { job: long } = await client.call("jobsEnqueue", { type: "journal", payload: { file: join(daemon.home, "journal.log"), ms: 120_000 } });
     await waitFor(() => existsSync(join(daemon.home, "journal.log")), { what: "the long job to start" });
 
-    const other = new Database(daemon.paths.database);
-    other.pragma("busy_timeout = 0");
-    other.exec("BEGIN EXCLUSIVE");
-    let released = false;
-    cleanups.push(() => {
-      if (!released) other.exec("ROLLBACK");
-      other.close();
-    });
+    const lock = holdLock(daemon.paths.database);
     // All at once while the lock is held: an enqueue, a task write through the CLI, a read,
     // and a health probe, each timed (the raw requests are bounded at 30 s).
     const t0 = Date.now();
@@ -88,8 +92,7 @@ describe("the database locked by another process", () => {
       timed(httpRequest(daemon.paths.socket, { method: "GET", path: "/health" }, 30_000)),
       timed(httpRequest(daemon.paths.socket, { method: "GET", path: "/tasks" }, 30_000)),
     ]);
-    other.exec("ROLLBACK");
-    released = true;
+    lock.release();
     const lockedFor = Date.now() - t0;
     console.log(`locked database: lock held ${lockedFor} ms; enqueue refused after ${enqueue.ms} ms, CLI task refused after ${cli.ms} ms; health answered after ${health.ms} ms, tasks list after ${read.ms} ms`);
     expect(enqueue.v?.code).toBe("unavailable");
@@ -122,14 +125,7 @@ describe("the database locked by another process", () => {
     // engine retries its failed ticks: neither may leave the daemon deaf while the lock lasts.
     d = await startDaemon();
     const daemon = d;
-    const other = new Database(daemon.paths.database);
-    other.pragma("busy_timeout = 0");
-    other.exec("BEGIN EXCLUSIVE");
-    let released = false;
-    cleanups.push(() => {
-      if (!released) other.exec("ROLLBACK");
-      other.close();
-    });
+    const lock = holdLock(daemon.paths.database);
     // For 2 s: a client that keeps trying to add a task, and a health probe. Each refused write
     // holds the daemon's thread for the busy timeout (250 ms), so an answer may wait behind one
     // or two of them, not more. (Enqueues refused under the lock are the test above's.)
@@ -151,8 +147,7 @@ describe("the database locked by another process", () => {
       }
     };
     await Promise.all([writer(), prober()]);
-    other.exec("ROLLBACK");
-    released = true;
+    lock.release();
     console.log(`while locked for 2 s: ${refusals.length} writes refused, ${latencies.length} health answers, slowest ${Math.max(...latencies)} ms`);
     expect(refusals.filter((r) => !/^unavailable: .*locked/.test(r))).toEqual([]);
     expect(refusals.length).toBeGreaterThanOrEqual(4);
@@ -170,9 +165,7 @@ describe("the database locked by another process", () => {
     expect((await runCli(["tasks", "add", "seed"], { home })).exitCode).toBe(0);
     expect((await runCli(["daemon", "stop"], { home })).exitCode).toBe(0);
     const paths = resolvePaths({ home });
-    const other = new Database(paths.database);
-    other.pragma("busy_timeout = 0");
-    other.exec("BEGIN EXCLUSIVE");
+    const lock = holdLock(paths.database);
     try {
       const early = spawnDaemon(home);
       cleanups.push(() => killDaemonsFor(home));
@@ -180,8 +173,7 @@ describe("the database locked by another process", () => {
       expect(exit.code).not.toBe(0);
       expect(readFileSync(join(home, "daemon.log"), "utf8")).toMatch(/database is locked/);
     } finally {
-      other.exec("ROLLBACK");
-      other.close();
+      lock.release();
     }
     const r = await runJson<{ title: string }[]>(["tasks", "list"], { home });
     expect(r.exitCode).toBe(0);

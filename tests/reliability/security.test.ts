@@ -20,25 +20,20 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, sep } from "node:path";
 import sharp from "sharp";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BIN, runCli } from "../helpers/cli.js";
 import { FIXTURE_JOBS, startDaemon, tempHome, writeConfig, type TestDaemon } from "../helpers/daemon.js";
 import { waitFor } from "../helpers/wait.js";
 import { Client } from "../../src/client/client.js";
 import type { Job } from "../../src/protocol/types.js";
 import type { StreamEvent } from "../../src/protocol/events.js";
-import { httpRequest, killDaemonsFor, spawnDaemon, within } from "./support.js";
+import { cleanupAfterEach, httpRequest, killDaemonsFor, spawnDaemon, within } from "./support.js";
 
 let d: TestDaemon | undefined;
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  try {
-    await d?.cleanup();
-  } finally {
-    d = undefined;
-    for (const c of cleanups.splice(0).reverse()) await c();
-  }
-});
+const cleanups = cleanupAfterEach(
+  () => d,
+  () => (d = undefined),
+);
 
 const uid = process.getuid?.() ?? -1;
 const mode = (p: string) => statSync(p).mode & 0o777;

@@ -7,7 +7,8 @@ import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { request } from "node:http";
 import { fileURLToPath } from "node:url";
-import { DAEMON } from "../helpers/daemon.js";
+import { afterEach } from "vitest";
+import { DAEMON, type TestDaemon } from "../helpers/daemon.js";
 
 /** Job types for these suites (journal). */
 export const RELIABILITY_JOBS = fileURLToPath(new URL("../fixtures/reliability/jobs.mjs", import.meta.url));
@@ -194,4 +195,21 @@ export async function killDaemonsFor(home: string): Promise<void> {
     }
   }
   for (let i = 0; i < 200 && daemonsFor(home).length > 0; i++) await new Promise((r) => setTimeout(r, 25));
+}
+
+/**
+ * A test file's daemon and its other cleanups: after each test, the daemon `get()` returns is
+ * cleaned up, then whatever the test pushed onto `cleanups`, newest first.
+ */
+export function cleanupAfterEach(get: () => TestDaemon | undefined, reset: () => void): (() => Promise<void> | void)[] {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    try {
+      await get()?.cleanup();
+    } finally {
+      reset();
+      for (const c of cleanups.splice(0).reverse()) await c();
+    }
+  });
+  return cleanups;
 }
