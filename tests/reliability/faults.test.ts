@@ -22,7 +22,7 @@ import { waitFor } from "../helpers/wait.js";
 import { Client } from "../../src/client/client.js";
 import { resolvePaths } from "../../src/config/paths.js";
 import type { Job } from "../../src/protocol/types.js";
-import { cleanupAfterEach, alive, daemonsFor, httpRequest, killDaemonsFor, prng, RELIABILITY_JOBS, seedFrom, spawnDaemon, within } from "./support.js";
+import { cleanupAfterEach, finished, alive, daemonsFor, httpRequest, killDaemonsFor, prng, RELIABILITY_JOBS, seedFrom, spawnDaemon, within } from "./support.js";
 
 const SEED = seedFrom("FAULTS_SEED", 0xfa017);
 
@@ -53,14 +53,6 @@ const errorOf = (p: Promise<unknown>) => p.then(
   () => null,
   (e: Error & { code?: string }) => e,
 );
-const finished = (client: Client, id: number, timeoutMs = 15_000) =>
-  waitFor(
-    async () => {
-      const j = (await client.call("jobsGet", { id })).job;
-      return ["complete", "failed", "cancelled"].includes(j.status) ? j : null;
-    },
-    { timeoutMs, what: `job ${id} to finish` },
-  );
 
 // ---------------------------------------------------------------------------------------
 

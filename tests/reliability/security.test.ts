@@ -24,10 +24,9 @@ import { describe, expect, it } from "vitest";
 import { BIN, runCli } from "../helpers/cli.js";
 import { FIXTURE_JOBS, startDaemon, tempHome, writeConfig, type TestDaemon } from "../helpers/daemon.js";
 import { waitFor } from "../helpers/wait.js";
-import { Client } from "../../src/client/client.js";
 import type { Job } from "../../src/protocol/types.js";
 import type { StreamEvent } from "../../src/protocol/events.js";
-import { cleanupAfterEach, httpRequest, killDaemonsFor, spawnDaemon, within } from "./support.js";
+import { cleanupAfterEach, finished, httpRequest, killDaemonsFor, spawnDaemon, within } from "./support.js";
 
 let d: TestDaemon | undefined;
 const cleanups = cleanupAfterEach(
@@ -37,14 +36,6 @@ const cleanups = cleanupAfterEach(
 
 const uid = process.getuid?.() ?? -1;
 const mode = (p: string) => statSync(p).mode & 0o777;
-const finished = (client: Client, id: number, timeoutMs = 15_000) =>
-  waitFor(
-    async () => {
-      const j = (await client.call("jobsGet", { id })).job;
-      return ["complete", "failed", "cancelled"].includes(j.status) ? j : null;
-    },
-    { timeoutMs, what: `job ${id} to finish` },
-  );
 
 /** The uid of `nobody`, when this machine has one and we may switch to it. */
 function nobody(): { uid: number; gid: number } | null {

@@ -8,6 +8,8 @@ import { connect } from "node:net";
 import { request } from "node:http";
 import { fileURLToPath } from "node:url";
 import { afterEach } from "vitest";
+import type { Client } from "../../src/client/client.js";
+import { waitFor } from "../helpers/wait.js";
 import { DAEMON, type TestDaemon } from "../helpers/daemon.js";
 
 /** Job types for these suites (journal). */
@@ -213,3 +215,13 @@ export function cleanupAfterEach(get: () => TestDaemon | undefined, reset: () =>
   });
   return cleanups;
 }
+
+/** Waits for a job to reach complete, failed or cancelled, and returns it. */
+export const finished = (client: Client, id: number, timeoutMs = 15_000) =>
+  waitFor(
+    async () => {
+      const j = (await client.call("jobsGet", { id })).job;
+      return ["complete", "failed", "cancelled"].includes(j.status) ? j : null;
+    },
+    { timeoutMs, what: `job ${id} to finish` },
+  );
