@@ -592,8 +592,9 @@ export class Engine {
   private claimPlan(): TickBatch["claim"] {
     const now = this.opts.clock.now();
     /** initial: the expected work its worker still had when the tick began (was it keeping up?). */
-    /** fast: its worker is busy with fast jobs (counted against the fastWorkers cap). */
-    const slots: { n: number; count: number; backlog: number; initial: number; blocked: boolean; fast: boolean; memoryMb: number | null }[] = [];
+    const slots: { n: number; count: number; backlog: number; initial: number; blocked: boolean; memoryMb: number | null }[] = [];
+    /** Workers busy with fast jobs (the fastWorkers cap counts them). */
+    let fastBusy = 0;
     /** Types not measured yet with a job on its way (the probe), and since when. */
     const probing = new Map<string, number>();
     let limit = 0;
@@ -609,17 +610,17 @@ export class Engine {
         if (cost === undefined) probing.set(run.record.type, Math.min(probing.get(run.record.type) ?? Infinity, run.begun ?? now));
         backlog += cost ?? AHEAD_BUDGET_MS;
         memoryMb = this.memoryOf(run.record.type);
+        if (j !== jobs[0]) continue;
+        const isFast = cost !== undefined && cost <= AHEAD_FAST_MS;
         // Nothing waits behind a slow job, or one that is taking longer than it should.
-        if (j === jobs[0] && (cost === undefined || cost > AHEAD_FAST_MS || (run.begun !== null && now - run.begun > AHEAD_BUDGET_MS))) blocked = true;
+        if (!isFast || (run.begun !== null && now - run.begun > AHEAD_BUDGET_MS)) blocked = true;
+        // Busy with fast work unless its running job has been at it for a long while: the time
+        // a job began is only learnt when the daemon reads the worker's messages, which lag
+        // when the daemon itself is the bottleneck, so "overdue by a few ms" would wake more
+        // workers exactly when they cannot help.
+        if (isFast && (run.begun === null || now - run.begun <= FAST_STUCK_MS)) fastBusy++;
       }
-      // Busy with fast work unless its running job has been at it for a long while: the time
-      // a job began is only learnt when the daemon reads the worker's messages, which lag
-      // when the daemon itself is the bottleneck, so "overdue by a few ms" would wake more
-      // workers exactly when they cannot help.
-      const head = jobs[0] ? this.running.get(jobs[0].jobId) : undefined;
-      const headCost = head ? this.costs.get(head.record.type) : undefined;
-      const fast = head !== undefined && headCost !== undefined && headCost <= AHEAD_FAST_MS && (head.begun === null || now - head.begun <= FAST_STUCK_MS);
-      slots.push({ n, count: jobs.length, backlog, initial: backlog, blocked, fast, memoryMb });
+      slots.push({ n, count: jobs.length, backlog, initial: backlog, blocked, memoryMb });
       if (jobs.length === 0) limit += 1;
     }
     // Room behind busy slots, counted in jobs of the fastest measured type (a bound: the
@@ -637,7 +638,7 @@ export class Engine {
         else roomBehindEmpty = Math.max(roomBehindEmpty, room);
       }
       // No fast job goes to an empty slot while fastWorkers workers are busy with fast jobs.
-      if (slots.filter((s) => s.fast).length < this.fastWorkers) limit += roomBehindEmpty;
+      if (fastBusy < this.fastWorkers) limit += roomBehindEmpty;
     }
     return {
       limit,
@@ -678,17 +679,13 @@ export class Engine {
         }
         // Otherwise an empty slot, one whose worker is still warm first; for a fast job, only
         // while fewer workers than the cap hold fast jobs.
-        if (cost !== undefined && cost <= AHEAD_FAST_MS) {
-          let fastBusy = 0;
-          for (const s of slots) if (s.fast) fastBusy++;
-          if (fastBusy >= this.fastWorkers) return null;
-        }
+        if (cost !== undefined && cost <= AHEAD_FAST_MS && fastBusy >= this.fastWorkers) return null;
         const empty = slots.find((s) => s.count === 0 && this.pool.warm(s.n)) ?? slots.find((s) => s.count === 0);
         if (!empty) return null;
         empty.count = 1;
         empty.backlog = cost ?? AHEAD_BUDGET_MS;
         empty.blocked = cost === undefined || cost > AHEAD_FAST_MS;
-        empty.fast = !empty.blocked;
+        if (!empty.blocked) fastBusy++;
         empty.memoryMb = memoryMb;
         if (cost === undefined) probing.set(type, now);
         return { slot: empty.n, ahead: false };

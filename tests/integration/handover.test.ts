@@ -163,7 +163,11 @@ describe("fastWorkers: how many workers fast jobs keep busy", () => {
     const ids = new Set(jobs.map((j) => j.id));
     /** How many of the jobs ran in each worker thread (whoami jobs). */
     const byThread = new Map<number, number>();
-    for (const j of done) if (j.type === "whoami") byThread.set((j.result as { thread: number }).thread, (byThread.get((j.result as { thread: number }).thread) ?? 0) + 1);
+    for (const j of done) {
+      if (j.type !== "whoami") continue;
+      const { thread } = j.result as { thread: number };
+      byThread.set(thread, (byThread.get(thread) ?? 0) + 1);
+    }
     return { ...runningOverTime(seen, ids), byThread };
   };
 
