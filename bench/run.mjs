@@ -126,7 +126,7 @@ if (!sqliteVersion.startsWith("12.")) {
   console.error(`bench/node_modules has better-sqlite3 ${sqliteVersion}; the bench needs 12.x on Node 20 (13.x crashes). Run \`npm install --prefix bench\`.`);
   process.exit(2);
 }
-if (!existsSync(join(here, "..", "dist", "daemon", "main.js")) || !existsSync(join(here, "..", "dist", "cli", "bundle.mjs"))) {
+if (!existsSync(join(here, "..", "dist", "daemon", "main.js")) || !existsSync(join(here, "..", "dist", "cli", "bundle.cjs"))) {
   console.error("teamwork is not built (dist/ is missing): run `npm run build` first.");
   process.exit(2);
 }

@@ -9,7 +9,7 @@ import Database from "better-sqlite3";
 import { startTeamwork } from "./teamwork.mjs";
 import { max, median, min, rssMiB, sleep, until } from "./lib/util.mjs";
 
-const BIN = fileURLToPath(new URL("../bin/teamwork.js", import.meta.url));
+const BIN = fileURLToPath(new URL("../bin/teamwork.cjs", import.meta.url));
 
 /** Wall time of one command, ms; throws if it fails. */
 function timeCommand(args, env) {

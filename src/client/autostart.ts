@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { TeamworkError } from "../lib/errors.js";
 import type { Paths } from "../config/paths.js";
 import { Client, type ClientOptions } from "./client.js";
+import { lazyImport } from "../lib/lazy-import.js";
 
 // From both src/client and dist/client, this is the compiled daemon.
 export const DAEMON_ENTRY = fileURLToPath(new URL("../../dist/daemon/main.js", import.meta.url));
@@ -67,7 +68,7 @@ export async function startDaemon(opts: StartOptions): Promise<number> {
   mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
   const logStart = existsSync(paths.logFile) ? statSync(paths.logFile).size : 0;
   const logFd = openSync(paths.logFile, "a", 0o600);
-  const { spawn } = await import("node:child_process"); // only when a daemon is started
+  const { spawn } = await lazyImport<typeof import("node:child_process")>("node:child_process"); // only when a daemon is started
   const child = spawn(process.execPath, daemonArgs(opts), {
     detached: true,
     stdio: ["ignore", logFd, logFd],

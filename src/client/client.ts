@@ -8,6 +8,7 @@ import { buildPath, routes, type RouteInput, type RouteName, type RouteOutput } 
 import { VERSION, VERSION_HEADER } from "../protocol/version.js";
 import type { EventMap, EventName, StreamEvent } from "../protocol/events.js";
 import { RpcConnection, RpcUnsupported, replyError } from "./rpc.js";
+import { lazyImport } from "../lib/lazy-import.js";
 
 export interface ClientOptions {
   socket: string;
@@ -33,7 +34,7 @@ export function unreachable(socket: string, err: NodeJS.ErrnoException): Teamwor
 // node:http is loaded only when needed (streams, or a daemon without RPC): a command's start
 // is mostly module loading, and most commands make RPC calls only.
 let httpModule: Promise<typeof import("node:http")> | null = null;
-const http = () => (httpModule ??= import("node:http"));
+const http = () => (httpModule ??= lazyImport<typeof import("node:http")>("node:http"));
 
 export class Client {
   private agent: Agent | undefined;

@@ -7,6 +7,7 @@ import { Client } from "../client/client.js";
 import { DAEMON_ENTRY, DAEMON_NODE_FLAGS, isRunning, logTail, startDaemon } from "../client/autostart.js";
 import { type CliContext, intOption } from "./context.js";
 import { registerService } from "./service.js";
+import { lazyImport } from "../lib/lazy-import.js";
 
 export function registerDaemon(program: Command, ctx: CliContext): void {
   const daemon = program.command("daemon").description("start, stop and inspect the background daemon");
@@ -25,7 +26,7 @@ export function registerDaemon(program: Command, ctx: CliContext): void {
       if (existing) throw new TeamworkError("conflict", `daemon already running (pid ${existing.pid})`, "stop it first with `teamwork daemon stop`");
       if (opts.foreground) {
         const args = [...DAEMON_NODE_FLAGS, DAEMON_ENTRY, ...(paths.explicit ? ["--home", paths.home] : []), ...(concurrency ? ["--concurrency", String(concurrency)] : [])];
-        const { spawn } = await import("node:child_process");
+        const { spawn } = await lazyImport<typeof import("node:child_process")>("node:child_process");
         const child = spawn(process.execPath, args, { stdio: "inherit" });
         // Ctrl-C reaches the daemon from the terminal itself (same process group): forwarding
         // it too would be a second signal, which forces the daemon out without draining.

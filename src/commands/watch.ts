@@ -8,6 +8,7 @@ import type { Job } from "../protocol/types.js";
 import type { StreamEvent } from "../protocol/events.js";
 import { jobLine, summariseResult } from "../output/jobs.js";
 import type { CliContext } from "./context.js";
+import { lazyImport } from "../lib/lazy-import.js";
 
 const FINAL = new Set<Job["status"]>(["complete", "failed", "cancelled"]);
 
@@ -23,7 +24,7 @@ async function renderer(ctx: CliContext): Promise<Renderer> {
     return { update: () => {}, log: () => {}, end: () => {} };
   }
   if (out.tty) {
-    const { default: ora } = await import("ora");
+    const { default: ora } = await lazyImport<typeof import("ora")>("ora");
     const spinner = ora({ text: "connecting", stream: process.stdout, color: "cyan" }).start();
     let last = "";
     let lastLog = "";
