@@ -50,7 +50,7 @@ for (let i = 0; i < argv.length; i++) {
     console.log(USAGE);
     process.exit(0);
   }
-  const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
+  const m = /^--([a-z0-9-]+)(?:=(.*))?$/.exec(a);
   if (!m) {
     console.error(`unexpected argument "${a}"\n\n${USAGE}`);
     process.exit(2);
