@@ -36,6 +36,4 @@ if (cachedData === undefined || script.cachedDataRejected) {
 // this one (src/lib/lazy-import.ts), which resolves from this package like the bundle would.
 globalThis.__teamworkImport = (specifier) => import(specifier);
 const mod = new Module(file, module);
-mod.filename = file;
-mod.paths = Module._nodeModulePaths(path.dirname(file));
 script.runInThisContext()(mod.exports, Module.createRequire(file), mod, file, path.dirname(file));

@@ -3,7 +3,7 @@
 // written again. Runs on a copy of the package's CLI files so the real build stays untouched.
 
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -64,7 +64,7 @@ describe("CLI start-up from the code cache", () => {
   it("goes without a cache where the package is read-only", () => {
     rmSync(cache);
     const dir = join(pkg, "dist", "cli");
-    spawnSync("chmod", ["a-w", dir]);
+    chmodSync(dir, 0o555);
     try {
       const r = run("--version");
       expect(r.status).toBe(0);
@@ -72,7 +72,7 @@ describe("CLI start-up from the code cache", () => {
       if (process.getuid?.() !== 0) expect(existsSync(cache)).toBe(false); // root writes anyway
       expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
     } finally {
-      spawnSync("chmod", ["u+w", dir]);
+      chmodSync(dir, 0o755);
     }
   });
 });
