@@ -5,7 +5,7 @@
 // teamwork's is also given as a ratio to the best peer. Not part of `npm test`.
 //
 //   node bench/run.mjs [--n 20000] [--runs 3] [--quick] [--only teamwork,bullmq,...]
-//                      [--latency 500] [--skip-e] [--e-jobs 1000000] [--e-tasks 100000]
+//                      [--latency 500] [--sporadic 20] [--idle-ms 60000] [--skip-e] ...
 //
 // Results: bench/results/<date>.json, bench/results/<date>.md and bench/results/latest.md
 // (a --quick or --only run writes bench/results/quick-<date>.* instead, git-ignored).
@@ -18,6 +18,8 @@ import { fileURLToPath } from "node:url";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const PEERS = ["plainjob", "liteque", "bullmq", "graphile-worker"];
+/** Warm-up jobs before C and before the sporadic workload's idle period, not counted. */
+const WARM = 20;
 const DEPS = ["better-sqlite3", "plainjob", "liteque", "drizzle-orm", "bullmq", "ioredis", "graphile-worker", "pg"];
 
 // ---- flags -------------------------------------------------------------------------------
@@ -29,10 +31,19 @@ const USAGE = `usage: node bench/run.mjs [options]   (or: npm run bench -- [opti
                    the one-by-one rate is flat, and at a few hundred per second 20,000 would
                    take minutes per system)
   --runs R         runs of each workload; figures are the median with min–max (default 3)
-  --quick          smoke test: --n 1000 --runs 1 --latency 100, E with 20,000 jobs and 5,000 tasks
+  --quick          smoke test: --n 1000 --runs 1 --latency 100 --sporadic 5 --idle-ms 2000,
+                   E with 20,000 jobs and 5,000 tasks (about a minute and a half)
   --only LIST      systems to run, comma-separated: teamwork (both durabilities), teamwork-full,
                    teamwork-process, ${PEERS.join(", ")} (default: all)
-  --latency K      jobs of workload C, enqueued 5 ms apart (default 500)
+  --latency K      jobs of workload C, enqueued 5 ms apart, after ${WARM} warm-up jobs; and of
+                   C cold, the same into a fresh daemon / worker with no warm-up (default 500)
+  --sporadic S     jobs of the sporadic workload: after ${WARM} warm-up jobs and an idle period,
+                   one job every --sporadic-gap-ms; run once per system, not per run, as its
+                   idle period is long (default 20; 0 = skip it)
+  --idle-ms MS     the sporadic workload's idle period (default 60000: longer than the 30 s
+                   after which teamwork's worker pool retired idle workers when issue 16 was
+                   filed)
+  --sporadic-gap-ms MS  gap between the sporadic jobs (default 1000)
   --budget S       a workload that took longer than S seconds in the first run is not repeated
                    in the later runs (reported as one run, with a note); 0 = always repeat
                    (default 45: liteque's B takes over a minute per run at N=20,000)
@@ -57,7 +68,7 @@ for (let i = 0; i < argv.length; i++) {
   }
   const [, name, inline] = m;
   if (["quick", "skip-e"].includes(name)) flags[name] = true;
-  else if (["n", "n1", "runs", "only", "latency", "budget", "e-jobs", "e-tasks", "render"].includes(name)) {
+  else if (["n", "n1", "runs", "only", "latency", "sporadic", "idle-ms", "sporadic-gap-ms", "budget", "e-jobs", "e-tasks", "render"].includes(name)) {
     const v = inline ?? argv[++i];
     if (v === undefined) {
       console.error(`--${name} needs a value\n\n${USAGE}`);
@@ -100,8 +111,10 @@ const N = int("n", quick ? 1000 : 20_000);
 const N1 = int("n1", Math.min(N, 5000));
 const RUNS = int("runs", quick ? 1 : 3);
 const LAT = int("latency", quick ? 100 : 500);
+const SPORADIC = int("sporadic", quick ? 5 : 20, 0);
+const IDLE_MS = int("idle-ms", quick ? 2000 : 60_000, 0);
+const SPORADIC_GAP_MS = int("sporadic-gap-ms", 1000);
 const BUDGET_S = int("budget", 45, 0);
-const WARM = 20;
 const E_JOBS = int("e-jobs", quick ? 20_000 : 1_000_000, 2);
 const E_TASKS = int("e-tasks", quick ? 5_000 : 100_000, 2);
 const KNOWN = ["teamwork", "teamwork-full", "teamwork-process", ...PEERS, "graphile"];
@@ -131,7 +144,8 @@ if (!existsSync(join(here, "..", "dist", "daemon", "main.js")) || !existsSync(jo
   process.exit(2);
 }
 
-const { teamworkSystem, liveDaemons } = await import("./teamwork.mjs");
+const { teamworkSystem, liveDaemons, CONCURRENCY } = await import("./teamwork.mjs");
+const { histogram } = await import("./lib/latency.mjs");
 const { peerSystem, liveWorkers } = await import("./lib/peers.mjs");
 const { measureFsync } = await import("./lib/fsync.mjs");
 const { workloadE } = await import("./teamwork-e.mjs");
@@ -231,9 +245,24 @@ async function step(sys, what, run, fn) {
 }
 const rate = (v) => `${fmt(v)}/s`;
 const fsync = [];
-const latencyDetail = {};
+/** The latency histograms: latency[workload][system id] = one histogram per run. */
+const latency = { C: {}, Ccold: {}, S: {} };
+/** The concurrency at which each system's B was best, per run (the row "B at its best"). */
+const bBestAt = {};
+const showLatency = (h) => `p50 ${fmt(h.p50)} p90 ${fmt(h.p90)} p99 ${fmt(h.p99)} max ${fmt(h.max)} ms (slowest: #${h.slowest[0]?.i}); enqueue acknowledged p50 ${fmt(h.ackP50)} ms`;
+/** Runs one latency workload for a system, records its rows and its histogram. */
+async function latencyStep(sys, what, run, workload, opts, keys) {
+  await step(sys, what, run, async () => {
+    const { lat, ack, idleRssMiB } = await sys.latency({ concurrency: CONCURRENCY, ...opts });
+    const h = histogram(lat, ack);
+    for (const [key, field] of Object.entries(keys)) record(key, sys.id, h[field]);
+    if (idleRssMiB !== undefined) record("DidleS", sys.id, idleRssMiB);
+    (latency[workload][sys.id] ??= []).push({ run: run + 1, ...h });
+    return showLatency(h);
+  });
+}
 
-log(`bench: N=${N.toLocaleString("en-US")} (one by one: ${N1.toLocaleString("en-US")}), ${RUNS} run(s), C over ${LAT} jobs; systems: ${systems.map((s) => s.label).join(", ")}`);
+log(`bench: N=${N.toLocaleString("en-US")} (one by one: ${N1.toLocaleString("en-US")}), ${RUNS} run(s), C and C cold over ${LAT} jobs, sporadic ${SPORADIC} jobs ${SPORADIC_GAP_MS} ms apart after ${IDLE_MS} ms idle; systems: ${systems.map((s) => s.label).join(", ")}`);
 for (let run = 0; run < RUNS; run++) {
   const f = measureFsync();
   fsync.push(f);
@@ -253,8 +282,12 @@ for (let run = 0; run < RUNS; run++) {
       record("A2", sys.id, v);
       return rate(v);
     });
+    // B at concurrency 1 and 3 (teamwork's), and a peer also at its best concurrency; each
+    // system's best of these in this run is the row "B at its best".
+    const b = {};
     await step(sys, "B concurrency 1", run, async () => {
       const r = await sys.process(N, 1);
+      b[1] = r.rate;
       record("B1", sys.id, r.rate);
       record("D1", sys.id, r.peakMiB);
       if (!sys.teamwork) record("Didle", sys.id, r.idleMiB);
@@ -262,20 +295,28 @@ for (let run = 0; run < RUNS; run++) {
     });
     await step(sys, "B pool of 3", run, async () => {
       const r = await sys.process(N, 3);
+      b[3] = r.rate;
       record("B3", sys.id, r.rate);
       record("D3", sys.id, r.peakMiB);
       return `${rate(r.rate)}, peak ${fmt(r.peakMiB)} MiB`;
     });
-    await step(sys, "C latency", run, async () => {
-      const { lat, ack } = await sys.latency(LAT, 5, WARM);
-      const p = { p50: pct(lat, 50), p95: pct(lat, 95), p99: pct(lat, 99), max: Math.max(...lat), mean: lat.reduce((a, b) => a + b, 0) / lat.length, ackP50: pct(ack, 50), ackP99: pct(ack, 99) };
-      record("C50", sys.id, p.p50);
-      record("C95", sys.id, p.p95);
-      record("C99", sys.id, p.p99);
-      record("Cack", sys.id, p.ackP50);
-      (latencyDetail[sys.id] ??= []).push(p);
-      return `p50 ${fmt(p.p50)} p95 ${fmt(p.p95)} p99 ${fmt(p.p99)} max ${fmt(p.max)} ms; enqueue acknowledged p50 ${fmt(p.ackP50)} ms`;
-    });
+    const best = sys.bestConcurrency;
+    if (best !== undefined && b[best] === undefined && ![1, 3].includes(best)) {
+      await step(sys, `B concurrency ${best} (best)`, run, async () => {
+        const r = await sys.process(N, best);
+        b[best] = r.rate;
+        return `${rate(r.rate)}, peak ${fmt(r.peakMiB)} MiB`;
+      });
+    }
+    if (best !== undefined) record("Bb", sys.id, b[best]);
+    const measured = Object.entries(b).filter(([, v]) => Number.isFinite(v));
+    if (measured.length) {
+      const [c, v] = measured.reduce((x, y) => (y[1] > x[1] ? y : x));
+      record("Bbest", sys.id, v);
+      (bBestAt[sys.id] ??= []).push(Number(c));
+    }
+    await latencyStep(sys, "C latency", run, "C", { count: LAT, gapMs: 5, warm: WARM }, { C50: "p50", C95: "p95", C99: "p99", Cack: "ackP50" });
+    await latencyStep(sys, "C cold", run, "Ccold", { count: LAT, gapMs: 5, warm: 0, cold: true }, { Ccold50: "p50", Ccold99: "p99", CcoldMax: "max" });
     if (sys.idle) {
       await step(sys, "D idle", run, async () => {
         const r = await sys.idle();
@@ -283,6 +324,16 @@ for (let run = 0; run < RUNS; run++) {
         return `${fmt(r.rssMiB)} MiB (start ${fmt(r.startMs)} ms)`;
       });
     }
+  }
+}
+
+// The sporadic workload, once per system (its idle period is long; its SPORADIC jobs are the
+// sample), systems one after another so that each one's idle period is really idle.
+if (SPORADIC > 0) {
+  log(`sporadic: ${WARM} warm-up jobs, ${fmt(IDLE_MS / 1000)} s idle, then ${SPORADIC} jobs ${SPORADIC_GAP_MS} ms apart; about ${fmt(((IDLE_MS + SPORADIC * SPORADIC_GAP_MS) * systems.length) / 60_000)} min in all`);
+  for (const sys of systems) {
+    if (interrupted) break;
+    await latencyStep(sys, "sporadic", 0, "S", { count: SPORADIC, gapMs: SPORADIC_GAP_MS, warm: WARM, idleMs: IDLE_MS }, { S50: "p50", S99: "p99", Smax: "max" });
   }
 }
 
@@ -318,11 +369,12 @@ const json = {
   command,
   minutes: Number(minutes),
   loadAverage: { start: loadAtStart, end: loadavg().map((x) => Number(x.toFixed(2))) },
-  params: { N, N1, runs: RUNS, latencyJobs: LAT, warmup: WARM, batch: 1000, eJobs: E_JOBS, eTasks: E_TASKS },
-  systems: systems.map((s) => ({ id: s.id, label: s.label, settings: s.settings })),
+  params: { N, N1, runs: RUNS, latencyJobs: LAT, warmup: WARM, concurrency: CONCURRENCY, sporadic: { jobs: SPORADIC, gapMs: SPORADIC_GAP_MS, idleMs: IDLE_MS, warmup: WARM }, batch: 1000, eJobs: E_JOBS, eTasks: E_TASKS },
+  systems: systems.map((s) => ({ id: s.id, label: s.label, teamwork: Boolean(s.teamwork), bestConcurrency: s.bestConcurrency, settings: s.settings })),
   fsync,
   results,
-  latencyDetail,
+  latency,
+  bBestAt,
   e,
   targets: targetList,
   notes,

@@ -96,6 +96,10 @@ async function drained(client) {
 }
 
 const BATCH = 1000;
+/** The daemon's concurrency in the latency workloads (its default); the peers get the same. */
+export const CONCURRENCY = 3;
+/** Gap between warm-up jobs before an idle period (sporadic). */
+export const WARM_GAP_MS = 5;
 const specs = (from, count, extra = {}) => Array.from({ length: count }, (_, k) => ({ type: "bench-noop", payload: { i: from + k }, ...extra }));
 
 /** teamwork as one system of the comparison, at one durability. */
@@ -162,29 +166,47 @@ export function teamworkSystem(durability) {
       }
     },
     /**
-     * C: `count` jobs enqueued `gapMs` apart into an idle daemon (after `warm` jobs not
-     * counted): ms from the enqueue call to the handler's start, and to the enqueue's reply.
+     * Enqueue→start latency (C, C cold, sporadic), on a fresh daemon with the default
+     * concurrency: `warm` jobs WARM_GAP_MS apart, not counted; then, if `idleMs`, nothing at
+     * all for idleMs once they are done; then `count` jobs `gapMs` apart. With warm = 0 and
+     * idleMs = 0 the first job is sent as soon as the new daemon answers /health (cold).
+     * Returns, in enqueue order (index 0 = the first job measured), the ms from the enqueue
+     * call to the handler's first line (`lat`) and to the enqueue's reply (`ack`).
      */
-    async latency(count, gapMs, warm) {
-      const tw = await startTeamwork({ durability });
+    async latency({ count, gapMs, warm = 0, idleMs = 0 }) {
+      const tw = await startTeamwork({ durability, concurrency: CONCURRENCY });
       try {
-        const sent = new Map();
+        const stamp = () => tw.client.call("jobsEnqueue", { type: "bench-stamp" });
+        let idleRss;
+        for (let i = 0; i < warm; i++) {
+          await stamp();
+          await sleep(idleMs > 0 ? WARM_GAP_MS : gapMs);
+        }
+        if (idleMs > 0) {
+          await until(() => drained(tw.client), { timeoutMs: 60_000, what: "the warm-up jobs to finish" });
+          await sleep(idleMs);
+          idleRss = rssMiB(tw.pid);
+        }
+        const ids = [];
+        const sent = [];
         const ack = [];
-        for (let i = 0; i < warm + count; i++) {
+        for (let i = 0; i < count; i++) {
           const t0 = wallNow();
-          const { job } = await tw.client.call("jobsEnqueue", { type: "bench-stamp" });
-          if (i >= warm) {
-            sent.set(job.id, t0);
-            ack.push(wallNow() - t0);
-          }
-          await sleep(gapMs);
+          const { job } = await stamp();
+          ack.push(wallNow() - t0);
+          ids.push(job.id);
+          sent.push(t0);
+          if (i < count - 1) await sleep(gapMs);
         }
         await until(() => drained(tw.client), { timeoutMs: 60_000, what: "the latency jobs to finish" });
-        const { jobs } = await tw.client.call("jobsList", { type: "bench-stamp", limit: 10_000 });
+        // One GET /jobs/:id per job: lists are capped at 1,000 and carry only a result preview.
         const lat = [];
-        for (const j of jobs) if (sent.has(j.id) && j.result && typeof j.result.at === "number") lat.push(j.result.at - sent.get(j.id));
-        if (lat.length !== count) throw new Error(`teamwork: ${lat.length} of ${count} latency jobs reported a start`);
-        return { lat, ack };
+        for (let k = 0; k < count; k++) {
+          const { job } = await tw.client.call("jobsGet", { id: ids[k] });
+          if (!job.result || typeof job.result.at !== "number") throw new Error(`teamwork: latency job ${ids[k]} (#${k}) reported no start (status ${job.status})`);
+          lat.push(job.result.at - sent[k]);
+        }
+        return { lat, ack, idleRssMiB: idleRss };
       } finally {
         await tw.stop();
       }

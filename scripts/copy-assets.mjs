@@ -1,4 +1,6 @@
 // Copies non-TypeScript assets (SQL migrations) next to the compiled code.
 import { cpSync, mkdirSync } from "node:fs";
-mkdirSync("dist/store/sqlite/migrations", { recursive: true });
-cpSync("src/store/sqlite/migrations", "dist/store/sqlite/migrations", { recursive: true });
+for (const kind of ["sqlite", "postgres"]) {
+  mkdirSync(`dist/store/${kind}/migrations`, { recursive: true });
+  cpSync(`src/store/${kind}/migrations`, `dist/store/${kind}/migrations`, { recursive: true });
+}

@@ -7,6 +7,8 @@ import { peakMiB, resetPeak, rssMiB, rssSampler, sleep, until, wallNow, withTime
 
 const WORKER = fileURLToPath(new URL("../peers/worker.mjs", import.meta.url));
 const BATCH = 1000;
+/** Gap between warm-up jobs before an idle period (sporadic), as teamwork's. */
+const WARM_GAP_MS = 5;
 
 /** Every worker process alive (for cleanup on Ctrl-C). */
 export const liveWorkers = new Set();
@@ -25,6 +27,10 @@ function spawnWorker(peerId, ref, concurrency) {
       exit.then(({ code, signal }) => reject(new Error(`${peerId} worker exited before it was ready (code ${code}, signal ${signal})`)));
     }),
     exited: () => exited,
+    running: new Promise((resolve, reject) => {
+      child.on("message", (m) => m.t === "running" && resolve());
+      exit.then(({ code, signal }) => reject(new Error(`${peerId} worker exited before it ran (code ${code}, signal ${signal})`)));
+    }),
     go: (report = false) => child.send({ t: "go", report }),
     async stop() {
       if (exited) return;
@@ -54,8 +60,10 @@ export function peerSystem(peer, defaultConcurrency) {
     id: peer.id,
     label: peer.label,
     teamwork: false,
+    bestConcurrency: peer.BEST_CONCURRENCY,
     get settings() {
-      return peer.settings(defaultConcurrency);
+      const best = peer.BEST_CONCURRENCY;
+      return `${peer.settings(defaultConcurrency)}; B also at its best concurrency, ${best}${best === 1 || best === defaultConcurrency ? " (the same run)" : ""} (found with bench/concurrency.mjs, see BEST_CONCURRENCY in peers/${peer.id}.mjs); the latency workloads (C, C cold, sporadic) with concurrency ${defaultConcurrency}, as teamwork's daemon`;
     },
     async oneByOne(n) {
       const q = await peer.openQueue();
@@ -111,27 +119,43 @@ export function peerSystem(peer, defaultConcurrency) {
         await q.close();
       }
     },
-    async latency(count, gapMs, warm) {
+    /**
+     * Enqueue→start latency (C, C cold, sporadic), as teamwork's (teamwork.mjs): a fresh
+     * worker process with `concurrency` slots, set up and started; unless `cold`, 300 ms to
+     * settle; `warm` jobs not counted; if `idleMs`, nothing at all for idleMs once they have
+     * started; then `count` jobs `gapMs` apart. Cold: the first job is sent as soon as the
+     * worker has said it runs (its run() returned), with no warm-up.
+     */
+    async latency({ count, gapMs, warm = 0, idleMs = 0, cold = false, concurrency = 1 }) {
       const q = await peer.openQueue();
-      const { perProcess } = peer.layout(1);
+      const { perProcess } = peer.layout(concurrency);
       const w = spawnWorker(peer.id, q.ref, perProcess);
       try {
         await withTimeout(w.ready, 60_000, `${peer.id} worker ready`);
         w.go(true);
-        await sleep(300);
-        const sent = new Map();
-        const ack = [];
-        for (let i = 0; i < warm + count; i++) {
-          const t0 = wallNow();
+        await withTimeout(w.running, 60_000, `${peer.id} worker running`);
+        if (!cold) await sleep(300);
+        let idleRss;
+        for (let i = 0; i < warm; i++) {
           await q.add(i);
-          if (i >= warm) {
-            sent.set(i, t0);
-            ack.push(wallNow() - t0);
-          }
-          await sleep(gapMs);
+          await sleep(idleMs > 0 ? WARM_GAP_MS : gapMs);
         }
-        await until(() => [...sent.keys()].every((i) => w.starts.has(i)), { timeoutMs: 60_000, what: `${peer.id}'s latency jobs to start` });
-        return { lat: [...sent].map(([i, t0]) => w.starts.get(i) - t0), ack };
+        if (idleMs > 0) {
+          await until(() => w.starts.size >= warm, { timeoutMs: 60_000, what: `${peer.id}'s warm-up jobs to start` });
+          await sleep(idleMs);
+          idleRss = rssMiB(w.pid);
+        }
+        const sent = [];
+        const ack = [];
+        for (let k = 0; k < count; k++) {
+          const t0 = wallNow();
+          await q.add(warm + k);
+          ack.push(wallNow() - t0);
+          sent.push(t0);
+          if (k < count - 1) await sleep(gapMs);
+        }
+        await until(() => sent.every((_, k) => w.starts.has(warm + k)), { timeoutMs: 60_000, what: `${peer.id}'s latency jobs to start` });
+        return { lat: sent.map((t0, k) => w.starts.get(warm + k) - t0), ack, idleRssMiB: idleRss };
       } finally {
         await w.stop();
         await q.close();

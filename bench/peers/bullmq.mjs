@@ -17,6 +17,15 @@ export const settings = (conc) =>
   `BullMQ ${version("bullmq")}, ioredis ${version("ioredis")}, Redis ${redisInfo} on ${HOST}:${PORT} as configured here; ` +
   `the client enqueues with add() (awaiting each) and addBulk() of 1,000; one worker process, Worker concurrency 1 or ${conc}; BullMQ's default job options (completed jobs are kept, as teamwork keeps them)`;
 
+/**
+ * B at BullMQ's best: Worker concurrency 50. Found with `node bench/concurrency.mjs` (B, one
+ * worker process, no-op jobs) on the 2-core VM while other work shared it, 2026-12-03: N=2,000:
+ * 1 → 3,274/s, 3 → 4,057/s, 10 → 4,892/s, 50 → 5,905/s; N=5,000, median of 2: 10 → 4,419/s,
+ * 50 → 8,257/s, 100 → 6,655/s, 200 → 8,155/s. The worker fetches the next job while its
+ * handlers run, so more slots keep more round trips to Redis in flight; past 50 no gain.
+ */
+export const BEST_CONCURRENCY = 50;
+
 export const layout = (concurrency) => ({ processes: 1, perProcess: concurrency });
 
 export async function probe() {

@@ -21,6 +21,16 @@ export const settings = (conc) =>
   `graphile-worker ${version("graphile-worker")}, pg ${version("pg")}, PostgreSQL ${serverInfo} on 127.0.0.1:5432 (database test, schema ${SCHEMA}); ` +
   `the client adds jobs with WorkerUtils.addJob() (awaiting each) and addJobs() of 1,000; one worker process, concurrency 1 or ${conc}, graphile-worker's defaults otherwise (no local queue, no completion batching); completed jobs are deleted (graphile-worker's behaviour)`;
 
+/**
+ * B at graphile-worker's best: concurrency 10. Found with `node bench/concurrency.mjs` (B, one
+ * worker process, no-op jobs) on the 2-core VM while other work shared it, 2026-12-03: N=2,000:
+ * 1 → 1,453/s, 3 → 2,006/s, 10 → 2,430/s, 50 → 1,398/s; N=4,000, median of 2: 3 → 1,146/s,
+ * 5 → 1,293/s, 10 → 2,674/s, 20 → 2,719/s. Each slot claims and completes its own jobs over its
+ * own connection; 20 was no faster than 10 (within the noise) and needs twice the connections,
+ * and at 50 the claims contend on PostgreSQL's locks.
+ */
+export const BEST_CONCURRENCY = 10;
+
 export const layout = (concurrency) => ({ processes: 1, perProcess: concurrency });
 
 async function query(sql, cs = connectionString) {

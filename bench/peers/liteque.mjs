@@ -15,6 +15,14 @@ export const settings = (conc) =>
   `liteque ${version("liteque")} on better-sqlite3 ${version("better-sqlite3")} with liteque's own pragmas (journal_mode=WAL, synchronous=NORMAL: no fsync per commit, cache_size=64 MiB); ` +
   `enqueue in the bench's process (awaiting each enqueue; liteque has no batch enqueue); one worker process, Runner concurrency 1 or ${conc}, poll interval ${POLL_MS} ms, timeoutSecs 60; completed jobs are deleted (liteque's behaviour). liteque's attemptDequeue() is replaced by the same drizzle statements in a synchronous transaction, because the original (an async function inside better-sqlite3's transaction()) throws on better-sqlite3 ≥ 11.10`;
 
+/**
+ * B at liteque's best: concurrency 1. Found with `node bench/concurrency.mjs` on the 2-core VM
+ * while other work shared it, 2026-12-03, N=2,000: 1 → 1,616/s, 3 → 1,253/s, 10 → 1,593/s,
+ * 50 → 1,233/s. Each claim sorts the whole queue under SQLite's one write lock, so more slots
+ * only contend (and is B's concurrency 1 already).
+ */
+export const BEST_CONCURRENCY = 1;
+
 export const layout = (concurrency) => ({ processes: 1, perProcess: concurrency });
 
 export async function probe() {

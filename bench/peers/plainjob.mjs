@@ -17,6 +17,16 @@ export const settings = (conc) =>
   `enqueue in the bench's process (plainjob is a library: add() is a synchronous insert, addMany() one transaction); ` +
   `one worker process running 1 or ${conc} plainjob workers (its concurrency; its README's other way to scale, several worker processes, was slower in a trial here, as they contend for SQLite's write lock), poll interval ${POLL_MS} ms (default 1 s)`;
 
+/**
+ * B at plainjob's best: 3 workers. Found with `node bench/concurrency.mjs` (B, one worker
+ * process, 1 ms poll) on the 2-core VM while other work shared it, 2026-12-03: N=2,000:
+ * 1 → 4,417/s, 3 → 10,504/s, 10 → 11,257/s, 50 → 12,179/s; N=5,000, median of 2: 3 → 15,481/s,
+ * 10 → 14,658/s, 50 → 14,668/s, 100 → 15,723/s. Flat from 3 up: each claim takes SQLite's one
+ * write lock, so more workers in one process only poll more; 3 is as fast as any (and is B's
+ * pool of 3 already).
+ */
+export const BEST_CONCURRENCY = 3;
+
 /** Like the other peers: one worker process; concurrency n = n plainjob workers in it. */
 export const layout = (concurrency) => ({ processes: 1, perProcess: concurrency });
 

@@ -1,6 +1,7 @@
 // A peer's worker process (`fork`ed by lib/peers.mjs): sets the peer's worker up, says
 // "ready", starts on "go", reports handler starts (for latency) and completion counts, and
-// stops on "stop". It exits by itself if the bench goes away.
+// stops on "stop"; it says "running" once the peer's own start (go) has returned. It exits by
+// itself if the bench goes away.
 import { wallNow } from "../lib/util.mjs";
 
 const [peerId, refJson, concurrencyText] = process.argv.slice(2);
@@ -25,10 +26,15 @@ const worker = await peer.startWorker(JSON.parse(refJson), {
 process.on("message", async (m) => {
   if (m.t === "go") {
     report = Boolean(m.report);
-    ticker = setInterval(() => {
-      if (completed !== reported) send({ t: "count", count: (reported = completed) });
-    }, 5);
+    // Completion counts for B only: a latency run (report) follows the starts instead, and
+    // a 5 ms timer would keep an idle worker process awake, which teamwork's daemon is not.
+    if (!report) {
+      ticker = setInterval(() => {
+        if (completed !== reported) send({ t: "count", count: (reported = completed) });
+      }, 5);
+    }
     await worker.go();
+    send({ t: "running" });
   } else if (m.t === "stop") {
     clearInterval(ticker);
     const watchdog = setTimeout(() => process.exit(0), 10_000);

@@ -28,6 +28,13 @@ export interface Digest {
 }
 
 const LISTED_PER_KIND = 50;
+
+/**
+ * A title as one line of the digest's text: its line breaks (CR, LF, VT, FF, NEL, U+2028,
+ * U+2029) become spaces, so a title cannot start a line of its own (a forged board heading)
+ * in the preview or the mail. The structured digest keeps titles as they are.
+ */
+const oneLine = (text: string): string => text.replace(/[\r\n\v\f\u0085\u2028\u2029]+/g, " ").trim();
 const zero = (): Record<DigestType, number> => ({ created: 0, completed: 0, assigned: 0, deleted: 0 });
 
 export function buildDigest(events: TaskEvent[], opts: { afterEventId: number; since: string | null; now: number }): Digest {
@@ -57,7 +64,7 @@ export function buildDigest(events: TaskEvent[], opts: { afterEventId: number; s
     lines.push(`Board ${b.board}`);
     for (const t of DIGEST_TYPES) {
       if (b.counts[t] === 0) continue;
-      const listed = b.items[t].map((i) => `#${i.taskId} ${i.title}${i.assignee ? ` -> ${i.assignee}` : ""}`);
+      const listed = b.items[t].map((i) => `#${i.taskId} ${oneLine(i.title)}${i.assignee ? ` -> ${i.assignee}` : ""}`);
       lines.push(`  ${t[0]!.toUpperCase()}${t.slice(1)} (${b.counts[t]}):`);
       for (const l of listed) lines.push(`    - ${l}`);
       if (b.counts[t] > listed.length) lines.push(`    - … and ${b.counts[t] - listed.length} more`);

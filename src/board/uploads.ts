@@ -1,13 +1,15 @@
 // Uploads: a file from the user's disk is copied into <home>/uploads (the kept copy) and
 // <home>/uploads/tmp (the copy the thumbnail job reads), recorded as an attachment of a
-// task, and a thumbnail job is queued. Copies are written to *.partial and renamed.
+// task, and a thumbnail job is queued. Each copy is written whole or not at all (see
+// copyFileAtomic); if either cannot be written, neither is kept.
 
-import { constants, copyFileSync, renameSync, rmSync, statSync, accessSync } from "node:fs";
+import { constants, rmSync, statSync, accessSync } from "node:fs";
 import { basename, isAbsolute, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
-import { invalid, notFound } from "../lib/errors.js";
+import { invalid, notFound, TeamworkError } from "../lib/errors.js";
+import { copyFileAtomic, isDiskFull } from "../lib/fs.js";
 import type { Paths } from "../config/paths.js";
 import type { Attachment, Job } from "../protocol/types.js";
 import type { Store } from "../store/types.js";
@@ -19,6 +21,24 @@ export const MAX_UPLOAD_BYTES = 100 * 1024 * 1024;
 export function safeName(name: string): string {
   const cleaned = basename(name).replace(/[^A-Za-z0-9._-]/g, "_").replace(/^\.+/, "_").slice(-100);
   return cleaned || "file";
+}
+
+/**
+ * Copies `source` to every target, or to none: a copy that fails removes those made before
+ * it. A full disk is a 503 that says nothing was stored; other failures are thrown as they are.
+ */
+function storeCopies(source: string, targets: string[], name: string): void {
+  const made: string[] = [];
+  try {
+    for (const target of targets) {
+      copyFileAtomic(source, target, 0o644);
+      made.push(target);
+    }
+  } catch (err) {
+    for (const m of made) rmSync(m, { force: true });
+    if (isDiskFull(err)) throw new TeamworkError("unavailable", `the disk is full: could not store ${name}; nothing was stored`, "free some space on the disk that holds teamwork's home, then upload again");
+    throw err;
+  }
 }
 
 export class Uploads {
@@ -68,11 +88,15 @@ export class Uploads {
     const stored = `${new Date(clock.now()).toISOString().slice(0, 10).replace(/-/g, "")}-${randomBytes(4).toString("hex")}-${name}`;
     const path = join(paths.uploads, stored);
     const tmpPath = join(paths.uploadsTmp, stored);
-    for (const target of [path, tmpPath]) {
-      copyFileSync(input.path, `${target}.partial`);
-      renameSync(`${target}.partial`, target);
+    storeCopies(input.path, [path, tmpPath], name);
+    let upload: Attachment;
+    try {
+      upload = await store.attachments.create({ taskId: input.taskId ?? null, name: basename(input.path), path, tmpPath, size: st.size }, clock.now());
+    } catch (err) {
+      // Not recorded (the database's disk may be full too): the copies would be orphans.
+      for (const p of [path, tmpPath]) rmSync(p, { force: true });
+      throw err;
     }
-    const upload = await store.attachments.create({ taskId: input.taskId ?? null, name: basename(input.path), path, tmpPath, size: st.size }, clock.now());
     if (!engine.registry.has("thumbnail")) return { upload, job: null };
     const { job } = await engine.enqueue({ type: "thumbnail", payload: { uploadId: upload.id, source: tmpPath } });
     await store.attachments.setThumbnailJob(upload.id, job.id);

@@ -3,12 +3,24 @@
 
 import type { Agent, ClientRequest, IncomingMessage } from "node:http";
 import { TeamworkError } from "../lib/errors.js";
+import { LineDecoder } from "../lib/line-decoder.js";
 import { errorCodeForStatus, type ErrorBody } from "../protocol/errors.js";
 import { buildPath, routes, type RouteInput, type RouteName, type RouteOutput } from "../protocol/routes.js";
 import { VERSION, VERSION_HEADER } from "../protocol/version.js";
-import type { EventMap, EventName, StreamEvent } from "../protocol/events.js";
+import type { ControlEvent, EventMap, EventName, StreamEvent } from "../protocol/events.js";
 import { RpcConnection, RpcUnsupported, replyError } from "./rpc.js";
 import { lazyImport } from "../lib/lazy-import.js";
+import { formatDuration } from "../lib/duration.js";
+import { readFileSync } from "node:fs";
+
+/** How long a call waits for the daemon unless told otherwise (the CLI passes its --timeout, 10 s by default). */
+export const DEFAULT_TIMEOUT_MS = 60_000;
+
+/**
+ * How long an open event stream may stay silent before the daemon is judged lost, beyond
+ * the call timeout: the daemon writes a keep-alive comment every 15 s (daemon/server.ts).
+ */
+export const STREAM_SILENCE_MS = 15_000;
 
 export interface ClientOptions {
   socket: string;
@@ -16,12 +28,20 @@ export interface ClientOptions {
   keepAlive?: boolean;
   /** Called once when the daemon's version differs from this client's. */
   onVersionMismatch?: (daemonVersion: string) => void;
+  /** How long a call (its connection included) may take before NotAnswering; default DEFAULT_TIMEOUT_MS. */
   timeoutMs?: number;
+  /** The daemon's pid file, read to name the daemon that does not answer. */
+  pidFile?: string;
   /**
    * Called when no daemon listens (the request never reached one): start it, and the call
    * is retried once. Without it, such a call fails with daemon_unreachable.
    */
   onUnreachable?: (err: TeamworkError) => Promise<void>;
+  /**
+   * Called when the daemon closed the connection during a call, or could not be reached
+   * after such a close: the error that says why (it crashed), or null to keep the plain one.
+   */
+  explainLoss?: (duringCall: boolean) => Promise<TeamworkError | null>;
 }
 
 export function unreachable(socket: string, err: NodeJS.ErrnoException): TeamworkError {
@@ -29,6 +49,41 @@ export function unreachable(socket: string, err: NodeJS.ErrnoException): Teamwor
     return new TeamworkError("daemon_unreachable", `cannot open the daemon's socket ${socket}: permission denied`, "the socket belongs to another user; run as that user or use your own --home");
   }
   return new TeamworkError("daemon_unreachable", "daemon not running", "start it with `teamwork daemon start`");
+}
+
+/**
+ * A daemon took the connection but did not answer in time: stopped (SIGSTOP), wedged or
+ * swamped. Exit 3 like an unreachable one, but never a reason to start another daemon, nor
+ * to retry.
+ */
+export class NotAnswering extends TeamworkError {
+  constructor(
+    readonly pid: number | null,
+    readonly timeoutMs: number,
+    /** The call asked for a change, which may or may not have been made. */
+    readonly write = false,
+  ) {
+    const who = pid === null ? "the daemon" : `the daemon (pid ${pid})`;
+    super(
+      "daemon_unreachable",
+      `${who} is not answering (no reply within ${formatDuration(timeoutMs)})`,
+      [
+        write ? "the change asked for may or may not have been made; check before repeating it. " : "",
+        "It may be stopped (kill -STOP) or overloaded: see `teamwork daemon status`, allow longer with --timeout (or TEAMWORK_TIMEOUT)",
+        pid === null ? "" : `, or end it with \`kill ${pid}\``,
+      ].join(""),
+    );
+  }
+}
+
+function readPidFile(file: string | undefined): number | null {
+  if (!file) return null;
+  try {
+    const pid = Number(readFileSync(file, "utf8").trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
 }
 
 // node:http is loaded only when needed (streams, or a daemon without RPC): a command's start
@@ -44,10 +99,20 @@ export class Client {
 
   constructor(private readonly opts: ClientOptions) {
     this.rpc = new RpcConnection(opts.socket, {
-      timeoutMs: opts.timeoutMs ?? 60_000,
+      timeoutMs: this.timeoutMs,
       onVersion: (v) => this.noteVersion(v),
       connectError: (err) => unreachable(opts.socket, err),
+      notAnswering: () => this.notAnswering(),
     });
+  }
+
+  get timeoutMs(): number {
+    return this.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  /** The error of a call the daemon did not answer in time. */
+  notAnswering(write = false): NotAnswering {
+    return new NotAnswering(readPidFile(this.opts.pidFile), this.timeoutMs, write);
   }
 
   /** Starts loading what streams need, so a stream opened soon after a call opens at once. */
@@ -93,6 +158,10 @@ export class Client {
         return await this.once(name, input);
       } catch (err) {
         if (!(err instanceof TeamworkError)) throw err;
+        const lost = err.code === "unavailable" && /closed the connection/.test(err.message);
+        // Took the connection and then said nothing: a daemon is there; starting another or
+        // repeating the call cannot help.
+        if (err instanceof NotAnswering) throw routes[name].method === "GET" || err.write ? err : new NotAnswering(err.pid, err.timeoutMs, true);
         // Refused: the request never reached a daemon, so starting one and retrying is safe.
         if (err.code === "daemon_unreachable" && this.opts.onUnreachable && !/permission denied/.test(err.message)) {
           const start = this.opts.onUnreachable;
@@ -101,9 +170,14 @@ export class Client {
           continue;
         }
         // Reset by a daemon that is stopping or just died: only a read is safe to repeat.
-        if (err.code === "unavailable" && /closed the connection/.test(err.message) && routes[name].method === "GET" && resets < 40) {
+        if (lost && routes[name].method === "GET" && resets < 40) {
           await new Promise((r) => setTimeout(r, 50));
           continue;
+        }
+        // Closed on us, or gone after that: a daemon that crashed is said so, not "not running".
+        if (this.opts.explainLoss && (lost || (resets > 0 && err.code === "daemon_unreachable"))) {
+          const why = await this.opts.explainLoss(lost && routes[name].method !== "GET");
+          if (why) throw why;
         }
         throw err;
       }
@@ -138,7 +212,6 @@ export class Client {
           method,
           agent: this.agent,
           headers: body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
-          timeout: this.opts.timeoutMs ?? 60_000,
         },
         (res) => {
           this.checkVersion(res);
@@ -146,6 +219,7 @@ export class Client {
           res.on("data", (c: Buffer) => chunks.push(c));
           res.on("error", reject);
           res.on("end", () => {
+            clearTimeout(timer);
             const text = Buffer.concat(chunks).toString("utf8");
             let parsed: unknown;
             try {
@@ -162,8 +236,11 @@ export class Client {
           });
         },
       );
-      req.on("timeout", () => req.destroy(new TeamworkError("unavailable", `the daemon did not answer within ${(this.opts.timeoutMs ?? 60_000) / 1000}s`)));
+      // The whole exchange, from connecting to the reply's last byte.
+      const timer = setTimeout(() => req.destroy(this.notAnswering()), this.timeoutMs);
+      req.on("close", () => clearTimeout(timer));
       req.on("error", (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
         if (err instanceof TeamworkError) reject(err);
         else if (["ENOENT", "ECONNREFUSED", "EACCES", "EPERM", "ENOTDIR"].includes(err.code ?? "")) reject(unreachable(this.opts.socket, err));
         else if (err.code === "ECONNRESET" || err.code === "EPIPE") reject(new TeamworkError("unavailable", "the daemon closed the connection (is it stopping?)"));
@@ -179,16 +256,36 @@ export class Client {
    * the stream ends (daemon gone or closed), and rejects if it could not be opened (an error
    * reply such as 404).
    */
-  stream(name: "jobsStream" | "eventsStream", input: RouteInput<"jobsStream"> | RouteInput<"eventsStream">, onEvent: (e: StreamEvent) => void): { close(): void; done: Promise<void>; opened: Promise<void> } {
+  stream(
+    name: "jobsStream" | "eventsStream",
+    input: RouteInput<"jobsStream"> | RouteInput<"eventsStream">,
+    onEvent: (e: StreamEvent) => void,
+    opts: {
+      /** Resume after this event (the `lastEventId` of an earlier stream): nothing missed, nothing twice. */
+      lastEventId?: string | null;
+      onControl?: (e: ControlEvent) => void;
+    } = {},
+  ): { close(): void; done: Promise<void>; opened: Promise<void>; readonly lastEventId: string | null } {
     const { path } = this.target(name, input);
     let req: ClientRequest | null = null;
+    let lastEventId = opts.lastEventId ?? null;
     let closed = false;
     let markOpen!: () => void;
     const opened = new Promise<void>((r) => (markOpen = r));
     const done = new Promise<void>((resolve, reject) => {
       http().then(({ request }) => {
         if (closed) return resolve();
-        req = request({ socketPath: this.opts.socket, path, method: "GET", headers: { accept: "text/event-stream" } }, (res) => {
+        // A frozen daemon takes the connection and says nothing: the stream must open within
+        // the call timeout, and once open hear something (an event or the keep-alive) at least
+        // every STREAM_SILENCE_MS plus that.
+        const lost = () => {
+          reject(this.notAnswering());
+          req?.destroy();
+        };
+        const headers: Record<string, string> = { accept: "text/event-stream" };
+        if (lastEventId !== null) headers["last-event-id"] = lastEventId;
+        req = request({ socketPath: this.opts.socket, path, method: "GET", headers }, (res) => {
+          req!.setTimeout(STREAM_SILENCE_MS + this.timeoutMs, lost);
           this.checkVersion(res);
           const status = res.statusCode ?? 500;
           if (status >= 400) {
@@ -205,22 +302,28 @@ export class Client {
             return;
           }
           markOpen();
-          res.setEncoding("utf8");
-          let buffer = "";
-          res.on("data", (chunk: string) => {
-            buffer += chunk;
-            let sep: number;
-            while ((sep = buffer.indexOf("\n\n")) >= 0) {
-              const block = buffer.slice(0, sep);
-              buffer = buffer.slice(sep + 2);
-              const parsed = parseSseBlock(block);
-              if (parsed) onEvent(parsed);
+          // An event is its lines up to an empty line; lines are decoded whole (LineDecoder).
+          const lines = new LineDecoder(Number.POSITIVE_INFINITY);
+          let block: string[] = [];
+          res.on("data", (chunk: Buffer) => {
+            for (const line of lines.push(chunk)) {
+              if (line !== "") {
+                block.push(line);
+                continue;
+              }
+              const parsed = parseSseBlock(block.join("\n"));
+              block = [];
+              if (!parsed) continue;
+              if (parsed.id !== null) lastEventId = parsed.id;
+              if (parsed.event.type === "reset" || parsed.event.type === "dropped") opts.onControl?.(parsed.event as ControlEvent);
+              else onEvent(parsed.event as StreamEvent);
             }
           });
           res.on("end", () => resolve());
           res.on("close", () => resolve());
           res.on("error", () => resolve());
         });
+        req.setTimeout(this.timeoutMs, lost);
         req.on("error", (err: NodeJS.ErrnoException) => {
           if (["ENOENT", "ECONNREFUSED", "EACCES", "EPERM"].includes(err.code ?? "")) reject(unreachable(this.opts.socket, err));
           else if (err.code === "ECONNRESET" || err.message === "aborted") resolve();
@@ -236,21 +339,27 @@ export class Client {
       },
       done,
       opened,
+      get lastEventId() {
+        return lastEventId;
+      },
     };
   }
 }
 
-export function parseSseBlock(block: string): StreamEvent | null {
+/** One SSE block: its event (a job event or a control event) and its id, if it has one. */
+export function parseSseBlock(block: string): { id: string | null; event: StreamEvent | ControlEvent } | null {
   let event: string | null = null;
+  let id: string | null = null;
   const data: string[] = [];
   for (const line of block.split("\n")) {
     if (line.startsWith(":")) continue;
     if (line.startsWith("event:")) event = line.slice(6).trim();
     else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
+    else if (line.startsWith("id:")) id = line.slice(3).trim();
   }
   if (!event || data.length === 0) return null;
   try {
-    return { type: event as EventName, data: JSON.parse(data.join("\n")) as EventMap[EventName] } as StreamEvent;
+    return { id, event: { type: event as EventName, data: JSON.parse(data.join("\n")) as EventMap[EventName] } as StreamEvent };
   } catch {
     return null;
   }

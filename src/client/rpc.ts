@@ -4,6 +4,7 @@
 
 import { createConnection, type Socket } from "node:net";
 import { TeamworkError } from "../lib/errors.js";
+import { LineDecoder } from "../lib/line-decoder.js";
 import { errorCodeForStatus } from "../protocol/errors.js";
 import { RPC_PROTOCOL, VERSION_HEADER } from "../protocol/version.js";
 
@@ -13,6 +14,9 @@ export interface RpcReply {
   contentType?: string;
 }
 
+/** The longest answer to the upgrade taken before the daemon is judged not to speak RPC. */
+const MAX_UPGRADE_HEAD = 16_384;
+
 /** The daemon answered the upgrade with something else than 101: it does not speak RPC. */
 export class RpcUnsupported extends Error {}
 
@@ -20,6 +24,8 @@ interface Pending {
   resolve: (r: RpcReply) => void;
   reject: (e: unknown) => void;
   timer: NodeJS.Timeout;
+  /** The call as sent, to send again when the daemon closed an idle connection unread. */
+  line: string;
 }
 
 export class RpcConnection {
@@ -35,8 +41,14 @@ export class RpcConnection {
       onVersion: (v: string | undefined) => void;
       /** Maps a connect error (ENOENT, ECONNREFUSED, …) to what the caller should see. */
       connectError: (err: NodeJS.ErrnoException) => unknown;
+      /** The error of a call not answered within timeoutMs, the upgrade included (a frozen daemon). */
+      notAnswering?: () => unknown;
     },
   ) {}
+
+  private notAnswering(): unknown {
+    return this.opts.notAnswering?.() ?? new TeamworkError("daemon_unreachable", `the daemon is not answering (no reply within ${this.opts.timeoutMs / 1000}s)`);
+  }
 
   close(): void {
     this.socket?.destroy();
@@ -44,22 +56,56 @@ export class RpcConnection {
     this.ready = null;
   }
 
+  /**
+   * One call. Its time limit (timeoutMs) runs from here, the connection and its upgrade
+   * included: a daemon that accepts connections but never answers (stopped by SIGSTOP,
+   * wedged) fails the call in that time, never later.
+   */
   async call(name: string, input: object): Promise<RpcReply> {
-    const socket = await (this.ready ??= this.connectWithRetry().catch((err: unknown) => {
-      this.ready = null;
-      throw err;
-    }));
+    const started = Date.now();
+    const socket = await this.connection();
     const id = ++this.seq;
     return new Promise<RpcReply>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         this.idle();
-        reject(new TeamworkError("unavailable", `the daemon did not answer within ${this.opts.timeoutMs / 1000}s`));
-      }, this.opts.timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
+        reject(this.notAnswering());
+      }, Math.max(0, this.opts.timeoutMs - (Date.now() - started)));
+      const line = JSON.stringify({ id, call: name, input }) + "\n";
+      this.pending.set(id, { resolve, reject, timer, line });
       socket.ref();
-      socket.write(JSON.stringify({ id, call: name, input }) + "\n");
+      socket.write(line);
     });
+  }
+
+  private connection(): Promise<Socket> {
+    return (this.ready ??= this.connectWithRetry().catch((err: unknown) => {
+      this.ready = null;
+      throw err;
+    }));
+  }
+
+  /**
+   * The daemon closed an idle connection and read nothing after saying so: the calls sent
+   * meanwhile were never run, and go again on a new connection (within their time limit).
+   */
+  private resend(calls: [number, Pending][]): void {
+    if (calls.length === 0) return;
+    this.connection().then(
+      (socket) => {
+        socket.ref();
+        for (const [id, p] of calls) {
+          this.pending.set(id, p);
+          socket.write(p.line);
+        }
+      },
+      (err: unknown) => {
+        for (const [, p] of calls) {
+          clearTimeout(p.timer);
+          p.reject(err);
+        }
+      },
+    );
   }
 
   private idle(): void {
@@ -90,13 +136,31 @@ export class RpcConnection {
       const socket = createConnection(this.socketPath);
       socket.setNoDelay(true);
       let upgraded = false;
-      let head = "";
-      let buffer = "";
+      let head: Buffer = Buffer.alloc(0);
+      // The upgrade's own limit: a daemon that accepts but never answers is not waited on.
+      const upgradeTimer = setTimeout(() => {
+        if (!upgraded) socket.destroy(this.notAnswering() as Error);
+      }, this.opts.timeoutMs);
+      // Replies are not bounded here: the daemon bounds what it sends (a list's limit).
+      const lines = new LineDecoder(Number.POSITIVE_INFINITY);
+      /** Closed idle by the daemon: what happens to this socket next concerns no call. */
+      let retired = false;
+      const retire = () => {
+        retired = true;
+        if (this.socket === socket) {
+          this.socket = null;
+          this.ready = null;
+        }
+        const calls = [...this.pending];
+        this.pending.clear();
+        this.resend(calls);
+      };
       const dropped = (err: unknown) => {
         if (this.socket === socket) {
           this.socket = null;
           this.ready = null;
         }
+        if (retired) return;
         for (const [id, p] of this.pending) {
           clearTimeout(p.timer);
           this.pending.delete(id);
@@ -106,33 +170,45 @@ export class RpcConnection {
       socket.on("connect", () => {
         socket.write(`GET /rpc HTTP/1.1\r\nhost: teamwork\r\nconnection: Upgrade\r\nupgrade: ${RPC_PROTOCOL}\r\n\r\n`);
       });
-      socket.setEncoding("utf8");
-      socket.on("data", (chunk: string) => {
+      // Bytes, not strings: lines are split on the newline byte and decoded whole (LineDecoder).
+      socket.on("data", (chunk: Buffer) => {
         if (!upgraded) {
-          head += chunk;
+          head = head.length ? Buffer.concat([head, chunk]) : chunk;
           const end = head.indexOf("\r\n\r\n");
           if (end < 0) {
-            if (head.length > 16_384) socket.destroy(new RpcUnsupported("the daemon's answer to the RPC upgrade is too long"));
+            if (head.length > MAX_UPGRADE_HEAD) socket.destroy(new RpcUnsupported("the daemon's answer to the RPC upgrade is too long"));
             return;
           }
-          const lines = head.slice(0, end).split("\r\n");
-          buffer = head.slice(end + 4);
-          if (!/^HTTP\/1\.1 101 /.test(lines[0] ?? "")) {
-            socket.destroy(new RpcUnsupported(`the daemon answered the RPC upgrade with ${lines[0]}`));
+          const rest = head.subarray(end + 4);
+          const headLines = head.subarray(0, end).toString("latin1").split("\r\n");
+          // Refused for now (too many connections): the reason is in the JSON body.
+          if (/^HTTP\/1\.1 503 /.test(headLines[0] ?? "")) {
+            const length = Number(headLines.find((l) => l.toLowerCase().startsWith("content-length:"))?.slice(15).trim() ?? 0);
+            if (rest.length < length) return; // the rest of the body is coming
+            let body: unknown = null;
+            try {
+              body = JSON.parse(rest.subarray(0, length).toString("utf8"));
+            } catch {
+              // the status says enough
+            }
+            socket.destroy(replyError(503, body));
             return;
           }
-          const version = lines.find((l) => l.toLowerCase().startsWith(`${VERSION_HEADER}:`));
+          head = Buffer.alloc(0);
+          if (!/^HTTP\/1\.1 101 /.test(headLines[0] ?? "")) {
+            socket.destroy(new RpcUnsupported(`the daemon answered the RPC upgrade with ${headLines[0]}`));
+            return;
+          }
+          const version = headLines.find((l) => l.toLowerCase().startsWith(`${VERSION_HEADER}:`));
           this.opts.onVersion(version?.slice(VERSION_HEADER.length + 1).trim());
           upgraded = true;
+          clearTimeout(upgradeTimer);
           this.socket = socket;
           resolve(socket);
-          if (!buffer) return;
-        } else buffer += chunk;
-        let nl: number;
-        while ((nl = buffer.indexOf("\n")) >= 0) {
-          const line = buffer.slice(0, nl);
-          buffer = buffer.slice(nl + 1);
-          let msg: { id?: unknown; status?: unknown; body?: unknown; contentType?: unknown };
+          chunk = rest;
+        }
+        for (const line of lines.push(chunk)) {
+          let msg: { id?: unknown; status?: unknown; body?: unknown; contentType?: unknown; closing?: unknown };
           try {
             msg = JSON.parse(line) as typeof msg;
           } catch {
@@ -141,8 +217,10 @@ export class RpcConnection {
           }
           const p = typeof msg.id === "number" ? this.pending.get(msg.id) : undefined;
           if (!p) {
-            // id null: the daemon refused our framing (it closes the connection next).
-            if (msg.id === null) dropped(replyError(Number(msg.status) || 400, msg.body));
+            // id null: the daemon closes the connection next: idle (calls sent meanwhile were
+            // not read, and go again), or it refused our framing.
+            if (msg.id === null && msg.closing === "idle") retire();
+            else if (msg.id === null) dropped(replyError(Number(msg.status) || 400, msg.body));
             continue;
           }
           this.pending.delete(msg.id as number);
@@ -156,6 +234,7 @@ export class RpcConnection {
         else dropped(err instanceof TeamworkError ? err : new TeamworkError("unavailable", "the daemon closed the connection (is it stopping?)"));
       });
       socket.on("close", () => {
+        clearTimeout(upgradeTimer);
         // Closed with no answer at all: a daemon starting or stopping (retried), not an old one.
         if (!upgraded) reject(Object.assign(new Error("the daemon closed the connection before answering the RPC upgrade"), { code: "ECONNRESET" }));
         dropped(new TeamworkError("unavailable", "the daemon closed the connection (is it stopping?)"));

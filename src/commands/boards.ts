@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { CliContext } from "./context.js";
+import { safe } from "../output/safe.js";
 
 export function registerBoards(program: Command, ctx: CliContext): void {
   const boards = program.command("boards").description("list and add boards");
@@ -18,7 +19,7 @@ export function registerBoards(program: Command, ctx: CliContext): void {
             { key: "tasks", title: "TASKS", align: "right" },
             { key: "created", title: "CREATED" },
           ],
-          l.map((b) => ({ name: b.name, tasks: String(b.taskCount), created: b.createdAt })),
+          l.map((b) => ({ name: safe(b.name), tasks: String(b.taskCount), created: b.createdAt })),
         ),
       );
     });
@@ -31,6 +32,6 @@ export function registerBoards(program: Command, ctx: CliContext): void {
     .action(async (name: string) => {
       const client = await ctx.client();
       const { board } = await client.call("boardsAdd", { name });
-      ctx.out.result(board, (b) => ctx.out.line(`Created board ${b.name}`));
+      ctx.out.result(board, (b) => ctx.out.line(`Created board ${safe(b.name)}`));
     });
 }

@@ -4,13 +4,19 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { resolvePaths, type Paths } from "../config/paths.js";
 import type { Client } from "../client/client.js";
+import { formatDuration, parseDuration } from "../lib/duration.js";
 import { connect } from "../client/autostart.js";
 import { Output } from "../output/output.js";
+
+/** How long a command waits for the daemon's answer unless --timeout or TEAMWORK_TIMEOUT says otherwise. */
+export const CLI_TIMEOUT_MS = 10_000;
 
 export interface GlobalOptions {
   home?: string;
   json?: boolean;
   autostart: boolean;
+  /** How long a call may wait for the daemon (--timeout, TEAMWORK_TIMEOUT), in ms. */
+  timeoutMs: number;
 }
 
 export class CliContext {
@@ -22,9 +28,9 @@ export class CliContext {
   constructor(private readonly program: Command) {}
 
   get options(): GlobalOptions {
-    const o = this.program.opts<{ home?: string; json?: boolean; autostart?: boolean }>();
+    const o = this.program.opts<{ home?: string; json?: boolean; autostart?: boolean; timeout?: number }>();
     const envOff = ["1", "true", "yes"].includes((process.env.TEAMWORK_NO_AUTOSTART ?? "").toLowerCase());
-    return { home: o.home, json: o.json, autostart: o.autostart !== false && !envOff };
+    return { home: o.home, json: o.json, autostart: o.autostart !== false && !envOff, timeoutMs: o.timeout ?? CLI_TIMEOUT_MS };
   }
 
   get paths(): Paths {
@@ -39,6 +45,8 @@ export class CliContext {
     return (this._client ??= connect({
       paths: this.paths,
       autostart: this.options.autostart,
+      timeoutMs: this.options.timeoutMs,
+      onNotice: (message) => this.out.warn(message),
       onVersionMismatch: (v) => {
         if (this.warnedVersion) return;
         this.warnedVersion = true;
@@ -55,5 +63,19 @@ export function intOption(name: string, min: number, max: number) {
     const n = Number(value);
     if (n < min || n > max) throw new InvalidArgumentError(`${name} must be between ${min} and ${max}`);
     return n;
+  };
+}
+
+/** Parses a duration for a flag ("500ms", "10s"), or throws commander's usage error. */
+export function durationOption(name: string, minMs: number, maxMs: number) {
+  return (value: string): number => {
+    let ms: number;
+    try {
+      ms = parseDuration(value);
+    } catch (err) {
+      throw new InvalidArgumentError(`${name}: ${(err as Error).message}`);
+    }
+    if (ms < minMs || ms > maxMs) throw new InvalidArgumentError(`${name} must be from ${formatDuration(minMs)} to ${formatDuration(maxMs)}, got "${value}"`);
+    return ms;
   };
 }

@@ -1,15 +1,44 @@
-import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from "node:fs";
 import { Command, Option } from "commander";
 import { TeamworkError } from "../lib/errors.js";
 import { formatDuration } from "../lib/duration.js";
 import { loadConfig } from "../config/config.js";
-import { Client } from "../client/client.js";
-import { DAEMON_ENTRY, DAEMON_NODE_FLAGS, isRunning, logTail, startDaemon } from "../client/autostart.js";
+import type { Paths } from "../config/paths.js";
+import { Client, NotAnswering } from "../client/client.js";
+import { DAEMON_ENTRY, DAEMON_NODE_FLAGS, isRunning, lockHolderOf, logTail, startDaemon, stoppedUnexpectedly, stoppedUnexpectedlyError } from "../client/autostart.js";
 import { type CliContext, intOption } from "./context.js";
 import { registerService } from "./service.js";
 import { lazyImport } from "../lib/lazy-import.js";
+import { DAEMON_EXIT, errorCodeForDaemonExit } from "../protocol/daemon-exit.js";
+
+/**
+ * The daemon's health if one answers. A daemon that holds the lock but does not answer yet
+ * (just started) gets a few seconds; one that still does not is an error, never "not running".
+ */
+async function answeringDaemon(client: Client, paths: Paths) {
+  // One that takes the connection and says nothing is not waited on again (--timeout).
+  const noAnswer = (err: unknown) => {
+    if (err instanceof NotAnswering) throw err;
+    return null;
+  };
+  const health = await client.call("health", {}).catch(noAnswer);
+  if (health) return health;
+  const deadline = Date.now() + 5000;
+  for (let holder = await lockHolderOf(paths); holder; holder = await lockHolderOf(paths)) {
+    const h = await client.call("health", {}).catch(noAnswer);
+    if (h) return h;
+    if (Date.now() > deadline) {
+      const pid = holder.pid ?? "unknown";
+      throw new TeamworkError("daemon_unreachable", `a daemon (pid ${pid}) holds this home but does not answer on its socket ${paths.socket}`, `if it stays so, end it with \`kill ${pid}\``);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return null;
+}
 
 export function registerDaemon(program: Command, ctx: CliContext): void {
+  /** A client that never starts a daemon, and waits --timeout for an answer. */
+  const plainClient = () => new Client({ socket: ctx.paths.socket, pidFile: ctx.paths.pidFile, timeoutMs: ctx.options.timeoutMs });
   const daemon = program.command("daemon").description("start, stop and inspect the background daemon");
 
   daemon
@@ -22,7 +51,12 @@ export function registerDaemon(program: Command, ctx: CliContext): void {
       const paths = ctx.paths;
       const concurrency = opts.concurrency;
       loadConfig({ configFile: paths.configFile, flags: { concurrency } }); // fail early with exit 2
-      const existing = await new Client({ socket: paths.socket, timeoutMs: 3000 }).call("health", {}).catch(() => null);
+      const existing = await plainClient()
+        .call("health", {})
+        .catch((err: unknown) => {
+          if (err instanceof NotAnswering) throw err; // there is one, frozen
+          return null;
+        });
       if (existing) throw new TeamworkError("conflict", `daemon already running (pid ${existing.pid})`, "stop it first with `teamwork daemon stop`");
       if (opts.foreground) {
         const args = [...DAEMON_NODE_FLAGS, DAEMON_ENTRY, ...(paths.explicit ? ["--home", paths.home] : []), ...(concurrency ? ["--concurrency", String(concurrency)] : [])];
@@ -34,7 +68,7 @@ export function registerDaemon(program: Command, ctx: CliContext): void {
         process.on("SIGINT", () => {});
         process.on("SIGTERM", () => child.kill("SIGTERM"));
         const code = await new Promise<number>((r) => child.on("exit", (c, s) => r(c ?? (s ? 128 : 1))));
-        if (code !== 0) throw new TeamworkError(code === 2 ? "invalid_input" : code === 5 ? "schema_too_new" : "internal", `the daemon exited with code ${code}`);
+        if (code !== DAEMON_EXIT.ok) throw new TeamworkError(errorCodeForDaemonExit(code, "internal"), `the daemon exited with code ${code}`);
         return;
       }
       const pid = await startDaemon({ paths, concurrency });
@@ -48,15 +82,16 @@ export function registerDaemon(program: Command, ctx: CliContext): void {
     .description("stop the daemon gracefully (running jobs get a grace period)")
     .action(async () => {
       const paths = ctx.paths;
-      const client = new Client({ socket: paths.socket, timeoutMs: 5000 });
-      const health = await client.call("health", {}).catch(() => null);
+      const client = plainClient();
+      const health = await answeringDaemon(client, paths);
       if (!health) {
         ctx.out.result({ stopped: false, running: false }, () => ctx.out.line("daemon not running"));
         return;
       }
       await client.call("daemonStop", {});
+      // Stopped when its lock is free: the kernel frees it only when the process is gone.
       const deadline = Date.now() + 120_000;
-      while ((await isRunning(paths)) || existsSync(paths.pidFile)) {
+      while ((await isRunning(paths)) || (await lockHolderOf(paths))) {
         if (Date.now() > deadline) throw new TeamworkError("internal", `daemon (pid ${health.pid}) did not stop within 120s`);
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -68,14 +103,32 @@ export function registerDaemon(program: Command, ctx: CliContext): void {
     .description("show whether the daemon runs, and its pid, uptime, version, paths and counts")
     .action(async () => {
       const paths = ctx.paths;
-      const client = new Client({ socket: paths.socket, timeoutMs: 5000 });
+      const client = plainClient();
       let status;
       try {
         status = await client.call("daemonStatus", {});
       } catch (err) {
+        // Took the connection and said nothing within --timeout: running, not answering.
+        if (err instanceof NotAnswering) {
+          if (ctx.out.json) ctx.out.data({ running: true, responding: false, pid: err.pid ?? "unknown", socket: paths.socket, home: paths.home });
+          else ctx.out.error(err.message, err.hint);
+          process.exitCode = 3;
+          return;
+        }
         // Refused for permissions is not "not running": that error says what it is.
         if (err instanceof TeamworkError && err.code === "daemon_unreachable" && !/permission denied/.test(err.message)) {
-          if (ctx.out.json) ctx.out.data({ running: false, socket: paths.socket, home: paths.home });
+          // No answer is not "not running": a daemon holding the lock runs (starting, hung, or its socket removed).
+          const holder = await lockHolderOf(paths);
+          if (holder) {
+            const pid = holder.pid ?? "unknown";
+            if (ctx.out.json) ctx.out.data({ running: true, responding: false, pid, socket: paths.socket, home: paths.home });
+            else ctx.out.line(`daemon running (pid ${pid}) but not answering on its socket ${paths.socket}`);
+            process.exitCode = 3;
+            return;
+          }
+          const crashed = await stoppedUnexpectedly(paths);
+          if (ctx.out.json) ctx.out.data({ running: false, socket: paths.socket, home: paths.home, ...(crashed !== null ? { stoppedUnexpectedly: true, pid: crashed, logFile: paths.logFile } : {}) });
+          else if (crashed !== null) ctx.out.line(`daemon not running: ${stoppedUnexpectedlyError(paths, crashed).message}`);
           else ctx.out.line(`daemon not running (socket ${paths.socket})`);
           process.exitCode = 3;
           return;
@@ -91,6 +144,7 @@ export function registerDaemon(program: Command, ctx: CliContext): void {
         ctx.out.line(`  database:    ${s.database} (durability ${s.durability})`);
         ctx.out.line(`  log:         ${s.logFile}`);
         ctx.out.line(`  slots:       ${s.concurrency}${s.paused.all ? c.yellow("   queue paused") : s.paused.types.length ? c.yellow(`   paused: ${s.paused.types.join(", ")}`) : ""}`);
+        if (s.isolation?.processTypes.length) ctx.out.line(`  processes:   ${s.isolation.processTypes.join(", ")} (memory cap by ${s.isolation.memoryCap})`);
         ctx.out.line(`  boards:      ${s.counts.boards}   tasks: ${s.counts.tasks}`);
         ctx.out.line(`  jobs:        ${j.pending} pending, ${j.running} running, ${j.complete} complete, ${j.failed} failed, ${j.cancelled} cancelled`);
       });
@@ -110,19 +164,39 @@ export function registerDaemon(program: Command, ctx: CliContext): void {
       const tail = logTail(file, lines);
       if (tail) process.stdout.write(tail + "\n");
       if (!opts.follow) return;
-      let pos = statSync(file).size;
-      for (;;) {
-        await new Promise((r) => setTimeout(r, 200));
-        const size = existsSync(file) ? statSync(file).size : 0;
-        if (size < pos) pos = 0; // rotated or truncated
-        if (size > pos) {
-          const fd = openSync(file, "r");
-          const buf = Buffer.alloc(size - pos);
-          readSync(fd, buf, 0, buf.length, pos);
-          closeSync(fd);
-          process.stdout.write(buf);
-          pos = size;
-        }
-      }
+      await followLog(file, statSync(file).size);
     });
+}
+
+/**
+ * Prints what is appended to the log from byte `from` on, for ever, following it by name
+ * across rotations (as `tail -F`): the renamed file is read to its end, then the new one
+ * from its first byte. Bytes are copied as they are, never decoded here, so a character or
+ * a line cut between two reads reaches the terminal whole.
+ */
+async function followLog(file: string, from: number): Promise<never> {
+  let fd = openSync(file, "r");
+  let pos = from;
+  const drain = async () => {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(64 * 1024);
+      const n = readSync(fd, buf, 0, buf.length, pos);
+      if (n === 0) return;
+      pos += n;
+      if (!process.stdout.write(buf.subarray(0, n))) await new Promise((r) => process.stdout.once("drain", r));
+    }
+  };
+  for (;;) {
+    await drain();
+    const named = statSync(file, { throwIfNoEntry: false }); // absent between a rotation's rename and the new file
+    if (named && named.ino !== fstatSync(fd).ino) {
+      await drain(); // what was written before the rename
+      closeSync(fd);
+      fd = openSync(file, "r");
+      pos = 0;
+      continue;
+    }
+    if (fstatSync(fd).size < pos) pos = 0; // truncated in place (copytruncate)
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }

@@ -3,11 +3,12 @@
 // Outside a terminal it prints one plain line per status change; with --json, one event per line.
 
 import type { Client } from "../client/client.js";
-import type { Job, JobStatus } from "../protocol/types.js";
+import type { Job, JobHead, JobStatus, JobSummary } from "../protocol/types.js";
 import { JOB_STATUSES } from "../protocol/types.js";
 import type { StreamEvent } from "../protocol/events.js";
-import { ago, visible } from "../output/output.js";
-import { colorStatus, jobLine, progressBar, statusLabel, summariseResult } from "../output/jobs.js";
+import { ago, stripColour, truncate, visible } from "../output/output.js";
+import { guardRendered, safe } from "../output/safe.js";
+import { colorStatus, jobLine, progressBar, resultLine, statusLabel, summariseResult } from "../output/jobs.js";
 import type { CliContext } from "./context.js";
 
 const ESC = "\u001b[";
@@ -15,17 +16,20 @@ const REDRAW_MS = 100;
 const POLL_MS = 5000;
 const TOAST_MS = 6000;
 
+/** The one line shown when a job ends while the dashboard is open (user text made safe). */
 export function toastFor(job: Job): string | null {
-  if (job.status !== "complete") return job.status === "failed" ? `job ${job.id} (${job.type}) failed: ${job.error ?? ""}` : null;
+  const type = safe(job.type);
+  if (job.status !== "complete") return job.status === "failed" ? `job ${job.id} (${type}) failed: ${safe(job.error ?? "")}` : null;
   const r = job.result as { sent?: unknown } | null;
   if ((job.type === "assignment-email" || job.type === "notify") && r && Array.isArray(r.sent)) {
-    return r.sent.length ? `Notification sent to ${r.sent.join(", ")}` : `job ${job.id} (${job.type}) complete`;
+    return r.sent.length ? `Notification sent to ${safe(r.sent.join(", "))}` : `job ${job.id} (${type}) complete`;
   }
-  return `job ${job.id} (${job.type}) complete${job.result !== null ? `: ${summariseResult(job.result)}` : ""}`;
+  return `job ${job.id} (${type}) complete${job.result !== null ? `: ${summariseResult(job.result)}` : ""}`;
 }
 
 export interface DashboardState {
-  jobs: Map<number, Job>;
+  /** Summaries from the list, heads from the event stream. */
+  jobs: Map<number, JobSummary | JobHead>;
   counts: Record<JobStatus, number>;
   toast: { text: string; ok: boolean; until: number } | null;
   connected: boolean;
@@ -41,20 +45,20 @@ export function renderDashboard(ctx: Pick<CliContext, "out">, s: DashboardState,
   const running = jobs.filter((j) => j.status === "running").sort((a, b) => (a.slot ?? 0) - (b.slot ?? 0));
   const lines: string[] = [];
   const totals = JOB_STATUSES.map((st) => colorStatus(c, st, `${st === "cancelled" ? "cancelled" : st} ${s.counts[st]}`)).join("  ");
-  const paused = s.paused.all ? c.yellow("  QUEUE PAUSED") : s.paused.types.length ? c.yellow(`  paused: ${s.paused.types.join(", ")}`) : "";
+  const paused = s.paused.all ? c.yellow("  QUEUE PAUSED") : s.paused.types.length ? c.yellow(`  paused: ${safe(s.paused.types.join(", "))}`) : "";
   lines.push(`${c.bold("teamwork jobs")}  ${totals}${paused}${s.connected ? "" : c.red("  (stream lost: polling every 5s)")}`);
-  lines.push(running.length ? `slots: ${running.map((j) => `${c.cyan(`#${j.slot}`)} job ${j.id} ${j.type} ${j.progress}%`).join("  ")}` : c.dim("slots: all idle"));
+  lines.push(running.length ? `slots: ${running.map((j) => `${c.cyan(`#${j.slot}`)} job ${j.id} ${safe(j.type)} ${j.progress}%`).join("  ")}` : c.dim("slots: all idle"));
   lines.push(s.toast && s.toast.until > now ? (s.toast.ok ? c.green(`✔ ${s.toast.text}`) : c.red(`✖ ${s.toast.text}`)) : "");
   const header = ["ID", "TYPE", "STATUS", "TRIES", "PROGRESS", "SLOT", "AGE", "MESSAGE"];
   const rows = jobs.slice(0, Math.max(0, height - lines.length - 2)).map((j) => [
     String(j.id),
-    j.type,
+    safe(j.type),
     colorStatus(c, j.status, statusLabel(j.status)),
     `${j.attempts}/${j.maxAttempts}`,
     `${progressBar(j.progress, 12)} ${String(j.progress).padStart(3)}%`,
     j.slot === null ? "-" : String(j.slot),
     ago(j.createdAt, now),
-    j.error ? c.red(j.error) : j.status === "complete" && j.result !== null ? summariseResult(j.result) : (j.progressMessage ?? (s.lastLog.has(j.id) ? c.dim(s.lastLog.get(j.id)!) : "")),
+    j.error ? c.red(safe(j.error)) : (j.status === "complete" ? resultLine(j) : null) ?? (j.progressMessage !== null ? safe(j.progressMessage) : s.lastLog.has(j.id) ? c.dim(safe(s.lastLog.get(j.id)!)) : ""),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => visible(r[i]!))));
   const fixed = widths.slice(0, -1).reduce((a, b) => a + b + 2, 0);
@@ -63,8 +67,7 @@ export function renderDashboard(ctx: Pick<CliContext, "out">, s: DashboardState,
     cells
       .map((cell, i) => {
         const w = widths[i]!;
-        const plain = cell.replace(/\u001b\[[0-9;]*m/g, "");
-        const t = plain.length > w ? plain.slice(0, Math.max(0, w - 1)) + "…" : cell;
+        const t = truncate(cell, w);
         return i === 0 ? " ".repeat(Math.max(0, w - visible(t))) + t : t + " ".repeat(Math.max(0, w - visible(t)));
       })
       .join("  ")
@@ -72,7 +75,10 @@ export function renderDashboard(ctx: Pick<CliContext, "out">, s: DashboardState,
   lines.push(c.bold(fmt(header)));
   for (const r of rows) lines.push(fmt(r));
   if (jobs.length === 0) lines.push(c.dim("no jobs yet: try `teamwork enqueue report`"));
-  return lines.map((l) => (visible(l) > width ? l.replace(/\u001b\[[0-9;]*m/g, "").slice(0, width) : l)).slice(0, height);
+  // The screen is redrawn with cursor moves: a line that wrapped, or a control that moved
+  // the cursor, would shift every line after it.
+  const colour = c.level > 0;
+  return lines.map((l) => guardRendered(l, { colour })).map((l) => (visible(l) > width ? truncate(stripColour(l), width) : l)).slice(0, height);
 }
 
 export async function runDashboard(ctx: CliContext, client: Client): Promise<void> {
@@ -103,6 +109,27 @@ export async function runDashboard(ctx: CliContext, client: Client): Promise<voi
     }, REDRAW_MS);
   };
 
+  // An event carries a job's head; the line and the toast of a job that ended show its
+  // result, so the job is read, a few at a time (past that, the line goes without it).
+  let reading = 0;
+  const ended = (head: JobHead, toast: boolean) => {
+    const show = (job: Job | JobHead) => {
+      if (!out.tty) out.line(jobLine(job));
+      const text = toast && "result" in job ? toastFor(job) : null;
+      if (text) state.toast = { text, ok: job.status === "complete", until: Date.now() + TOAST_MS };
+      schedule();
+    };
+    if (reading >= 4) return show(head);
+    reading++;
+    client
+      .call("jobsGet", { id: head.id })
+      .then(
+        ({ job }) => show(job),
+        () => show(head),
+      )
+      .finally(() => reading--);
+  };
+
   const onEvent = (e: StreamEvent) => {
     if (out.json) {
       out.data({ event: e.type, ...e.data });
@@ -119,9 +146,8 @@ export async function runDashboard(ctx: CliContext, client: Client): Promise<voi
       if (prev?.status !== job.status) {
         if (prev) state.counts[prev.status] = Math.max(0, state.counts[prev.status] - 1);
         state.counts[job.status]++;
-        if (!out.tty) out.line(jobLine(job));
-        const toast = prev?.status === "running" || job.status === "complete" ? toastFor(job) : null;
-        if (toast) state.toast = { text: toast, ok: job.status === "complete", until: Date.now() + TOAST_MS };
+        if (job.status === "complete" || job.status === "failed") ended(job, prev?.status === "running" || job.status === "complete");
+        else if (!out.tty) out.line(jobLine(job));
       }
       state.jobs.set(job.id, job);
       if (state.jobs.size > limit * 2) {
@@ -142,19 +168,23 @@ export async function runDashboard(ctx: CliContext, client: Client): Promise<voi
   tick.unref();
   draw();
   // Follow the stream; when it drops, poll every 5 s and try to reconnect.
+  let resumeAt: string | null = null;
   for (;;) {
-    const stream = client.stream("eventsStream", {}, onEvent);
+    // Resumes where the last stream stopped (events missed while away arrive first); a
+    // reset (the daemon restarted) is covered by the read below.
+    const stream = client.stream("eventsStream", {}, onEvent, { lastEventId: resumeAt });
     try {
       await stream.opened;
-      if (!state.connected) {
-        state.connected = true;
-        await refresh().catch(() => {});
-        schedule();
-      }
+      // Read again once subscribed: whatever changed between the first read and the stream
+      // opening (a quick job can start and end in that time) sent no event to this stream.
+      state.connected = true;
+      await refresh().catch(() => {});
+      schedule();
       await stream.done;
     } catch {
       // unreachable: fall through to polling
     }
+    resumeAt = stream.lastEventId;
     state.connected = false;
     schedule();
     await new Promise((r) => setTimeout(r, POLL_MS));

@@ -1,7 +1,9 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseDuration } from "../lib/duration.js";
+import { invalid } from "../lib/errors.js";
 import type { Json } from "../protocol/types.js";
 import type { CliContext } from "./context.js";
+import { safe } from "../output/safe.js";
 import { intOption } from "./context.js";
 import { parseJsonArg } from "./args.js";
 import { exitForJob, watchJob } from "./watch.js";
@@ -22,6 +24,16 @@ export function parseTimeArg(value: string): string {
   return new Date(t).toISOString();
 }
 
+/** --board and --format are shorthands for payload fields; they merge into --data's object and win over its fields. */
+export function withShorthands(data: Json | undefined, fields: Record<string, string | undefined>): Json | undefined {
+  const given = Object.entries(fields).filter(([, v]) => v !== undefined) as [string, string][];
+  if (given.length === 0) return data;
+  if (data !== undefined && (typeof data !== "object" || data === null || Array.isArray(data))) {
+    throw invalid(`${given.map(([k]) => `--${k}`).join(" and ")} need${given.length === 1 ? "s" : ""} --data to be a JSON object`);
+  }
+  return { ...(data ?? {}), ...Object.fromEntries(given) };
+}
+
 export function registerEnqueue(program: Command, ctx: CliContext): void {
   program
     .command("enqueue")
@@ -29,30 +41,25 @@ export function registerEnqueue(program: Command, ctx: CliContext): void {
     .argument("<type>", "job type (e.g. report)")
     .addOption(new Option("--data <json>", "the job's payload as JSON").argParser(parseJsonArg))
     .option("--board <board>", "shorthand for a payload field \"board\"")
+    .option("--format <format>", "shorthand for a payload field \"format\" (report: html, md or json)")
     .option("--unique <key>", "return the live job with this key instead of queueing a second one")
     .addOption(new Option("--in <duration>", "start after this delay (e.g. 10m)").argParser(parseDurationArg).conflicts("at"))
     .addOption(new Option("--at <time>", "start at this time (e.g. 2026-12-01T09:00)").argParser(parseTimeArg))
     .addOption(new Option("--priority <p>", "higher runs first (-1000 to 1000)").argParser(intOption("--priority", -1000, 1000)))
     .addOption(new Option("--max-attempts <n>", "attempts before the job fails (1 to 100)").argParser(intOption("--max-attempts", 1, 100)))
     .option("--watch", "follow the job until it ends")
-    .addHelpText("after", "\nExamples:\n  $ teamwork enqueue report --board web --watch\n  $ teamwork enqueue report --data '{\"board\":\"web\",\"format\":\"md\"}' --in 10m")
-    .action(async (type: string, o: { data?: unknown; board?: string; unique?: string; in?: number; at?: string; priority?: number; maxAttempts?: number; watch?: boolean }) => {
-      let payload = o.data as Json | undefined;
-      if (o.board !== undefined) {
-        if (payload !== undefined && (typeof payload !== "object" || payload === null || Array.isArray(payload))) {
-          throw new InvalidArgumentError("--board needs --data to be a JSON object");
-        }
-        payload = { ...(payload ?? {}), board: o.board };
-      }
+    .addHelpText("after", "\nExamples:\n  $ teamwork enqueue report --board web --watch\n  $ teamwork enqueue report --board web --format md --in 10m\n  $ teamwork enqueue report --data '{\"board\":\"web\",\"format\":\"json\"}'")
+    .action(async (type: string, o: { data?: unknown; board?: string; format?: string; unique?: string; in?: number; at?: string; priority?: number; maxAttempts?: number; watch?: boolean }) => {
+      const payload = withShorthands(o.data as Json | undefined, { board: o.board, format: o.format });
       const client = await ctx.client();
       if (o.watch) client.willStream();
       const { job, created } = await client.call("jobsEnqueue", { type, payload, uniqueKey: o.unique, delayMs: o.in, runAt: o.at, priority: o.priority, maxAttempts: o.maxAttempts });
       if (o.watch) {
-        if (!ctx.out.json) ctx.out.line(created ? `Queued job ${job.id} (${job.type})` : `Job ${job.id} with key "${job.uniqueKey}" is already ${job.status}`);
+        if (!ctx.out.json) ctx.out.line(created ? `Queued job ${job.id} (${safe(job.type)})` : `Job ${job.id} with key "${safe(job.uniqueKey ?? "")}" is already ${job.status}`);
         const final = await watchJob(ctx, client, job.id);
         exitForJob(final);
         return;
       }
-      ctx.out.result(job, (j) => ctx.out.line(created ? `Queued job ${j.id} (${j.type})` : `Job ${j.id} with key "${j.uniqueKey}" is already ${j.status}; not queued again`));
+      ctx.out.result(job, (j) => ctx.out.line(created ? `Queued job ${j.id} (${safe(j.type)})` : `Job ${j.id} with key "${safe(j.uniqueKey ?? "")}" is already ${j.status}; not queued again`));
     });
 }

@@ -1,8 +1,10 @@
 import { Command, Option } from "commander";
 import type { Job } from "../protocol/types.js";
 import { JOB_STATUSES } from "../protocol/types.js";
-import { ago } from "../output/output.js";
-import { colorStatus, jobLine, progressBar, statusLabel, summariseResult } from "../output/jobs.js";
+import { MAX_LIST_LIMIT } from "../protocol/routes.js";
+import { ago, safe } from "../output/output.js";
+import { toJson } from "../output/safe.js";
+import { colorStatus, jobLine, progressBar, resultLine, statusLabel, summariseResult } from "../output/jobs.js";
 import type { CliContext } from "./context.js";
 import { intOption } from "./context.js";
 import { parseId } from "./args.js";
@@ -13,11 +15,11 @@ import { formatDuration } from "../lib/duration.js";
 
 function printJob(ctx: CliContext, j: Job): void {
   const c = ctx.out.c;
-  ctx.out.line(`${c.bold(`job ${j.id}`)} ${j.type}  ${colorStatus(c, j.status, statusLabel(j.status))}`);
-  ctx.out.line(`  progress:   ${progressBar(j.progress)} ${j.progress}%${j.progressMessage ? ` ${j.progressMessage}` : ""}`);
+  ctx.out.line(`${c.bold(`job ${j.id}`)} ${safe(j.type)}  ${colorStatus(c, j.status, statusLabel(j.status))}`);
+  ctx.out.line(`  progress:   ${progressBar(j.progress)} ${j.progress}%${j.progressMessage ? ` ${safe(j.progressMessage)}` : ""}`);
   ctx.out.line(`  attempts:   ${j.attempts}/${j.maxAttempts}${j.slot !== null ? `   slot ${j.slot}` : ""}`);
-  ctx.out.line(`  priority:   ${j.priority}${j.uniqueKey ? `   unique key ${j.uniqueKey}` : ""}`);
-  ctx.out.line(`  payload:    ${JSON.stringify(j.payload)}`);
+  ctx.out.line(`  priority:   ${j.priority}${j.uniqueKey ? `   unique key ${safe(j.uniqueKey)}` : ""}`);
+  ctx.out.line(`  payload:    ${safe(toJson(j.payload))}`);
   ctx.out.line(`  created:    ${j.createdAt} (${ago(j.createdAt)})`);
   ctx.out.line(`  run at:     ${j.runAt} (${ago(j.runAt)})`);
   if (j.startedAt) ctx.out.line(`  started:    ${j.startedAt} (${ago(j.startedAt)})`);
@@ -25,10 +27,10 @@ function printJob(ctx: CliContext, j: Job): void {
     ctx.out.line(`  finished:   ${j.finishedAt} (${ago(j.finishedAt)})${j.startedAt ? `, ran ${formatDuration(Date.parse(j.finishedAt) - Date.parse(j.startedAt))}` : ""}`);
   }
   if (j.result !== null) ctx.out.line(`  result:     ${summariseResult(j.result)}`);
-  if (j.error) ctx.out.line(`  error:      ${c.red(j.error)}`);
+  if (j.error) ctx.out.line(`  error:      ${c.red(safe(j.error))}`);
   if (j.errors.length) {
     ctx.out.line("  errors:");
-    for (const e of j.errors) ctx.out.line(`    attempt ${e.attempt} at ${e.at}${e.permanent ? " (permanent)" : ""}: ${e.message}`);
+    for (const e of j.errors) ctx.out.line(`    attempt ${e.attempt} at ${e.at}${e.permanent ? " (permanent)" : ""}: ${safe(e.message)}`);
   }
 }
 
@@ -41,7 +43,7 @@ export function registerJobs(program: Command, ctx: CliContext): void {
     .description("list recent jobs, newest first")
     .addOption(new Option("--status <status>", "only jobs in this status").choices(JOB_STATUSES))
     .option("--type <type>", "only jobs of this type")
-    .addOption(new Option("--limit <n>", "at most this many").default(50).argParser(intOption("--limit", 1, 10_000)))
+    .addOption(new Option("--limit <n>", "at most this many").default(50).argParser(intOption("--limit", 1, MAX_LIST_LIMIT)))
     .addHelpText("after", "\nExample:\n  $ teamwork jobs list --status failed --limit 10")
     .action(async (o: { status?: Job["status"]; type?: string; limit: number }) => {
       const client = await ctx.client();
@@ -62,13 +64,13 @@ export function registerJobs(program: Command, ctx: CliContext): void {
           ],
           l.map((j) => ({
             id: String(j.id),
-            type: j.type,
+            type: safe(j.type),
             status: colorStatus(c, j.status, statusLabel(j.status)),
             attempts: `${j.attempts}/${j.maxAttempts}`,
             progress: `${progressBar(j.progress, 10)} ${String(j.progress).padStart(3)}%`,
             slot: j.slot === null ? "-" : String(j.slot),
             age: ago(j.createdAt),
-            info: j.error ? c.red(j.error) : j.result !== null ? summariseResult(j.result) : (j.progressMessage ?? ""),
+            info: j.error ? c.red(safe(j.error)) : (resultLine(j) ?? safe(j.progressMessage ?? "")),
           })),
         );
       });
@@ -104,7 +106,7 @@ export function registerJobs(program: Command, ctx: CliContext): void {
       const client = await ctx.client();
       const { logs } = await client.call("jobsLogs", { id });
       const print = (l: { at: string; attempt: number; message: string }) =>
-        ctx.out.json ? ctx.out.data(l) : ctx.out.line(`${ctx.out.c.dim(l.at)} ${ctx.out.c.dim(`[${l.attempt}]`)} ${l.message}`);
+        ctx.out.json ? ctx.out.data(l) : ctx.out.line(`${ctx.out.c.dim(l.at)} ${ctx.out.c.dim(`[${l.attempt}]`)} ${safe(l.message)}`);
       for (const l of logs) print(l);
       if (!o.follow) return;
       const seen = new Set(logs.map((l) => `${l.at}\u0000${l.message}`));
@@ -123,7 +125,7 @@ export function registerJobs(program: Command, ctx: CliContext): void {
     .action(async (id: number) => {
       const client = await ctx.client();
       const why = await client.call("jobsWhy", { id });
-      ctx.out.result(why, (w) => ctx.out.line(`job ${w.jobId}: ${w.message}`));
+      ctx.out.result(why, (w) => ctx.out.line(`job ${w.jobId}: ${safe(w.message)}`));
     });
 
   jobs
@@ -144,7 +146,7 @@ export function registerJobs(program: Command, ctx: CliContext): void {
     .action(async (id: number) => {
       const client = await ctx.client();
       const { job } = await client.call("jobsCancel", { id });
-      ctx.out.result(job, (j) => ctx.out.line(`job ${j.id} (${j.type}): ${statusLabel(j.status)}`));
+      ctx.out.result(job, (j) => ctx.out.line(`job ${j.id} (${safe(j.type)}): ${statusLabel(j.status)}`));
     });
 
   jobs
@@ -154,7 +156,7 @@ export function registerJobs(program: Command, ctx: CliContext): void {
     .action(async (id: number) => {
       const client = await ctx.client();
       const { job } = await client.call("jobsRetry", { id });
-      ctx.out.result(job, (j) => ctx.out.line(`job ${j.id} (${j.type}) queued again (attempt ${j.attempts + 1}/${j.maxAttempts})`));
+      ctx.out.result(job, (j) => ctx.out.line(`job ${j.id} (${safe(j.type)}) queued again (attempt ${j.attempts + 1}/${j.maxAttempts})`));
     });
 
   jobs

@@ -6,6 +6,7 @@ import type { CliContext } from "./context.js";
 import { parseId } from "./args.js";
 import { exitForJob, watchJob } from "./watch.js";
 import { summariseResult } from "../output/jobs.js";
+import { safe } from "../output/safe.js";
 
 const emailList = (value: string): string[] => {
   const list = value.split(",").map((s) => s.trim()).filter(Boolean);
@@ -27,11 +28,11 @@ export function registerUploadAndNotify(program: Command, ctx: CliContext): void
       const client = await ctx.client();
       const { upload, job } = await client.call("uploadsAdd", { path, taskId: o.task });
       if (o.watch && job) {
-        if (!ctx.out.json) ctx.out.line(`Uploaded ${upload.name} as upload ${upload.id}; thumbnail job ${job.id}`);
+        if (!ctx.out.json) ctx.out.line(`Uploaded ${safe(upload.name)} as upload ${upload.id}; thumbnail job ${job.id}`);
         exitForJob(await watchJob(ctx, client, job.id));
         return;
       }
-      ctx.out.result({ upload, job }, () => ctx.out.line(`Uploaded ${upload.name} as upload ${upload.id} (${upload.path})${job ? `; thumbnail job ${job.id} queued` : ""}`));
+      ctx.out.result({ upload, job }, () => ctx.out.line(`Uploaded ${safe(upload.name)} as upload ${upload.id} (${safe(upload.path)})${job ? `; thumbnail job ${job.id} queued` : ""}`));
     });
 
   program
@@ -62,5 +63,5 @@ export async function waitForNotification(ctx: CliContext, jobId: number): Promi
   exitForJob(final);
   if (ctx.out.json) return;
   if (final.status === "complete") ctx.out.line(ctx.out.c.green(`Notification sent${final.result ? ` (${summariseResult(final.result)})` : ""}`));
-  else ctx.out.line(ctx.out.c.red(`Notification not sent: ${final.error ?? final.status}`));
+  else ctx.out.line(ctx.out.c.red(`Notification not sent: ${safe(final.error ?? final.status)}`));
 }

@@ -1,11 +1,12 @@
 import { Command } from "commander";
 import type { QueueState } from "../protocol/types.js";
 import type { CliContext } from "./context.js";
+import { safe } from "../output/safe.js";
 import { intOption } from "./context.js";
 import { parseDurationArg } from "./enqueue.js";
 
 function describe(q: QueueState): string {
-  const paused = q.paused.all ? "paused (all types)" : q.paused.types.length ? `running, paused for ${q.paused.types.join(", ")}` : "running";
+  const paused = q.paused.all ? "paused (all types)" : q.paused.types.length ? `running, paused for ${q.paused.types.map((t) => safe(t)).join(", ")}` : "running";
   return `queue ${paused}; ${q.running} of ${q.concurrency} slots busy`;
 }
 
@@ -76,7 +77,7 @@ export function registerQueue(program: Command, ctx: CliContext): void {
             { key: "lat", title: "START P50/P95/P99", align: "right" },
           ],
           s.types.map((t) => ({
-            type: t.type,
+            type: safe(t.type),
             finished: String(t.finished),
             failed: t.failed ? ctx.out.c.red(String(t.failed)) : "0",
             retried: String(t.retried),

@@ -1,25 +1,29 @@
 import { Command, Option } from "commander";
 import type { Json, Schedule } from "../protocol/types.js";
-import { ago } from "../output/output.js";
+import { ago, count, safe } from "../output/output.js";
+import { formatInZone } from "../output/time.js";
 import { colorStatus } from "../output/jobs.js";
 import type { CliContext } from "./context.js";
 import { parseJsonArg } from "./args.js";
 import { parseDurationArg } from "./enqueue.js";
 import { exitForJob, watchJob } from "./watch.js";
-import { parseDuration } from "../lib/duration.js";
+import { formatDuration, parseDuration } from "../lib/duration.js";
 
 const bytes = (n: number) => (n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`);
+
+/** When a schedule runs next, on the clock of its own zone, with that zone's offset. */
+const nextRun = (s: Schedule) => (s.nextRunAt ? formatInZone(s.nextRunAt, s.timezone) : "never");
 
 function scheduleRows(ctx: CliContext, list: Schedule[]) {
   const c = ctx.out.c;
   return list.map((s) => ({
-    name: s.name,
-    cron: s.cron,
-    tz: s.timezone ?? "local",
-    type: s.type,
+    name: safe(s.name),
+    cron: safe(s.cron),
+    tz: s.timezone !== null ? safe(s.timezone) : "local",
+    type: safe(s.type),
     enabled: s.enabled ? c.green("yes") : c.yellow("paused"),
     last: s.lastRunAt ? `${ago(s.lastRunAt)} (${s.lastOutcome === "skipped" ? c.yellow("skipped") : s.lastJob ? colorStatus(c, s.lastJob.status, `job ${s.lastJob.id} ${s.lastJob.status}`) : "enqueued"})` : c.dim("never"),
-    next: s.nextRunAt ? `${s.nextRunAt.replace("T", " ").slice(0, 19)} (${ago(s.nextRunAt)})` : c.dim("-"),
+    next: s.nextRunAt ? `${nextRun(s)} (${ago(s.nextRunAt)})` : c.dim("-"),
   }));
 }
 
@@ -42,7 +46,7 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
             { key: "type", title: "JOB" },
             { key: "enabled", title: "ENABLED" },
             { key: "last", title: "LAST RUN", flex: true },
-            { key: "next", title: "NEXT RUN" },
+            { key: "next", title: "NEXT RUN (ITS ZONE)" },
           ],
           scheduleRows(ctx, l),
         ),
@@ -61,7 +65,7 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
     .action(async (name: string, cron: string, o: { tz?: string; type?: string; data?: unknown }) => {
       const client = await ctx.client();
       const { schedule } = await client.call("schedulesSet", { name, cron, timezone: o.tz, type: o.type, payload: o.data as never });
-      ctx.out.result(schedule, (s) => ctx.out.line(`Schedule ${s.name}: ${s.cron} (${s.timezone ?? "local time"}), next run ${s.nextRunAt ?? "never"}`));
+      ctx.out.result(schedule, (s) => ctx.out.line(`Schedule ${safe(s.name)}: ${safe(s.cron)} (${s.timezone !== null ? safe(s.timezone) : "local time"}), next run ${nextRun(s)}`));
     });
 
   for (const [verb, route, done] of [
@@ -76,7 +80,7 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
       .action(async (name: string) => {
         const client = await ctx.client();
         const { schedule } = await client.call(route, { name });
-        ctx.out.result(schedule, (s) => ctx.out.line(`Schedule ${s.name} ${done}${verb === "resume" && s.nextRunAt ? `; next run ${s.nextRunAt}` : ""}`));
+        ctx.out.result(schedule, (s) => ctx.out.line(`Schedule ${safe(s.name)} ${done}${verb === "resume" && s.nextRunAt ? `; next run ${nextRun(s)}` : ""}`));
       });
   }
 
@@ -89,11 +93,11 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
       const client = await ctx.client();
       const r = await client.call("schedulesRun", { name });
       if (o.watch && r.outcome === "enqueued") {
-        if (!ctx.out.json) ctx.out.line(`Queued job ${r.job.id} (${r.job.type})`);
+        if (!ctx.out.json) ctx.out.line(`Queued job ${r.job.id} (${safe(r.job.type)})`);
         exitForJob(await watchJob(ctx, client, r.job.id));
         return;
       }
-      ctx.out.result(r, () => ctx.out.line(r.outcome === "enqueued" ? `Queued job ${r.job.id} (${r.job.type})` : `Skipped: job ${r.job.id} of ${name} is still ${r.job.status}`));
+      ctx.out.result(r, () => ctx.out.line(r.outcome === "enqueued" ? `Queued job ${r.job.id} (${safe(r.job.type)})` : `Skipped: job ${r.job.id} of ${safe(name)} is still ${r.job.status}`));
     });
 
   const cleanup = program.command("cleanup").description("the sweep of old files in the uploads temp folder");
@@ -104,10 +108,10 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
       const client = await ctx.client();
       const s = await client.call("cleanupStats", {});
       ctx.out.result(s, () => {
-        ctx.out.line(`folder:     ${s.folder}`);
-        ctx.out.line(`max age:    ${Math.round(s.maxAgeMs / 3_600_000)}h`);
-        ctx.out.line(`last run:   ${s.lastRun ? `${s.lastRun.at} (${ago(s.lastRun.at)}), removed ${s.lastRun.files} files, ${bytes(s.lastRun.bytes)}` : "never"}`);
-        ctx.out.line(`total:      ${s.total.files} files, ${bytes(s.total.bytes)} in ${s.total.runs} runs`);
+        ctx.out.line(`folder:     ${safe(s.folder)}`);
+        ctx.out.line(`max age:    ${formatDuration(s.maxAgeMs)}`);
+        ctx.out.line(`last run:   ${s.lastRun ? `${s.lastRun.at} (${ago(s.lastRun.at)}), removed ${count(s.lastRun.files, "file")}, ${bytes(s.lastRun.bytes)}` : "never"}`);
+        ctx.out.line(`total:      ${count(s.total.files, "file")}, ${bytes(s.total.bytes)} in ${count(s.total.runs, "run")}`);
         ctx.out.line(`next run:   ${s.schedule?.nextRunAt ? `${s.schedule.nextRunAt} (${ago(s.schedule.nextRunAt)})` : s.schedule ? "paused" : "no schedule"}`);
       });
     });
@@ -127,7 +131,7 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
       exitForJob(final);
       if (ctx.out.json) return;
       const r = final.result as { files: number; bytes: number } | null;
-      if (r) ctx.out.line(`removed ${r.files} files (${bytes(r.bytes)})`);
+      if (r) ctx.out.line(`removed ${count(r.files, "file")} (${bytes(r.bytes)})`);
     });
 
   const digest = program.command("digest").description("the activity digest mailed to digest.recipients");
@@ -138,10 +142,10 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
       const client = await ctx.client();
       const p = await client.call("digestPreview", {});
       ctx.out.result(p, () => {
-        ctx.out.line(`To:      ${p.recipients.join(", ") || "(no recipients: set digest.recipients in config.json)"}`);
-        ctx.out.line(`Subject: ${p.subject}`);
+        ctx.out.line(`To:      ${safe(p.recipients.join(", ")) || "(no recipients: set digest.recipients in config.json)"}`);
+        ctx.out.line(`Subject: ${safe(p.subject)}`);
         ctx.out.line("");
-        ctx.out.write(p.text);
+        ctx.out.write(safe(p.text, { multiline: true }));
         if (!p.wouldSend) ctx.out.line(ctx.out.c.dim(`\n(would not be sent: ${p.recipients.length === 0 ? "no recipients" : "nothing happened and digest.sendEmpty is off"})`));
       });
     });
@@ -159,7 +163,7 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
       exitForJob(final);
       if (ctx.out.json) return;
       const res = final.result as { sent?: boolean; reason?: string; recipients?: string[] } | null;
-      if (res?.sent) ctx.out.line(`Digest sent to ${res.recipients?.join(", ")}`);
-      else if (res) ctx.out.line(`Digest not sent: ${res.reason}`);
+      if (res?.sent) ctx.out.line(`Digest sent to ${safe(res.recipients?.join(", ") ?? "")}`);
+      else if (res) ctx.out.line(`Digest not sent: ${safe(String(res.reason))}`);
     });
 }

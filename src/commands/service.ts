@@ -5,8 +5,11 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
+import { pathToFileURL } from "node:url";
 import type { Command } from "commander";
+import { TeamworkError } from "../lib/errors.js";
 import { DAEMON_ENTRY, DAEMON_NODE_FLAGS } from "../client/autostart.js";
+import { DAEMON_EXIT_NO_RESTART } from "../protocol/daemon-exit.js";
 import type { Paths } from "../config/paths.js";
 import type { CliContext } from "./context.js";
 
@@ -18,20 +21,73 @@ function unitDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CONFIG_HOME || join(homedir(), ".config"), "systemd", "user");
 }
 
-const quote = (s: string) => (/^[A-Za-z0-9_./:@%+=-]+$/.test(s) ? s : `"${s.replace(/(["\\$`])/g, "\\$1")}"`);
+const hex = (c: string) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
 
+/**
+ * One argument of ExecStart= after the executable, written so that systemd splits, unquotes
+ * and expands it back to exactly `arg` (systemd.service "Command lines", systemd.syntax
+ * "Quoting"): `%` starts a specifier (`%h` is the user's home), so it is doubled; `$` starts
+ * a variable, so it is doubled; blanks, quotes and backslashes are quoting, so such an
+ * argument goes in double quotes with C escapes, and control characters (a newline would end
+ * the directive) become `\xNN`.
+ */
+export function execArg(arg: string): string {
+  const expanded = arg.replace(/%/g, "%%").replace(/\$/g, "$$$$");
+  if (/^[A-Za-z0-9_./:@%$+=,-]+$/.test(expanded)) return expanded;
+  return `"${expanded.replace(/[\\"\x00-\x1f\x7f]/g, (c) => (c === "\\" || c === '"' ? `\\${c}` : hex(c)))}"`;
+}
+
+/** What systemd refuses in an executable's path, quoted or not ("Executable name contains special characters"): its string_is_safe(). */
+const UNSAFE_EXECUTABLE = /["'\\\x00-\x1f\x7f]/;
+
+/**
+ * The whole ExecStart= value. The executable (the first word) differs from its arguments:
+ * systemd expands `%` specifiers in it but not `$` variables (measured with systemd 252:
+ * `$$` stays `$$` there), and refuses one with a quote, a backslash or a control character
+ * outright. Node at such a path is run through /usr/bin/env, which takes it as an argument.
+ */
+export function execStart(argv: readonly string[]): string {
+  let [exe, ...args] = argv;
+  if (exe === undefined) throw new TeamworkError("internal", "no command for ExecStart=");
+  if (UNSAFE_EXECUTABLE.test(exe)) {
+    // env would read a word with "=" as a variable assignment, not as the command.
+    if (exe.includes("=")) throw new TeamworkError("invalid_input", `systemd cannot run node from ${JSON.stringify(exe)}: the path holds a quote or backslash and an "="`, "install node at a plain path");
+    args = [exe, ...args];
+    exe = "/usr/bin/env";
+  }
+  const head = exe.replace(/%/g, "%%");
+  return [/\s/.test(head) ? `"${head}"` : head, ...args.map(execArg)].join(" ");
+}
+
+/** Free text (Description=): specifiers doubled, control characters shown as `\xNN` so the text stays on its line. */
+function unitText(text: string): string {
+  return text.replace(/%/g, "%%").replace(/[\x00-\x1f\x7f]/g, hex);
+}
+
+/**
+ * The unit runs the daemon attached (no --log-file), so its stdout and stderr, log lines
+ * and a crash's last words included, go to the journal: `journalctl --user -u <name>`.
+ * `daemon logs` reads the daemon's own file, which a daemon under systemd does not write.
+ */
 export function unitFile(paths: Paths, nodePath = process.execPath): string {
-  const args = [nodePath, ...DAEMON_NODE_FLAGS, DAEMON_ENTRY, ...(paths.explicit ? ["--home", paths.home] : []), "--log-file", paths.logFile].map(quote).join(" ");
+  const args = execStart([nodePath, ...DAEMON_NODE_FLAGS, DAEMON_ENTRY, ...(paths.explicit ? ["--home", paths.home] : [])]);
+  const readme = pathToFileURL(join(DAEMON_ENTRY, "..", "..", "..", "README.md")).href;
   return `# Written by \`teamwork daemon install\`; remove with \`teamwork daemon uninstall\`.
 [Unit]
-Description=teamwork daemon (task board and background jobs) for ${paths.home}
-Documentation=file://${join(DAEMON_ENTRY, "..", "..", "..", "README.md")}
+Description=${unitText(`teamwork daemon (task board and background jobs) for ${paths.home}`)}
+Documentation=${unitText(readme)}
 
 [Service]
 Type=simple
 ExecStart=${args}
 Restart=on-failure
 RestartSec=2
+# Exit codes a restart cannot fix (bad configuration, a database from a newer teamwork,
+# another daemon on this home): stop instead of restarting every RestartSec.
+RestartPreventExitStatus=${DAEMON_EXIT_NO_RESTART.join(" ")}
+StandardOutput=journal
+StandardError=journal
+SyslogIdentifier=teamwork
 # The daemon finishes running jobs within shutdownGrace on SIGTERM, then re-queues the rest.
 KillSignal=SIGTERM
 TimeoutStopSec=60

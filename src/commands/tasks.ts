@@ -1,7 +1,7 @@
 import { Command, Option } from "commander";
 import type { Task } from "../protocol/types.js";
 import { TASK_STATUSES } from "../protocol/types.js";
-import { ago } from "../output/output.js";
+import { ago, safe } from "../output/output.js";
 import type { CliContext } from "./context.js";
 import { intOption } from "./context.js";
 import { parseId } from "./args.js";
@@ -15,23 +15,23 @@ function taskRows(ctx: CliContext, tasks: Task[]) {
   return tasks.map((t) => ({
     id: String(t.id),
     status: t.status === "done" ? c.green(t.status) : t.status === "doing" ? c.cyan(t.status) : t.status,
-    title: t.title,
-    board: t.board,
-    assignee: t.assignee ?? c.dim("-"),
+    title: safe(t.title),
+    board: safe(t.board),
+    assignee: t.assignee !== null ? safe(t.assignee) : c.dim("-"),
     due: t.dueDate ? (t.status !== "done" && t.dueDate < today ? c.red(t.dueDate) : t.dueDate) : c.dim("-"),
   }));
 }
 
 export function printTask(ctx: CliContext, t: Task): void {
   const c = ctx.out.c;
-  ctx.out.line(`${c.bold(`#${t.id}`)} ${t.title}`);
-  ctx.out.line(`  board:     ${t.board}`);
+  ctx.out.line(`${c.bold(`#${t.id}`)} ${safe(t.title)}`);
+  ctx.out.line(`  board:     ${safe(t.board)}`);
   ctx.out.line(`  status:    ${t.status}${t.completedAt ? ` (completed ${ago(t.completedAt)})` : ""}`);
-  ctx.out.line(`  assignee:  ${t.assignee ?? "-"}`);
+  ctx.out.line(`  assignee:  ${t.assignee !== null ? safe(t.assignee) : "-"}`);
   ctx.out.line(`  due:       ${t.dueDate ?? "-"}`);
   ctx.out.line(`  created:   ${t.createdAt} (${ago(t.createdAt)})`);
   ctx.out.line(`  updated:   ${t.updatedAt} (${ago(t.updatedAt)})`);
-  if (t.description) ctx.out.line(`\n  ${t.description.split("\n").join("\n  ")}`);
+  if (t.description) ctx.out.line(`\n  ${safe(t.description, { multiline: true }).split("\n").join("\n  ")}`);
 }
 
 export function registerTasks(program: Command, ctx: CliContext): void {
@@ -50,7 +50,7 @@ export function registerTasks(program: Command, ctx: CliContext): void {
     .action(async (title: string, o: { board: string; assignee?: string; due?: string; description?: string; status?: Task["status"] }) => {
       const client = await ctx.client();
       const { task } = await client.call("tasksAdd", { title, board: o.board, assignee: o.assignee, dueDate: o.due, description: o.description, status: o.status });
-      ctx.out.result(task, (t) => ctx.out.line(`Created task ${t.id} on board ${t.board}: ${t.title}`));
+      ctx.out.result(task, (t) => ctx.out.line(`Created task ${t.id} on board ${safe(t.board)}: ${safe(t.title)}`));
     });
 
   tasks
@@ -95,13 +95,18 @@ export function registerTasks(program: Command, ctx: CliContext): void {
         if (attachments.length) {
           ctx.out.line("\n  attachments:");
           for (const a of attachments) {
-            const thumb = a.thumbnail.status === "ready" ? `thumbnail ${a.thumbnail.path}` : a.thumbnail.status === "failed" ? ctx.out.c.red(`preview unavailable: ${a.thumbnail.error}`) : "thumbnail pending";
-            ctx.out.line(`    #${a.id} ${a.name} (${a.size} bytes) ${thumb}`);
+            const thumb =
+              a.thumbnail.status === "ready"
+                ? `thumbnail ${safe(a.thumbnail.path ?? "")}`
+                : a.thumbnail.status === "failed"
+                  ? ctx.out.c.red(`preview unavailable: ${safe(a.thumbnail.error ?? "")}`)
+                  : "thumbnail pending";
+            ctx.out.line(`    #${a.id} ${safe(a.name)} (${a.size} bytes) ${thumb}`);
           }
         }
         if (events.length) {
           ctx.out.line("\n  history:");
-          for (const e of events) ctx.out.line(`    ${e.createdAt}  ${e.type}${e.type === "assigned" ? ` to ${String(e.data.assignee)}` : ""}`);
+          for (const e of events) ctx.out.line(`    ${e.createdAt}  ${e.type}${e.type === "assigned" ? ` to ${safe(String(e.data.assignee))}` : ""}`);
         }
       });
     });
@@ -130,7 +135,7 @@ export function registerTasks(program: Command, ctx: CliContext): void {
         dueDate: o.clearDue ? null : o.due,
         status: o.status,
       });
-      ctx.out.result(task, (t) => ctx.out.line(`Updated task ${t.id}: ${t.title}`));
+      ctx.out.result(task, (t) => ctx.out.line(`Updated task ${t.id}: ${safe(t.title)}`));
     });
 
   tasks
@@ -140,7 +145,7 @@ export function registerTasks(program: Command, ctx: CliContext): void {
     .action(async (id: number) => {
       const client = await ctx.client();
       const { task } = await client.call("tasksDone", { id });
-      ctx.out.result(task, (t) => ctx.out.line(`Task ${t.id} done: ${t.title}`));
+      ctx.out.result(task, (t) => ctx.out.line(`Task ${t.id} done: ${safe(t.title)}`));
     });
 
   tasks
@@ -154,10 +159,10 @@ export function registerTasks(program: Command, ctx: CliContext): void {
       const client = await ctx.client();
       const { task, job } = await client.call("tasksAssign", { id, assignee: email });
       if (o.wait && job) {
-        if (!ctx.out.json) ctx.out.line(`Assigned task ${task.id} to ${task.assignee}; sending the notification (job ${job.id})`);
+        if (!ctx.out.json) ctx.out.line(`Assigned task ${task.id} to ${safe(task.assignee ?? "")}; sending the notification (job ${job.id})`);
         return waitForNotification(ctx, job.id);
       }
-      ctx.out.result({ ...task, job }, () => ctx.out.line(`Assigned task ${task.id} to ${task.assignee}${job ? `; notification queued (job ${job.id})` : ""}`));
+      ctx.out.result({ ...task, job }, () => ctx.out.line(`Assigned task ${task.id} to ${safe(task.assignee ?? "")}${job ? `; notification queued (job ${job.id})` : ""}`));
     });
 
   tasks
@@ -168,6 +173,6 @@ export function registerTasks(program: Command, ctx: CliContext): void {
     .action(async (id: number) => {
       const client = await ctx.client();
       const { task } = await client.call("tasksRemove", { id });
-      ctx.out.result(task, (t) => ctx.out.line(`Deleted task ${t.id}: ${t.title}`));
+      ctx.out.result(task, (t) => ctx.out.line(`Deleted task ${t.id}: ${safe(t.title)}`));
     });
 }

@@ -2,18 +2,20 @@
 // elsewhere, one JSON event per line under --json. Survives a daemon restart by
 // reconnecting. Resolves with the job's final state.
 
-import type { Client } from "../client/client.js";
+import { NotAnswering, type Client } from "../client/client.js";
 import { TeamworkError } from "../lib/errors.js";
-import type { Job } from "../protocol/types.js";
+import type { Job, JobHead } from "../protocol/types.js";
 import type { StreamEvent } from "../protocol/events.js";
 import { jobLine, summariseResult } from "../output/jobs.js";
+import { safe } from "../output/safe.js";
+import { displayWidth, truncateToWidth } from "../output/width.js";
 import type { CliContext } from "./context.js";
 import { lazyImport } from "../lib/lazy-import.js";
 
 const FINAL = new Set<Job["status"]>(["complete", "failed", "cancelled"]);
 
 interface Renderer {
-  update(job: Job): void;
+  update(job: Job | JobHead): void;
   log(message: string): void;
   end(job: Job): void;
 }
@@ -28,10 +30,12 @@ async function renderer(ctx: CliContext): Promise<Renderer> {
     const spinner = ora({ text: "connecting", stream: process.stdout, color: "cyan" }).start();
     let last = "";
     let lastLog = "";
+    // One line beside the spinner, cut by columns (a wrapped spinner line redraws badly).
     const draw = () => {
       const width = Math.max(20, out.columns - 4);
-      const text = lastLog ? `${last} ${out.c.dim(`· ${lastLog}`)}` : last;
-      spinner.text = text.length > width + 20 ? text.slice(0, width) : text;
+      const head = truncateToWidth(last, width);
+      const room = width - displayWidth(head) - 3;
+      spinner.text = lastLog && room > 8 ? `${head} ${out.c.dim(`· ${truncateToWidth(lastLog, room)}`)}` : head;
     };
     return {
       update: (job) => {
@@ -39,11 +43,11 @@ async function renderer(ctx: CliContext): Promise<Renderer> {
         draw();
       },
       log: (message) => {
-        lastLog = message;
+        lastLog = safe(message);
         draw();
       },
       end: (job) => {
-        if (job.status === "complete") spinner.succeed(out.c.green(`job ${job.id} (${job.type}) complete`) + (job.result !== null ? `: ${summariseResult(job.result)}` : ""));
+        if (job.status === "complete") spinner.succeed(out.c.green(`job ${job.id} (${safe(job.type)}) complete`) + (job.result !== null ? `: ${summariseResult(job.result)}` : ""));
         else spinner.fail(out.c.red(jobLine(job)));
       },
     };
@@ -51,21 +55,27 @@ async function renderer(ctx: CliContext): Promise<Renderer> {
   let last = "";
   return {
     update: (job) => {
+      // The final line is end()'s: it has the whole job, result included.
+      if (FINAL.has(job.status)) return;
       const line = jobLine(job);
       if (line !== last) out.line(line);
       last = line;
     },
-    log: (message) => out.line(`  log: ${message}`),
-    end: () => {},
+    log: (message) => out.line(`  log: ${safe(message)}`),
+    end: (job) => out.line(jobLine(job)),
   };
 }
 
 export async function watchJob(ctx: CliContext, client: Client, id: number): Promise<Job> {
   const r = await renderer(ctx);
-  let job: Job | null = null;
+  let job: JobHead | null = null;
+  /** Where the last stream stopped: the next one resumes there, with nothing missed or twice. */
+  let resumeAt: string | null = null;
   let lastConnect = 0;
+  let lostErr: unknown = null;
+  let lostSaid = false;
   for (;;) {
-    let final: Job | null = null;
+    let final: JobHead | null = null;
     lastConnect = Date.now();
     const stream = client.stream("jobsStream", { id }, (e: StreamEvent) => {
       if (ctx.out.json) ctx.out.data({ event: e.type, ...e.data });
@@ -81,27 +91,42 @@ export async function watchJob(ctx: CliContext, client: Client, id: number): Pro
         final = job;
         stream.close();
       }
-    });
+    }, { lastEventId: resumeAt });
     try {
       await stream.done;
     } catch (err) {
       // 404 and the like are final; an unreachable daemon may be restarting.
       if (!(err instanceof TeamworkError) || err.code !== "daemon_unreachable") throw err;
+      lostErr = err;
     }
+    resumeAt = stream.lastEventId;
     if (final) {
-      r.end(final);
-      return final;
+      // Events carry the job's head; its result is read once, at the end.
+      const whole = (await client.call("jobsGet", { id })).job;
+      r.end(whole);
+      return whole;
     }
-    // The stream dropped (daemon restarting): reconnect, but give up after a minute of nothing.
-    if (Date.now() - lastConnect > 60_000 && !job) throw new TeamworkError("daemon_unreachable", "lost the daemon while watching");
+    // The stream dropped (daemon restarting, or frozen): reconnect. A daemon that is there
+    // but does not answer (NotAnswering) is waited for as long as it takes, saying so once;
+    // one that is gone, a minute.
+    if (Date.now() - lastConnect > 60_000 && !job && !(lostErr instanceof NotAnswering)) throw new TeamworkError("daemon_unreachable", "lost the daemon while watching");
     await new Promise((res) => setTimeout(res, 200));
-    const deadline = Date.now() + 60_000;
+    let deadline = Date.now() + 60_000;
     for (;;) {
+      if (lostErr instanceof NotAnswering) {
+        deadline = Date.now() + 60_000;
+        if (!lostSaid) ctx.out.warn(`lost the daemon while watching job ${id}: ${lostErr.message}; still trying (Ctrl-C to stop)`);
+        lostSaid = true;
+      }
       try {
         await client.call("health", {});
+        if (lostSaid) ctx.out.warn(`the daemon answers again; still watching job ${id}`);
+        lostSaid = false;
+        lostErr = null;
         break;
-      } catch {
-        if (Date.now() > deadline) throw new TeamworkError("daemon_unreachable", `lost the daemon while watching job ${id}`, "check `teamwork daemon status`");
+      } catch (err) {
+        lostErr = err;
+        if (Date.now() > deadline && !(err instanceof NotAnswering)) throw new TeamworkError("daemon_unreachable", `lost the daemon while watching job ${id}`, "check `teamwork daemon status`");
         await new Promise((res) => setTimeout(res, 200));
       }
     }

@@ -3,6 +3,7 @@
 // Both the CLI (to find the socket) and the daemon (to create it) resolve paths here.
 
 import { createHash } from "node:crypto";
+import { realpathSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { TeamworkError } from "../lib/errors.js";
@@ -20,6 +21,12 @@ export interface Paths {
   thumbs: string;
   stateDir: string;
   logFile: string;
+  /**
+   * A detached daemon's stdout and stderr: what it writes before its log opens (a bad
+   * configuration) and what Node itself prints on a fatal error. Not rotated, so a crash
+   * message never lands in a rotated-away file.
+   */
+  crashLogFile: string;
   /** Readable by the owner only (0700): holds the pid file and, usually, the socket. */
   runtimeDir: string;
   pidFile: string;
@@ -84,12 +91,25 @@ export function resolvePaths(opts: { home?: string; env?: NodeJS.ProcessEnv } = 
     thumbs: join(dataDir, "thumbs"),
     stateDir,
     logFile: join(stateDir, "daemon.log"),
+    crashLogFile: join(stateDir, "daemon.crash.log"),
     runtimeDir,
     pidFile: join(runtimeDir, "daemon.pid"),
     socket,
     socketRelocated,
     explicit: Boolean(explicit),
   };
+}
+
+/**
+ * The key of the home's lock (lib/kernel-lock.ts): one daemon per runtime folder, as the
+ * socket and pid file there have one owner. Its real path, so that two spellings of one
+ * folder (a symlink, "..") are one lock; with the uid, as abstract names are machine-wide.
+ * Throws if the folder does not exist.
+ */
+export function homeLockKey(runtimeDir: string): { abstractName: string | null; file: string } {
+  const real = realpathSync(runtimeDir);
+  const hash = createHash("sha256").update(`${uid()}\0${real}`).digest("hex").slice(0, 32);
+  return { abstractName: process.platform === "linux" ? `\0teamwork-lock-${hash}` : null, file: join(real, "daemon.lock") };
 }
 
 export function shortSocketDir(): string {

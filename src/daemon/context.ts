@@ -2,6 +2,7 @@ import type { Clock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import type { Config } from "../config/config.js";
 import type { Paths } from "../config/paths.js";
+import type { SseRequest } from "./sse.js";
 import type { TaskBoard } from "../board/board.js";
 import type { Engine } from "../queue/engine.js";
 import type { Store } from "../store/types.js";
@@ -43,13 +44,4 @@ export type JsonRoute = Exclude<RouteName, StreamRoute>;
 
 export type Handlers = { [K in JsonRoute]: (input: RouteInput<K>) => Promise<Reply<RouteOutput[K]>> };
 
-export interface SseStream {
-  send(event: string, data: unknown): void;
-  /** Sends the response headers now (otherwise the first event does). */
-  open(): void;
-  /** Resolves when the client goes away or the daemon closes the stream. */
-  closed: Promise<void>;
-  close(): void;
-}
-
-export type StreamHandlers = { [K in StreamRoute]: (input: RouteInput<K>, sse: SseStream) => Promise<void> };
+export type StreamHandlers = { [K in StreamRoute]: (input: RouteInput<K>, sse: SseRequest) => Promise<void> };

@@ -1,25 +1,31 @@
 // The daemon process: `node dist/daemon/main.js [--home DIR] [--concurrency N]`.
-// Started detached by `teamwork daemon start` or by auto-start (stderr → the log file),
-// or attached with `teamwork daemon start --foreground`.
+// Started detached by `teamwork daemon start` or by auto-start (its own lines → --log-file,
+// stdout and stderr → daemon.crash.log), or attached with `teamwork daemon start --foreground`.
 //
-// Exit codes: 0 stopped cleanly, 1 failed to start or crashed, 2 bad configuration,
-// 5 database from a newer teamwork, 10 another daemon already runs on this home.
+// Exit codes (protocol/daemon-exit.ts): 0 stopped cleanly, 1 failed to start or crashed,
+// 2 bad configuration, 5 database from a newer teamwork, 10 another daemon already runs on
+// this home.
 
 import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { TeamworkError, errorMessage } from "../lib/errors.js";
+import { errorMessage } from "../lib/errors.js";
 import { createLogger } from "../lib/logger.js";
 import { RotatingLog } from "../lib/rotating-log.js";
 import { systemClock } from "../lib/clock.js";
 import { loadConfig, type Config } from "../config/config.js";
 import { resolvePaths, shortSocketDir, type Paths } from "../config/paths.js";
-import { openSqliteStore } from "../store/sqlite/index.js";
+import { openStore, type StoreLocation } from "../store/index.js";
+import { StoreError } from "../store/errors.js";
+import { STORE_FAILURES, storeFailure } from "../protocol/errors.js";
+import { taskEventPolicy } from "../board/task-events.js";
 import { TaskBoard } from "../board/board.js";
 import { EventBus } from "../queue/events/bus.js";
 import { Engine } from "../queue/engine.js";
+import { ApiCounters } from "../queue/metrics.js";
 import { loadRegistry } from "../queue/registry.js";
 import { BUILTIN_JOB_MODULES } from "../jobs/builtin.js";
 import { VERSION } from "../protocol/version.js";
+import { DAEMON_EXIT } from "../protocol/daemon-exit.js";
 import { createApiServer } from "./server.js";
 import { daemonRoutes } from "./routes/daemon.js";
 import { taskRoutes } from "./routes/tasks.js";
@@ -29,15 +35,30 @@ import { statsRoutes } from "./routes/stats.js";
 import { Scheduler } from "../scheduler/scheduler.js";
 import { BUILTIN_SCHEDULES, Housekeeping } from "../scheduler/housekeeping.js";
 import { Uploads } from "../board/uploads.js";
-import { acquireLock, AlreadyRunning, releaseLock } from "./lock.js";
+import { acquireHomeLock, AlreadyRunning, removePidFile } from "./lock.js";
 import type { AppContext, Handlers } from "./context.js";
 
-export const DAEMON_EXIT = { ok: 0, failed: 1, config: 2, schemaTooNew: 5, alreadyRunning: 10 } as const;
+
+// Everything the daemon and its workers create is for the owner only (files 0600, folders
+// 0700), whatever umask it was started with and whatever the mode of a home made beforehand:
+// the database and its -wal and -shm, uploads, reports, thumbnails, mail, logs. One setting
+// covers every writer, including SQLite and sharp, which take no mode.
+process.umask(0o077);
 
 // Until the configuration is read, and in the foreground, lines go to stderr; a detached
 // daemon (--log-file) writes its own rotating file.
 let logSink: (line: string) => void = (l) => void process.stderr.write(l);
+let logsToFile = false;
 const log = createLogger((line) => logSink(line));
+
+/**
+ * A fatal line goes to stderr as well when the log is a file: stderr is daemon.crash.log,
+ * which is never rotated, and the log file may be full, gone or unwritable.
+ */
+function fatal(event: string, fields: Record<string, unknown>): void {
+  log.error(event, fields);
+  if (logsToFile) createLogger((line) => void process.stderr.write(line)).error(event, fields);
+}
 // stdout and stderr may be a file on a full disk, or a closed pipe: a failed write there is
 // not a reason to stop serving.
 process.stdout.on("error", () => {});
@@ -87,13 +108,14 @@ async function main(): Promise<number> {
   if (values["log-file"]) {
     const file = new RotatingLog(values["log-file"], config.logMaxBytes);
     logSink = (line) => file.write(line);
+    logsToFile = true;
   }
   try {
-    const { staleCleared } = acquireLock(paths.pidFile);
-    if (staleCleared) log.warn("daemon.stale_lock_cleared", { pidFile: paths.pidFile });
+    const { stalePid } = await acquireHomeLock(paths.runtimeDir, paths.pidFile);
+    if (stalePid !== null) log.warn("daemon.stale_pid_file", { pid: stalePid, note: "left by a daemon that did not stop cleanly" });
   } catch (err) {
     if (err instanceof AlreadyRunning) {
-      log.error("daemon.already_running", { pid: err.pid });
+      log.error("daemon.already_running", { pid: err.pid ?? "unknown" });
       return DAEMON_EXIT.alreadyRunning;
     }
     throw err;
@@ -102,23 +124,24 @@ async function main(): Promise<number> {
   try {
     return await serve(paths, config);
   } catch (err) {
-    releaseLock(paths.pidFile);
+    removePidFile(paths.pidFile);
     throw err;
   }
 }
 
 /** Runs the daemon on a home whose lock we hold, until it is stopped. */
 async function serve(paths: Paths, config: Config): Promise<number> {
+  const location: StoreLocation = { kind: "sqlite", path: paths.database };
   let store;
   try {
-    store = openSqliteStore(paths.database, { durability: config.durability });
+    store = await openStore(location, { durability: config.durability, taskEvents: taskEventPolicy });
   } catch (err) {
-    releaseLock(paths.pidFile);
-    if (err instanceof TeamworkError && err.code === "schema_too_new") {
-      log.error("daemon.schema_too_new", { error: err.message, hint: err.hint });
-      return DAEMON_EXIT.schemaTooNew;
-    }
-    throw err;
+    removePidFile(paths.pidFile);
+    if (!(err instanceof StoreError)) throw err;
+    const { message, hint } = storeFailure(err);
+    if (err.kind === "too_new") log.error("daemon.schema_too_new", { error: message, hint });
+    else fatal("daemon.store_failed", { kind: err.kind, error: message, hint, driverCode: err.driverCode });
+    return STORE_FAILURES[err.kind].daemonExit;
   }
 
   const clock = systemClock;
@@ -129,7 +152,7 @@ async function serve(paths: Paths, config: Config): Promise<number> {
   } catch (err) {
     log.error("daemon.job_modules_invalid", { error: errorMessage(err) });
     await store.close();
-    releaseLock(paths.pidFile);
+    removePidFile(paths.pidFile);
     return DAEMON_EXIT.config;
   }
   const engine = new Engine({
@@ -140,7 +163,8 @@ async function serve(paths: Paths, config: Config): Promise<number> {
     log,
     config,
     workerData: {
-      paths: { home: paths.home, database: paths.database, reports: paths.reports, uploads: paths.uploads, uploadsTmp: paths.uploadsTmp, thumbs: paths.thumbs, outbox: paths.outbox },
+      store: location,
+      paths: { home: paths.home, reports: paths.reports, uploads: paths.uploads, uploadsTmp: paths.uploadsTmp, thumbs: paths.thumbs, outbox: paths.outbox },
       settings: {
         smtpUrl: config.smtpUrl,
         mailFrom: config.mailFrom,
@@ -174,14 +198,31 @@ async function serve(paths: Paths, config: Config): Promise<number> {
     startedAt: clock.now(),
     requestStop: (reason) => setImmediate(() => void shutdown(reason)),
   };
-  const handlers: Handlers = { ...daemonRoutes(app), ...taskRoutes(app), ...jobRoutes(app), ...scheduleRoutes(app), ...statsRoutes(app) };
-  const api = createApiServer({ handlers, streams: jobStreams(app), log });
+  const apiCounters = new ApiCounters();
+  const handlers: Handlers = { ...daemonRoutes(app), ...taskRoutes(app), ...jobRoutes(app), ...scheduleRoutes(app), ...statsRoutes(app, apiCounters) };
+  const api = createApiServer({
+    handlers,
+    streams: jobStreams(app),
+    log,
+    limits: {
+      maxConnections: config.connections.max,
+      rpcIdleMs: config.connections.idleTimeout,
+      keepAliveMs: Math.min(5_000, config.connections.idleTimeout),
+      headersTimeoutMs: config.connections.headersTimeout,
+      requestTimeoutMs: config.connections.requestTimeout,
+    },
+    onRequestTimeout: () => apiCounters.requestsTimedOut++,
+  });
 
   // Nobody else may be here: we hold the lock, so a socket file left over is stale.
   if (existsSync(paths.socket)) {
     log.warn("daemon.stale_socket_removed", { socket: paths.socket });
     unlinkSync(paths.socket);
   }
+  // The warm worker loads the job modules while the rest starts; the socket opens once it
+  // is ready (or after a second, whatever happens), so even the first job meets a worker.
+  const warm = await engine.warmUp(1000);
+  if (!warm) log.warn("daemon.warm_worker_late", { waitedMs: 1000 });
   const oldMask = process.umask(0o177); // the socket is created 0600
   try {
     await new Promise<void>((resolve, reject) => {
@@ -207,6 +248,7 @@ async function serve(paths: Paths, config: Config): Promise<number> {
       }, config.shutdownGrace + 10_000).unref();
       api.server.close();
       scheduler.stop();
+      housekeeping.stop();
       await engine.stop(config.shutdownGrace);
       api.closeStreams();
       api.closeAllConnections();
@@ -216,7 +258,7 @@ async function serve(paths: Paths, config: Config): Promise<number> {
       } catch {
         // already gone
       }
-      releaseLock(paths.pidFile);
+      removePidFile(paths.pidFile);
       log.info("daemon.stopped", {});
       resolveStopped();
     })();
@@ -228,7 +270,7 @@ async function serve(paths: Paths, config: Config): Promise<number> {
     signals++;
     if (signals > 1) {
       log.warn("daemon.forced_exit", { signal });
-      releaseLock(paths.pidFile);
+      removePidFile(paths.pidFile);
       process.exit(DAEMON_EXIT.failed);
     }
     void shutdown(`received ${signal}`);
@@ -242,7 +284,7 @@ async function serve(paths: Paths, config: Config): Promise<number> {
 }
 
 process.on("uncaughtException", (err) => {
-  log.error("daemon.uncaught_exception", { error: err.stack ?? String(err) });
+  fatal("daemon.uncaught_exception", { error: err.stack ?? String(err) });
   process.exit(DAEMON_EXIT.failed);
 });
 process.on("unhandledRejection", (err) => {
@@ -252,7 +294,7 @@ process.on("unhandledRejection", (err) => {
 main().then(
   (code) => process.exit(code),
   (err) => {
-    log.error("daemon.failed", { error: (err as Error)?.stack ?? String(err) });
+    fatal("daemon.failed", { error: (err as Error)?.stack ?? String(err) });
     process.exit(DAEMON_EXIT.failed);
   },
 );

@@ -10,14 +10,105 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { TeamworkError } from "../lib/errors.js";
+import { LineDecoder } from "../lib/line-decoder.js";
 import type { Logger } from "../lib/logger.js";
-import { HTTP_STATUS, type ErrorBody } from "../protocol/errors.js";
+import { HTTP_STATUS, storeFailure, type ErrorBody } from "../protocol/errors.js";
+import { StoreError } from "../store/errors.js";
 import { MAX_BODY_BYTES, routes, SSE_ROUTES, type Method, type RouteName } from "../protocol/routes.js";
 import { RPC_PROTOCOL, VERSION, VERSION_HEADER } from "../protocol/version.js";
-import type { Handlers, JsonRoute, SseStream, StreamHandlers, StreamRoute } from "./context.js";
+import type { Handlers, JsonRoute, StreamHandlers, StreamRoute } from "./context.js";
+import type { SseRequest } from "./sse.js";
 
-/** The longest RPC line taken: a request body's limit and room for its envelope. */
+/** The longest RPC line taken, in bytes: a request body's limit and room for its envelope. */
 const MAX_RPC_LINE = MAX_BODY_BYTES + 4096;
+
+/**
+ * Backpressure on an RPC connection: its calls are not read while this many are in flight,
+ * or while more than RPC_MAX_UNSENT bytes of its replies wait to be sent (a client that
+ * pipelines calls and does not read the replies). So what one connection holds is bounded
+ * by about RPC_MAX_UNSENT plus RPC_MAX_IN_FLIGHT replies, plus the socket's read buffer.
+ */
+export const RPC_MAX_IN_FLIGHT = 32;
+export const RPC_MAX_UNSENT = 1024 * 1024;
+
+/**
+ * A log line for events that may come in floods: `note()` counts one; the first is logged
+ * at once, the others at most once per interval with their count (LogTally), the last ones
+ * by a timer.
+ */
+function rateLimited(intervalMs: number, now: () => number, line: (count: number) => void): () => void {
+  const tally = new LogTally(intervalMs);
+  let timer: NodeJS.Timeout | null = null;
+  const flush = (n: number) => {
+    if (n > 0) line(n);
+    const wait = tally.waitMs(now());
+    if (wait !== null && timer === null) {
+      timer = setTimeout(() => {
+        timer = null;
+        flush(tally.due(now()));
+      }, wait);
+      timer.unref();
+    }
+  };
+  return () => flush(tally.note(now()));
+}
+
+/** How many connections the daemon holds at once, and how long an idle one is kept. */
+export interface ConnectionLimits {
+  /** Connections open at once (HTTP, streams and RPC alike); one more is answered 503 and closed. */
+  maxConnections: number;
+  /** An RPC connection with no call in flight and nothing received for this long is closed. */
+  rpcIdleMs: number;
+  /** An HTTP keep-alive connection is closed this long after its last reply. */
+  keepAliveMs: number;
+  /** Refused connections and timed-out requests are logged at most once per this interval, with their count. */
+  refusedLogIntervalMs: number;
+  /** A request's head must arrive within this (a silent connection's too), ... */
+  headersTimeoutMs: number;
+  /** ... and the whole request, body included, within this; else 408 and closed. */
+  requestTimeoutMs: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  maxConnections: 512,
+  rpcIdleMs: 60_000,
+  keepAliveMs: 5_000,
+  refusedLogIntervalMs: 10_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+};
+
+/**
+ * Counts events that are logged rate-limited: the first at once, then at most one line per
+ * interval saying how many happened since the last line. The caller gives the time.
+ */
+export class LogTally {
+  private pending = 0;
+  private lastAt: number | null = null;
+
+  constructor(private readonly intervalMs: number) {}
+
+  /** Counts one event at `now`; returns how many to log now (0: not yet, see waitMs). */
+  note(now: number): number {
+    this.pending++;
+    return this.due(now);
+  }
+
+  /** How many to log at `now`: those counted since the last line, once the interval has passed. */
+  due(now: number): number {
+    if (this.pending === 0 || (this.lastAt !== null && now - this.lastAt < this.intervalMs)) return 0;
+    const n = this.pending;
+    this.pending = 0;
+    this.lastAt = now;
+    return n;
+  }
+
+  /** How long until what is counted may be logged (null: nothing waits). */
+  waitMs(now: number): number | null {
+    if (this.pending === 0) return null;
+    return this.lastAt === null ? 0 : Math.max(0, this.intervalMs - (now - this.lastAt));
+  }
+}
 
 interface CompiledRoute {
   name: RouteName;
@@ -88,22 +179,11 @@ function readBody(req: IncomingMessage): Promise<unknown> {
 }
 
 /**
- * The database said no (locked by another process, disk full, I/O error): that is not a bug
- * in the request or in us, and it says nothing was stored, so it is a 503 with the reason.
+ * The store said no (locked by another process, disk full, damaged): that is not a bug in the
+ * request or in us, and nothing was stored; protocol/errors.ts says what each kind answers.
  */
 function storeFault(err: unknown): unknown {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code !== "string" || !code.startsWith("SQLITE_")) return err;
-  const reason = code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")
-    ? "the database is locked by another process"
-    : code.startsWith("SQLITE_FULL")
-      ? "the disk is full"
-      : code.startsWith("SQLITE_IOERR")
-        ? "the disk reported an I/O error"
-        : code.startsWith("SQLITE_READONLY")
-          ? "the database is read-only"
-          : `the database failed (${code})`;
-  return new TeamworkError("unavailable", `${reason}; nothing was changed: ${(err as Error).message}`, "try again once the cause is gone; see `teamwork daemon logs`");
+  return err instanceof StoreError ? storeFailure(err) : err;
 }
 
 function readQuery(url: URL): Record<string, string> {
@@ -128,15 +208,56 @@ function errorReply(err: unknown, log: Logger, where: Record<string, unknown>): 
   return { status: 500, body: { error: { code: "internal", message: `internal error: ${(err as Error)?.message ?? String(err)}` } } };
 }
 
-export function createApiServer(opts: { handlers: Handlers; streams: StreamHandlers; log: Logger }): {
+export function createApiServer(opts: {
+  handlers: Handlers;
+  streams: StreamHandlers;
+  log: Logger;
+  limits?: Partial<ConnectionLimits>;
+  now?: () => number;
+  /** Called for each request answered 408 (for /metrics). */
+  onRequestTimeout?: () => void;
+}): {
   server: Server;
   closeStreams(): void;
   /** Closes every connection, HTTP and RPC (at shutdown, after the engine stopped). */
   closeAllConnections(): void;
+  /** Connections open now (under the cap; refused ones are not counted). */
+  connections(): number;
 } {
   const { handlers, streams, log } = opts;
+  const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits };
+  const now = opts.now ?? Date.now;
   const openStreams = new Set<() => void>();
   const rpcSockets = new Set<Socket>();
+
+  // The connection cap. A connection over it is still read up to its request head (so that
+  // the client hears why, not a bare close), then answered 503 and closed; it is not counted.
+  let openConnections = 0;
+  const overCap = new WeakSet<Socket>();
+  const logRefused = rateLimited(limits.refusedLogIntervalMs, now, (n) =>
+    log.warn("connections.refused", { refused: n, open: openConnections, limit: limits.maxConnections, note: "too many connections; raise connections.max or find the client that holds them" }),
+  );
+  const logNotReading = rateLimited(limits.refusedLogIntervalMs, now, (n) =>
+    log.info("rpc.backpressure", { connections: n, note: `a client is not reading its replies (over ${RPC_MAX_UNSENT} bytes unsent): its calls are not read until it does` }),
+  );
+  const logTimedOut = rateLimited(limits.refusedLogIntervalMs, now, (n) =>
+    log.warn("request.timed_out", { requests: n, headersTimeoutMs: limits.headersTimeoutMs, requestTimeoutMs: limits.requestTimeoutMs, note: "answered 408 and closed: the request did not arrive whole in time" }),
+  );
+  const tooMany = (): string =>
+    JSON.stringify({
+      error: {
+        code: "unavailable",
+        message: `too many connections: the daemon serves at most ${limits.maxConnections} at once`,
+        hint: "try again shortly; if it lasts, find the client holding connections open, or raise connections.max (docs/operations.md)",
+        details: { limit: limits.maxConnections },
+      },
+    });
+  /** The answer to a connection over the cap, as raw HTTP (it may be an upgrade request). */
+  const refuseOverCap = (socket: Socket) => {
+    const body = tooMany();
+    socket.end(`HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${VERSION_HEADER}: ${VERSION}\r\n\r\n${body}`);
+    socket.destroySoon();
+  };
 
   /** Validates a JSON route's input (path parameters included) and calls its handler. */
   const invoke = async (name: JsonRoute, fields: Record<string, unknown>) => handlers[name](routes[name].input(fields, "") as never);
@@ -161,41 +282,18 @@ export function createApiServer(opts: { handlers: Handlers; streams: StreamHandl
     send(res, status, body);
   };
 
-  const openSse = (req: IncomingMessage, res: ServerResponse): SseStream => {
-    let started = false;
-    let done = false;
-    let heartbeat: NodeJS.Timeout | null = null;
-    let resolveClosed!: () => void;
-    const closed = new Promise<void>((r) => (resolveClosed = r));
-    const finish = () => {
-      if (done) return;
-      done = true;
-      if (heartbeat) clearInterval(heartbeat);
-      openStreams.delete(finish);
-      resolveClosed();
-      if (!res.writableEnded) res.end();
-    };
-    openStreams.add(finish);
-    req.on("close", finish);
-    res.on("error", finish);
-    const start = () => {
-      started = true;
-      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", [VERSION_HEADER]: VERSION });
-      res.write(": teamwork event stream\n\n");
-      heartbeat = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
-      heartbeat.unref();
-    };
+  /** What a stream handler gets (src/daemon/sse.ts serves the stream). */
+  const sseRequest = (req: IncomingMessage, res: ServerResponse, query: Record<string, unknown>): SseRequest => {
+    const header = req.headers["last-event-id"];
+    const fromQuery = typeof query.lastEventId === "string" ? query.lastEventId : null;
     return {
-      open() {
-        if (!started && !done) start();
+      req,
+      res,
+      lastEventId: typeof header === "string" && header !== "" ? header : fromQuery,
+      track(close) {
+        openStreams.add(close);
+        return () => openStreams.delete(close);
       },
-      send(event, data) {
-        if (done) return;
-        if (!started) start();
-        res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-      },
-      closed,
-      close: finish,
     };
   };
 
@@ -235,10 +333,10 @@ export function createApiServer(opts: { handlers: Handlers; streams: StreamHandl
         if (Object.hasOwn(fields, p)) throw new TeamworkError("invalid_input", `"${p}" is given in the path; do not repeat it`);
       }
       if (SSE_ROUTES.has(route.name)) {
-        const input = routes[route.name].input({ ...fields, ...params }, "") as never;
-        const sse = openSse(req, res);
-        await streams[route.name as StreamRoute](input, sse);
-        sse.close();
+        const { lastEventId, ...rest } = fields;
+        const input = routes[route.name].input({ ...rest, ...params }, "") as never;
+        await streams[route.name as StreamRoute](input, sseRequest(req, res, { lastEventId }));
+        if (!res.writableEnded) res.end();
         return;
       }
       const reply = await invoke(route.name as JsonRoute, { ...fields, ...params });
@@ -252,7 +350,17 @@ export function createApiServer(opts: { handlers: Handlers; streams: StreamHandl
     }
   };
 
-  const server = createServer({ requestTimeout: 60_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 }, (req, res) => {
+  // Node checks the two timeouts every connectionsCheckingInterval (30 s by default, which
+  // let a silent connection live 30-45 s past a 10 s limit): here at most a second late.
+  const checkEveryMs = Math.max(50, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 4)));
+  const serverOptions = { requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.headersTimeoutMs, keepAliveTimeout: limits.keepAliveMs, connectionsCheckingInterval: checkEveryMs };
+  const server = createServer(serverOptions, (req, res) => {
+    if (overCap.has(req.socket)) {
+      req.resume();
+      res.setHeader("connection", "close");
+      send(res, 503, JSON.parse(tooMany()));
+      return;
+    }
     handle(req, res).catch((err) => {
       log.error("request.crashed", { error: (err as Error)?.stack ?? String(err) });
       try {
@@ -263,7 +371,18 @@ export function createApiServer(opts: { handlers: Handlers; streams: StreamHandl
       }
     });
   });
+  // Before the HTTP layer's own listener: a connection is judged as it arrives.
+  server.prependListener("connection", (socket: Socket) => {
+    if (openConnections >= limits.maxConnections) {
+      overCap.add(socket);
+      logRefused();
+      return;
+    }
+    openConnections++;
+    socket.once("close", () => openConnections--);
+  });
   server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    if (overCap.has(socket)) return refuseOverCap(socket);
     if (req.url !== "/rpc" || req.method !== "GET" || String(req.headers.upgrade ?? "").toLowerCase() !== RPC_PROTOCOL) {
       log.warn("request.rejected", { method: req.method, path: req.url, status: 400, error: "unknown upgrade" });
       const body = JSON.stringify({ error: { code: "invalid_input", message: `only GET /rpc upgrades, to ${RPC_PROTOCOL}` } });
@@ -283,12 +402,56 @@ export function createApiServer(opts: { handlers: Handlers; streams: StreamHandl
   const serveRpc = (socket: Socket, head: Buffer) => {
     rpcSockets.add(socket);
     socket.setNoDelay(true);
-    let buffer = "";
+    const lines = new LineDecoder(MAX_RPC_LINE);
     let closing = false;
     let ended = false;
     let inFlight = 0;
+    /** Lines received and not yet started (backpressure), from `next` on. */
+    let queued: string[] = [];
+    let next = 0;
+    /** Over RPC_MAX_UNSENT since the last look (logged once per such stall). */
+    let stalled = false;
     const reply = (line: object) => {
       if (!socket.destroyed) socket.write(JSON.stringify(line) + "\n");
+    };
+    const blocked = () => inFlight >= RPC_MAX_IN_FLIGHT || socket.writableLength > RPC_MAX_UNSENT;
+    /** Starts what is queued while the connection may take more, and reads from it only then. */
+    const pump = () => {
+      while (next < queued.length && !closing && !blocked()) onLine(queued[next++]!);
+      if (next >= queued.length) {
+        queued = [];
+        next = 0;
+      }
+      if (closing) queued = [];
+      const unsentOver = socket.writableLength > RPC_MAX_UNSENT;
+      if (unsentOver && !stalled) logNotReading();
+      stalled = unsentOver;
+      const waiting = queued.length > 0 || blocked();
+      if (waiting && !socket.isPaused()) socket.pause();
+      else if (!waiting && socket.isPaused() && !socket.destroyed) socket.resume();
+      if (ended && inFlight === 0 && queued.length === 0 && !socket.writableEnded) socket.end();
+      else if (!ended && !closing && inFlight === 0 && queued.length === 0) armIdle();
+    };
+    socket.on("drain", pump);
+    // Idle: no call in flight and nothing received for rpcIdleMs. The connection is closed
+    // with a last frame saying so; whatever arrives after it is not read, so a client that
+    // sent a call meanwhile may send it again on a new connection.
+    let idleTimer: NodeJS.Timeout | null = null;
+    const quiet = () => {
+      if (idleTimer) clearTimeout(idleTimer);
+      idleTimer = null;
+    };
+    const armIdle = () => {
+      quiet();
+      if (closing || inFlight > 0 || queued.length > 0) return;
+      idleTimer = setTimeout(() => {
+        idleTimer = null;
+        if (closing || inFlight > 0 || queued.length > 0) return;
+        closing = true;
+        reply({ id: null, status: 503, closing: "idle", body: { error: { code: "unavailable", message: `closed an RPC connection idle for ${limits.rpcIdleMs} ms` } } });
+        socket.end();
+      }, limits.rpcIdleMs);
+      idleTimer.unref();
     };
     const fail = (id: unknown, err: unknown) => {
       const { status, body } = errorReply(err, log, { rpc: true });
@@ -325,37 +488,59 @@ export function createApiServer(opts: { handlers: Handlers; streams: StreamHandl
         } catch (err) {
           fail(id, err);
         } finally {
-          if (--inFlight === 0 && ended) socket.end();
+          inFlight--;
+          pump();
         }
       })();
     };
-    const onData = (chunk: Buffer | string) => {
+    const onData = (chunk: Buffer) => {
       if (closing) return;
-      buffer += typeof chunk === "string" ? chunk : chunk.toString("utf8");
-      let nl: number;
-      while (!closing && (nl = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        onLine(line);
-      }
-      if (!closing && buffer.length > MAX_RPC_LINE) {
-        buffer = "";
+      quiet();
+      for (const line of lines.push(chunk)) queued.push(line);
+      pump();
+      if (!closing && lines.tooLong) {
+        // Whatever came before the long line is answered; nothing after it is read.
+        queued = queued.slice(next);
+        next = 0;
+        while (queued.length > 0 && !closing) onLine(queued.shift()!);
         refuse(new TeamworkError("payload_too_large", `RPC line is longer than ${MAX_RPC_LINE} bytes`));
       }
     };
     socket.on("data", onData);
     socket.on("error", () => socket.destroy());
-    socket.on("close", () => rpcSockets.delete(socket));
-    // The client said all it will say: answer what is in flight, then close (allowHalfOpen).
+    socket.on("close", () => {
+      quiet();
+      rpcSockets.delete(socket);
+    });
+    // The client said all it will say: answer what is in flight and queued, then close (allowHalfOpen).
     socket.on("end", () => {
-      closing = true;
       ended = true;
-      if (inFlight === 0) socket.end();
+      quiet();
+      pump();
     });
     if (head.length) onData(head);
+    else armIdle();
   };
 
-  server.on("clientError", (err, socket) => {
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") {
+      opts.onRequestTimeout?.();
+      logTimedOut();
+      const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (!socket.writable || response?.headersSent) {
+        socket.destroy();
+        return;
+      }
+      const body = JSON.stringify({
+        error: {
+          code: "invalid_input",
+          message: `the request did not arrive in time (its head within ${limits.headersTimeoutMs} ms, all of it within ${limits.requestTimeoutMs} ms)`,
+        },
+      });
+      socket.end(`HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      socket.destroySoon();
+      return;
+    }
     log.warn("request.malformed", { error: err.message });
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: application/json\r\n\r\n" + JSON.stringify({ error: { code: "invalid_input", message: "malformed HTTP request" } }));
     else socket.destroy();
@@ -369,5 +554,6 @@ export function createApiServer(opts: { handlers: Handlers; streams: StreamHandl
       server.closeAllConnections();
       for (const s of rpcSockets) s.destroy();
     },
+    connections: () => openConnections,
   };
 }

@@ -15,7 +15,7 @@ import { defineJob, PermanentJobError, type JobContext } from "./define.js";
 import type { Json } from "../protocol/types.js";
 import { invalid, notFound } from "../lib/errors.js";
 import { createTransport, MailSendError } from "../mail/transport.js";
-import { describeTask, isRecipient, objectPayload, parseOrFail, parseTaskId, readTask, SIGNATURE, type MailTask } from "./notify.js";
+import { describeTask, isRecipient, objectPayload, parseOrFail, parseTaskId, SIGNATURE, type MailTask } from "./notify.js";
 
 export interface AssignmentEmailPayload {
   taskId: number;
@@ -59,7 +59,7 @@ async function run(payload: unknown, ctx: JobContext): Promise<AssignmentEmailRe
     return already;
   }
   ctx.progress(10, `reading task #${taskId}`);
-  const task = readTask(ctx.paths.database, taskId);
+  const task = await ctx.board.task(taskId);
   if (!task) throw new PermanentJobError(`task #${taskId} no longer exists`);
   const transport = createTransport(ctx.settings, ctx.paths.outbox);
   ctx.progress(30, `sending to ${assignee} via ${transport.description}`);

@@ -69,7 +69,7 @@ async function run(payload: unknown, ctx: JobContext): Promise<CleanupResult> {
   const folder = ctx.paths.uploadsTmp;
   ctx.progress(5, `sweeping ${folder}`);
   const r = await sweep(folder, Date.now() - olderThanMs, ctx.signal);
-  ctx.progress(100, `removed ${r.files} files (${r.bytes} bytes)`);
+  ctx.progress(100, `removed ${r.files} ${r.files === 1 ? "file" : "files"} (${r.bytes} bytes)`);
   return { folder, olderThanMs, ...r };
 }
 

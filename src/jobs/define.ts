@@ -3,6 +3,7 @@
 // stable: only optional members are ever added.
 
 import type { Json } from "../protocol/types.js";
+import type { BoardPort } from "../store/board-port.js";
 
 export interface JobContext {
   jobId: number;
@@ -20,8 +21,13 @@ export interface JobContext {
    * call is never redone by a retry that reads ctx.state.
    */
   checkpoint(state: Json): Promise<void>;
+  /**
+   * The board, read-only: one task, a board through one consistent snapshot, task events
+   * after a cursor (src/store/board-port.ts). The only way a handler reads the board's data.
+   */
+  board: BoardPort;
   /** Folders of this daemon's home that built-in jobs write to. */
-  paths: { home: string; database: string; reports: string; uploads: string; uploadsTmp: string; thumbs: string; outbox: string };
+  paths: { home: string; reports: string; uploads: string; uploadsTmp: string; thumbs: string; outbox: string };
   /** Settings from the daemon's configuration that jobs may need. */
   settings: JobSettings;
 }
@@ -41,6 +47,9 @@ export interface Lookup {
   taskExists(id: number): Promise<boolean>;
 }
 
+export type Isolation = "thread" | "process";
+export const ISOLATIONS: readonly Isolation[] = ["thread", "process"];
+
 export interface JobDefinition<P = Json, R = Json> {
   type: string;
   run(payload: P, ctx: JobContext): Promise<R> | R;
@@ -51,8 +60,18 @@ export interface JobDefinition<P = Json, R = Json> {
   validate?(payload: unknown, lookup: Lookup): void | Promise<void>;
   timeoutMs?: number;
   maxAttempts?: number;
-  /** Heap limit of the worker that runs this type, in MiB. */
+  /**
+   * Memory limit of the worker that runs this type, in MiB: V8's heap limit in a thread; with
+   * isolation "process", a cap the kernel enforces on the whole process (native memory too).
+   */
   memoryMb?: number;
+  /**
+   * Where its jobs run. "thread" (the default): a worker thread of the daemon, cheap, but
+   * native memory and crashes in native code are the daemon's. "process": a child process
+   * under a memory cap, so a crash, a leak or a decompression bomb fails only that job.
+   * The config key jobIsolation overrides it per type.
+   */
+  isolation?: Isolation;
   backoff?: { baseMs?: number; capMs?: number };
 }
 

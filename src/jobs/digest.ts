@@ -5,7 +5,6 @@
 
 import { defineJob, PermanentJobError, type JobContext } from "./define.js";
 import { buildDigest, DIGEST_CURSOR_KEY, type DigestCursor } from "../board/digest.js";
-import { BoardReader } from "../store/sqlite/reader.js";
 import { createTransport, MailSendError } from "../mail/transport.js";
 
 const MAX_EVENTS = 100_000;
@@ -23,17 +22,11 @@ export interface DigestResult {
 
 async function run(payload: unknown, ctx: JobContext): Promise<DigestResult> {
   const state = (ctx.state ?? null) as { toEventId: number; sent: string[] } | null;
-  const reader = new BoardReader(ctx.paths.database);
-  let digest;
-  try {
-    const cursor = reader.meta(DIGEST_CURSOR_KEY) as DigestCursor | null;
-    const afterEventId = cursor?.lastEventId ?? 0;
-    // A retry sends the same digest it started with: the same events, to the rest.
-    const events = reader.eventsAfter(afterEventId, state ? Math.max(0, state.toEventId - afterEventId) : MAX_EVENTS).filter((e) => !state || e.id <= state.toEventId);
-    digest = buildDigest(events, { afterEventId, since: cursor?.sentAt ?? null, now: Date.now() });
-  } finally {
-    reader.close();
-  }
+  const cursor = (await ctx.board.meta(DIGEST_CURSOR_KEY)) as DigestCursor | null;
+  const afterEventId = cursor?.lastEventId ?? 0;
+  // A retry sends the same digest it started with: the same events, to the rest.
+  const events = (await ctx.board.eventsAfter(afterEventId, state ? Math.max(0, state.toEventId - afterEventId) : MAX_EVENTS)).filter((e) => !state || e.id <= state.toEventId);
+  const digest = buildDigest(events, { afterEventId, since: cursor?.sentAt ?? null, now: Date.now() });
   const recipients = ctx.settings.digestRecipients;
   const base = { recipients, events: digest.toEventId - digest.afterEventId, fromEventId: digest.afterEventId, toEventId: digest.toEventId, subject: digest.subject };
   if (recipients.length === 0) return { ...base, sent: false, reason: "no recipients (set digest.recipients in config.json)" };

@@ -11,11 +11,11 @@
 // Hazard: a crash between the server's "250 OK" and the checkpoint's commit sends that one
 // recipient a second copy on retry (at least once, as every job here).
 //
-// Also exported for assignment-email.ts: reading a task for a mail and describing it.
+// Also exported for assignment-email.ts: checking a payload and describing a task.
 
-import Database from "better-sqlite3";
 import { defineJob, PermanentJobError, type JobContext } from "./define.js";
 import type { Json } from "../protocol/types.js";
+import type { BoardTask } from "../store/board-port.js";
 import { invalid, notFound, TeamworkError } from "../lib/errors.js";
 import { isEmail } from "../lib/email.js";
 import { isMailAddress } from "../mail/message.js";
@@ -67,35 +67,8 @@ export function parseOrFail<T>(parse: (p: unknown) => T, payload: unknown): T {
   }
 }
 
-export interface MailTask {
-  id: number;
-  title: string;
-  description: string;
-  board: string;
-  status: string;
-  assignee: string | null;
-  dueDate: string | null;
-}
-
-/**
- * Reads one task through a read-only connection of its own (WAL lets it read while the
- * daemon writes). Null if there is no such task.
- */
-export function readTask(database: string, id: number): MailTask | null {
-  const db = new Database(database, { readonly: true, fileMustExist: true });
-  try {
-    db.pragma("busy_timeout = 5000");
-    const row = db
-      .prepare<[number], MailTask>(
-        `SELECT t.id, t.title, t.description, b.name AS board, t.status, t.assignee, t.due_date AS dueDate
-         FROM tasks t JOIN boards b ON b.id = t.board_id WHERE t.id = ?`,
-      )
-      .get(id);
-    return row ?? null;
-  } finally {
-    db.close();
-  }
-}
+/** A task as a mail describes it (read through ctx.board.task). */
+export type MailTask = BoardTask;
 
 /** The task's fields as aligned lines, then its description. */
 export function describeTask(task: MailTask, today = new Date().toISOString().slice(0, 10)): string {
@@ -161,7 +134,7 @@ async function run(payload: unknown, ctx: JobContext): Promise<NotifyResult> {
   const p = parseOrFail(parseNotifyPayload, payload);
   const total = p.to.length;
   ctx.progress(0, `reading task #${p.taskId}`);
-  const task = readTask(ctx.paths.database, p.taskId);
+  const task = await ctx.board.task(p.taskId);
   if (!task) throw new PermanentJobError(`task #${p.taskId} no longer exists`);
 
   const prior = priorState(ctx.state);

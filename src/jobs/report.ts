@@ -1,13 +1,14 @@
-// `report`: reads a board from the task store and writes a report file (HTML, Markdown or
-// JSON) under <home>/reports/. Tasks are streamed, so a board of 100,000 tasks reports in
-// flat memory; only the aggregates and a bounded list of overdue tasks are kept.
+// `report`: reads a board through ctx.board (one snapshot) and writes a report file (HTML,
+// Markdown or JSON) under <home>/reports/. Tasks are streamed, so a board of 100,000 tasks
+// reports in flat memory; only the aggregates and a bounded list of overdue tasks are kept. A report
+// that cannot be written whole (a full disk) fails the attempt, which is retried.
 
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
 import { defineJob, PermanentJobError, type JobContext } from "./define.js";
 import { notFound } from "../lib/errors.js";
 import { writeFileAtomic } from "../lib/fs.js";
-import { BoardReader } from "../store/sqlite/reader.js";
+import type { BoardPort } from "../store/board-port.js";
 
 export const REPORT_FORMATS = ["html", "md", "json"] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
@@ -43,19 +44,18 @@ function parsePayload(payload: unknown): ReportPayload {
   return { board, format: format as ReportFormat };
 }
 
-export function gather(reader: BoardReader, boardName: string, now: number, onProgress: (pct: number, msg: string) => void = () => {}): ReportData {
-  const board = reader.board(boardName);
-  if (!board) throw new PermanentJobError(`board "${boardName}" not found`);
-  return reader.snapshot(() => {
+/** Reads the board at one moment and folds it into the report's figures. */
+export async function gather(board: BoardPort, boardName: string, now: number, onProgress: (pct: number, msg: string) => void = () => {}): Promise<ReportData> {
+  const data = await board.readBoard(boardName, async (snap) => {
     const today = new Date(now).toISOString().slice(0, 10);
-    const total = reader.countTasks(board.id);
+    const total = snap.taskCount;
     const byStatus = { todo: 0, doing: 0, done: 0 };
     const assignees = new Map<string | null, { total: number; done: number; pending: number; overdue: number }>();
     const overdue: ReportData["overdue"]["tasks"] = [];
     let overdueCount = 0;
     let seen = 0;
     let lastPct = -1;
-    for (const t of reader.tasks(board.id)) {
+    for await (const t of snap.tasks()) {
       byStatus[t.status]++;
       let a = assignees.get(t.assignee);
       if (!a) assignees.set(t.assignee, (a = { total: 0, done: 0, pending: 0, overdue: 0 }));
@@ -63,11 +63,11 @@ export function gather(reader: BoardReader, boardName: string, now: number, onPr
       if (t.status === "done") a.done++;
       else {
         a.pending++;
-        if (t.due_date !== null && t.due_date < today) {
+        if (t.dueDate !== null && t.dueDate < today) {
           a.overdue++;
           overdueCount++;
           if (overdue.length < OVERDUE_LISTED) {
-            overdue.push({ id: t.id, title: t.title, assignee: t.assignee, dueDate: t.due_date, daysLate: Math.round((Date.parse(today) - Date.parse(t.due_date)) / 86_400_000) });
+            overdue.push({ id: t.id, title: t.title, assignee: t.assignee, dueDate: t.dueDate, daysLate: Math.round((Date.parse(today) - Date.parse(t.dueDate)) / 86_400_000) });
           }
         }
       }
@@ -83,14 +83,14 @@ export function gather(reader: BoardReader, boardName: string, now: number, onPr
     const since = now - ACTIVITY_DAYS * 86_400_000;
     const counts: Record<string, number> = { created: 0, updated: 0, completed: 0, assigned: 0, deleted: 0 };
     const recent: ReportData["activity"]["recent"] = [];
-    for (const e of reader.events(board.id, since)) {
+    for await (const e of snap.eventsSince(since)) {
       counts[e.type] = (counts[e.type] ?? 0) + 1;
-      recent.push({ taskId: e.task_id, type: e.type, title: e.title, at: new Date(e.created_at).toISOString() });
+      recent.push({ taskId: e.taskId, type: e.type, title: e.title, at: new Date(e.createdAt).toISOString() });
       if (recent.length > ACTIVITY_LISTED) recent.shift();
     }
     recent.reverse();
     return {
-      board: board.name,
+      board: snap.board,
       generatedAt: new Date(now).toISOString(),
       today,
       totals: { tasks: total, done: byStatus.done, pending: total - byStatus.done, byStatus },
@@ -99,6 +99,8 @@ export function gather(reader: BoardReader, boardName: string, now: number, onPr
       activity: { since: new Date(since).toISOString(), counts, recent },
     };
   });
+  if (!data) throw new PermanentJobError(`board "${boardName}" not found`);
+  return data;
 }
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
@@ -198,13 +200,7 @@ ${activity ? `<ul>\n${activity}\n</ul>` : '<p class="muted">No activity.</p>'}
 async function run(payload: unknown, ctx: JobContext) {
   const { board, format } = parsePayload(payload);
   ctx.progress(1, `opening board ${board}`);
-  const reader = new BoardReader(ctx.paths.database);
-  let data: ReportData;
-  try {
-    data = gather(reader, board, Date.now(), (p, m) => ctx.progress(p, m));
-  } finally {
-    reader.close();
-  }
+  const data = await gather(ctx.board, board, Date.now(), (p, m) => ctx.progress(p, m));
   if (ctx.signal.aborted) throw ctx.signal.reason;
   ctx.progress(92, `writing ${format} report`);
   const body = format === "json" ? JSON.stringify(data, null, 2) + "\n" : format === "md" ? renderMarkdown(data) : renderHtml(data);

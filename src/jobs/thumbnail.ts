@@ -11,7 +11,9 @@
 // enqueues can give the same answer before enqueueing.
 //
 // Everything wrong with the file itself is permanent (a retry would read the same bytes):
-// "file not found: …", "not an image: …", "image is truncated or corrupt: …".
+// "file not found: …", "not an image: …", "image is truncated or corrupt: …". A thumbnail
+// that cannot be written whole (a full disk) fails the attempt, which is retried:
+// writeFileAtomic leaves no cut file under the thumbnail's name.
 // sharp decodes with failOn "error": truncation and decoder errors abort instead of
 // leaving grey bands in the thumbnail; mere decoder warnings (common in camera JPEGs) do not.
 //
@@ -173,6 +175,9 @@ async function run(payload: unknown, ctx: JobContext): Promise<ThumbnailResult> 
 export default defineJob<unknown, ThumbnailResult>({
   type: "thumbnail",
   timeoutMs: 2 * 60_000,
+  // Untrusted images go to native code (sharp/libvips): a crash or a decompression bomb
+  // must fail this job, not the daemon.
+  isolation: "process",
   validate(payload) {
     parseThumbnailPayload(payload);
   },

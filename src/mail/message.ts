@@ -5,29 +5,22 @@
 // MailComposer, imported lazily so that validating a payload in the daemon does not load
 // nodemailer. What we add in front of it is the part that makes header injection
 // impossible, whatever nodemailer would do with hostile input:
-// - an address is accepted only if it is one bare `local@domain` of printable ASCII
-//   (no display name, no comments, no comma, no CR/LF): anything else is refused;
+// - an address is accepted only if it is one bare `local@domain` of printable ASCII by the
+//   project's one rule, lib/email.ts (no display name, no comments, no comma, no CR/LF):
+//   anything else is refused;
 // - a subject has every control character (CR and LF included) and Unicode line
 //   separator replaced by a space before it is encoded, so it cannot end its header line.
 // The same bytes are written to the outbox and sent over SMTP.
 
 import { randomBytes } from "node:crypto";
+import { emailProblem, isEmail } from "../lib/email.js";
 
 /** Longest subject kept (in characters); longer ones are cut with an ellipsis. */
 export const MAX_SUBJECT = 250;
 
-// RFC 5321/5322 dot-atom local part and a hostname domain. Stricter than the RFCs (no
-// quoted local parts, no IP literals) on purpose. A one-label domain is allowed because
-// the default sender is teamwork@localhost.
-const ATEXT = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]";
-const LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
-const ADDRESS = new RegExp(`^${ATEXT}+(?:\\.${ATEXT}+)*@${LABEL}(?:\\.${LABEL})*$`);
-
-/** True for one bare address `local@domain` that is safe to put in a header and an envelope. */
+/** True for one bare address `local@domain` that is safe to put in a header and an envelope: the project's one rule (lib/email.ts). */
 export function isMailAddress(text: string): boolean {
-  if (typeof text !== "string" || text.length > 254) return false;
-  const at = text.lastIndexOf("@");
-  return at > 0 && at <= 64 && ADDRESS.test(text);
+  return isEmail(text);
 }
 
 /** A message that could not be built: a bad address. Retrying cannot fix it. */
@@ -70,8 +63,9 @@ export interface BuiltMessage {
 }
 
 function checkAddress(role: "sender" | "recipient", address: string): string {
-  if (!isMailAddress(address)) {
-    throw new MessageError(`invalid ${role} address ${JSON.stringify(String(address).slice(0, 100))}: expected one plain address like ana@example.com`);
+  const problem = emailProblem(address);
+  if (problem) {
+    throw new MessageError(`invalid ${role} address ${JSON.stringify(String(address).slice(0, 100))}: ${problem}; expected one plain address like ana@example.com`);
   }
   return address;
 }

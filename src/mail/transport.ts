@@ -20,6 +20,7 @@ import { join } from "node:path";
 import type { NodemailerError } from "nodemailer/lib/errors";
 import type { SMTPTransportOptions } from "nodemailer/lib/smtp-transport";
 import { closest } from "../lib/suggest.js";
+import { errorMessage } from "../lib/errors.js";
 import { writeFileAtomic } from "../lib/fs.js";
 import { buildMessage, MessageError } from "./message.js";
 
@@ -106,10 +107,16 @@ function outboxTransport(dir: string, from: string): MailTransport {
     description: `outbox ${dir}`,
     async send(msg) {
       const built = await build(from, msg);
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
       const path = join(dir, outboxFileName());
-      // Written to <name>.partial and renamed: a reader never sees half a message.
-      writeFileAtomic(path, built.raw, 0o600);
+      // Written to a partial file and renamed: a reader never sees half a message, and a
+      // message that could not be written whole (a full disk) is not reported as sent.
+      try {
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        writeFileAtomic(path, built.raw, 0o600);
+      } catch (err) {
+        // Every further message would meet the same disk: a transport failure, worth a retry.
+        throw new MailSendError(`could not put the message to ${msg.to} in the outbox: ${errorMessage(err)}`, { permanent: false, scope: "transport", code: (err as { code?: string }).code ?? "EOUTBOX", recipient: msg.to });
+      }
       return { messageId: built.messageId, path };
     },
     close() {},

@@ -1,7 +1,14 @@
 // Everything that touches the terminal. Commands hand data here; with --json stdout gets
-// only JSON, and every human message goes to stderr or is left out.
+// only JSON, and every human message goes to stderr or is left out. User data is passed
+// through safe() (./safe.ts) by the renderers before it is coloured; line(), warn(), error()
+// and table() guard what they print once more, so a field a renderer forgot cannot drive
+// the terminal either.
 
 import { Chalk, type ChalkInstance } from "chalk";
+import { guardRendered, safe, toJson } from "./safe.js";
+import { displayWidth, truncateToWidth } from "./width.js";
+
+export { safe } from "./safe.js";
 
 export interface OutputOptions {
   json: boolean;
@@ -29,14 +36,18 @@ export class Output {
     this.c = new Chalk({ level: !noColor && !this.json && (this.tty || forced) ? 1 : 0 });
   }
 
-  /** Prints a line for people; silent under --json. */
+  private get colour(): boolean {
+    return this.c.level > 0;
+  }
+
+  /** Prints a line (or lines) for people; silent under --json. */
   line(text = ""): void {
-    if (!this.json) this.stdout.write(text + "\n");
+    if (!this.json) this.stdout.write(guardRendered(text, { colour: this.colour, multiline: true }) + "\n");
   }
 
   /** Prints the command's result as JSON; under --json this is the only stdout. */
   data(value: unknown): void {
-    this.stdout.write(JSON.stringify(value, null, this.tty ? 2 : 0) + "\n");
+    this.stdout.write(toJson(value, this.tty ? 2 : 0) + "\n");
   }
 
   /** Either JSON or the human rendering of the same data. */
@@ -46,14 +57,16 @@ export class Output {
   }
 
   warn(text: string): void {
-    if (!this.json) this.stderr.write(this.c.yellow("warning: ") + text + "\n");
+    if (!this.json) this.stderr.write(this.c.yellow("warning: ") + guardRendered(text, { colour: this.colour, multiline: true }) + "\n");
   }
 
+  /** An error for people. The message and hint are plain text (they often echo user input). */
   error(message: string, hint?: string): void {
-    this.stderr.write(this.c.red("error: ") + message + "\n");
-    if (hint) this.stderr.write(this.c.dim(`hint: ${hint}`) + "\n");
+    this.stderr.write(this.c.red("error: ") + safe(message, { multiline: true }) + "\n");
+    if (hint) this.stderr.write(this.c.dim(`hint: ${safe(hint, { multiline: true })}`) + "\n");
   }
 
+  /** Writes as is: for the renderer's own cursor movements (the dashboard). */
   write(text: string): void {
     this.stdout.write(text);
   }
@@ -66,8 +79,11 @@ export class Output {
     return this.stdout.rows || 30;
   }
 
-  table(columns: Column[], rows: Record<string, string>[]): void {
-    if (rows.length === 0) return;
+  /** Cells are rendered text: user data in them has been through safe(), colours are ours. */
+  table(columns: Column[], rawRows: Record<string, string>[]): void {
+    if (rawRows.length === 0) return;
+    const cell = (text: string) => guardRendered(text, { colour: this.colour });
+    const rows = rawRows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, cell(v)])));
     const widths = columns.map((col) => Math.max(visible(col.title), ...rows.map((r) => visible(r[col.key] ?? ""))));
     // Shrink the flexible column to the terminal's width.
     const flex = columns.findIndex((c) => c.flex);
@@ -96,11 +112,19 @@ export interface Column {
 
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;]*m/g;
-export const visible = (s: string): number => s.replace(ANSI, "").length;
+export const stripColour = (s: string): string => s.replace(ANSI, "");
 
-function truncate(s: string, width: number): string {
-  const plain = s.replace(ANSI, "");
-  return plain.length <= width ? s : plain.slice(0, Math.max(0, width - 1)) + "…";
+/** The columns rendered text takes in a terminal: colours take none, "日" takes two. */
+export const visible = (s: string): number => displayWidth(stripColour(s));
+
+/** Rendered text cut to `width` columns (its colours are dropped when it is cut). */
+export function truncate(s: string, width: number): string {
+  return visible(s) <= width ? s : truncateToWidth(stripColour(s), width);
+}
+
+/** "1 file", "2 files": a count with its noun, singular for exactly one. */
+export function count(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`;
 }
 
 export function ago(iso: string | null, now = Date.now()): string {
@@ -110,4 +134,14 @@ export function ago(iso: string | null, now = Date.now()): string {
   const s = Math.round(Math.abs(ms) / 1000);
   const text = s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m` : s < 172_800 ? `${Math.floor(s / 3600)}h` : `${Math.floor(s / 86_400)}d`;
   return future ? `in ${text}` : `${text} ago`;
+}
+
+/**
+ * What a failed write to stdout means, as the one line to print on stderr, or null for a reader
+ * that went away (EPIPE: `teamwork jobs list | head -1`), which is no failure of ours and stays
+ * quiet. Anything else (a full disk, an I/O error) lost the output, so the command failed.
+ */
+export function outputFailureMessage(err: NodeJS.ErrnoException): string | null {
+  if (err.code === "EPIPE") return null;
+  return `could not write output: ${err.code ?? "error"}${err.message ? ` (${err.message.replace(/^[A-Z]+: /, "")})` : ""}`;
 }

@@ -1,6 +1,8 @@
-// Error codes ↔ HTTP status ↔ CLI exit code: the one table both sides read.
+// Error codes ↔ HTTP status ↔ CLI exit code: the one table both sides read. And what each
+// kind of store failure becomes (STORE_FAILURES).
 
-import type { ErrorCode } from "../lib/errors.js";
+import { TeamworkError, type ErrorCode } from "../lib/errors.js";
+import { DAEMON_EXIT } from "./daemon-exit.js";
 
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; hint?: string; details?: Record<string, unknown> };
@@ -58,4 +60,41 @@ export function errorCodeForStatus(status: number): ErrorCode {
   if (status >= 400 && status < 500) return "invalid_input";
   if (status === 503) return "unavailable";
   return "internal";
+}
+
+/** The kinds of StoreError (store/errors.ts says what each means). */
+export type StoreFailureKind = "unavailable" | "busy" | "full" | "corrupt" | "readonly" | "too_new";
+
+const TRY_AGAIN = "try again once the cause is gone; see `teamwork daemon logs`";
+
+/**
+ * What a store failure means to a client, by kind: the error code (which picks the HTTP status
+ * and the CLI's exit code above), the daemon's exit code when it happens at start-up, and the
+ * words that say what happened (null: the store's reason says it all). A store failure is not
+ * a bug in the request or in us, and nothing was stored: a 503 with the reason, apart from a
+ * newer schema, which no retry can fix.
+ */
+export const STORE_FAILURES: Record<StoreFailureKind, { code: ErrorCode; daemonExit: number; says: string | null; hint: string }> = {
+  unavailable: { code: "unavailable", daemonExit: DAEMON_EXIT.failed, says: "the database failed", hint: TRY_AGAIN },
+  busy: { code: "unavailable", daemonExit: DAEMON_EXIT.failed, says: "the database is locked by another process", hint: TRY_AGAIN },
+  full: { code: "unavailable", daemonExit: DAEMON_EXIT.failed, says: "the disk is full", hint: "free some space on the disk that holds teamwork's home, then try again" },
+  readonly: { code: "unavailable", daemonExit: DAEMON_EXIT.failed, says: "the database is read-only", hint: TRY_AGAIN },
+  corrupt: {
+    code: "unavailable",
+    daemonExit: DAEMON_EXIT.failed,
+    says: "the database is damaged",
+    hint: "the file was left as it is; check it and restore a backup (see \"Backups\" in docs/operations.md)",
+  },
+  too_new: {
+    code: "schema_too_new",
+    daemonExit: DAEMON_EXIT.schemaTooNew,
+    says: null,
+    hint: "upgrade teamwork, or point --home at another folder; the database was left untouched",
+  },
+};
+
+/** A StoreError as a client sees it. */
+export function storeFailure(err: { kind: StoreFailureKind; reason: string }): TeamworkError {
+  const f = STORE_FAILURES[err.kind];
+  return new TeamworkError(f.code, f.says === null ? err.reason : `${f.says}; nothing was changed: ${err.reason}`, f.hint);
 }

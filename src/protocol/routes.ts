@@ -7,9 +7,28 @@
 
 import * as v from "./validate.js";
 import { JOB_STATUSES, TASK_STATUSES } from "./types.js";
-import type { Attachment, Board, CleanupStats, DaemonStatus, DigestPreview, Health, Job, JobLogLine, JobWhy, QueueState, Schedule, Stats, Task, TaskEvent } from "./types.js";
+import type { Attachment, Board, CleanupStats, DaemonStatus, DigestPreview, Health, Job, JobLogLine, JobSummary, JobWhy, QueueState, Schedule, Stats, Task, TaskEvent } from "./types.js";
 
 export type Method = "GET" | "POST" | "PATCH" | "DELETE";
+
+/**
+ * Most jobs one `GET /jobs` answers with (page on with beforeId). With summaries bounded by
+ * JOB_PREVIEW_CHARS, a page stays around a megabyte whatever the jobs hold.
+ */
+export const MAX_LIST_LIMIT = 1000;
+
+/**
+ * Largest result a handler may return, as JSON text (UTF-8 bytes). It is measured in the
+ * worker, so a bigger one never reaches the daemon's thread nor the database.
+ */
+export const MAX_RESULT_BYTES = 1024 * 1024;
+
+const mib = (bytes: number) => `${Number((bytes / (1024 * 1024)).toFixed(1))} MiB`;
+
+/** The error of an attempt whose result is over MAX_RESULT_BYTES (it fails permanently). */
+export function resultTooLarge(bytes: number): string {
+  return `the job's result is ${(bytes / (1024 * 1024)).toFixed(1)} MiB; the limit is ${mib(MAX_RESULT_BYTES)}: write big outputs to a file and return its path`;
+}
 
 const id = v.intText({ min: 1 });
 const title = v.string({ min: 1, max: 500, trim: true });
@@ -106,7 +125,7 @@ export const routes = {
     input: v.object({
       status: v.optional(v.oneOf(JOB_STATUSES)),
       type: v.optional(jobType),
-      limit: v.optional(v.intText({ min: 1, max: 10_000 })),
+      limit: v.optional(v.intText({ min: 1, max: MAX_LIST_LIMIT })),
       /** Paging: only jobs with a smaller id (lists are newest first). */
       beforeId: v.optional(v.intText({ min: 1 })),
     }),
@@ -176,7 +195,7 @@ export interface RouteOutput {
   jobsEnqueueBatch: { jobs: { job: Job; created: boolean }[] };
   /** ids: in input order (a spec whose uniqueKey was live gets that job's id); created: how many are new. */
   jobsEnqueueBatchIds: { ids: number[]; created: number };
-  jobsList: { jobs: Job[] };
+  jobsList: { jobs: JobSummary[] };
   jobsGet: { job: Job };
   jobsCancel: { job: Job };
   jobsRetry: { job: Job };

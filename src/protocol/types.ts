@@ -63,10 +63,10 @@ export interface JobAttemptError {
   crashed?: boolean;
 }
 
-export interface Job {
+/** What every view of a job carries: where it stands, without its payload and result. */
+export interface JobHead {
   id: number;
   type: string;
-  payload: Json;
   status: JobStatus;
   progress: number;
   progressMessage: string | null;
@@ -76,14 +76,40 @@ export interface Job {
   priority: number;
   uniqueKey: string | null;
   slot: number | null;
-  result: Json | null;
   /** The last attempt's error, if the job failed or is waiting to retry. */
   error: string | null;
-  /** Every failed attempt's error, oldest first. */
-  errors: JobAttemptError[];
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+}
+
+/** One job, whole: `GET /jobs/:id`, enqueue and event replies. */
+export interface Job extends JobHead {
+  payload: Json;
+  result: Json | null;
+  /** Every failed attempt's error, oldest first. */
+  errors: JobAttemptError[];
+}
+
+/** Characters of a payload, a result or an error that a job summary keeps. */
+export const JOB_PREVIEW_CHARS = 200;
+
+/**
+ * One job in a list (`GET /jobs`): bounded in size whatever the job holds. Payload and result
+ * are given as the start of their JSON text; `error` is cut to JOB_PREVIEW_CHARS, ending in
+ * "…" when cut. The whole job is on `GET /jobs/:id`.
+ */
+export interface JobSummary extends JobHead {
+  /** Size of the payload's JSON text, in bytes (UTF-8). */
+  payloadBytes: number;
+  /** The payload's JSON text, at most JOB_PREVIEW_CHARS characters. */
+  payloadPreview: string;
+  /** True when payloadPreview is not the whole payload (it is then not valid JSON). */
+  payloadTruncated: boolean;
+  /** As payloadBytes, for the result; null when there is none (not complete). */
+  resultBytes: number | null;
+  resultPreview: string | null;
+  resultTruncated: boolean;
 }
 
 export interface Attachment {
@@ -202,6 +228,8 @@ export interface DaemonStatus {
   concurrency: number;
   durability: "full" | "process";
   paused: { all: boolean; types: string[] };
+  /** Job types that run in a worker process, how its memory cap is enforced, and what ends it if the daemon dies. */
+  isolation: { processTypes: string[]; memoryCap: string; orphanGuard: string };
   counts: {
     boards: number;
     tasks: number;

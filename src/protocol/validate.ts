@@ -4,7 +4,7 @@
 
 import { TeamworkError } from "../lib/errors.js";
 import { didYouMean } from "../lib/suggest.js";
-import { isEmail } from "../lib/email.js";
+import { emailProblem } from "../lib/email.js";
 
 export type Validator<T> = (value: unknown, path: string) => T;
 export type Infer<V> = V extends Validator<infer T> ? T : never;
@@ -64,11 +64,13 @@ export function oneOf<const T extends string>(choices: readonly T[]): Validator<
   };
 }
 
+/** One address by the project's one rule (lib/email.ts), trimmed and lower-cased. */
 export function email(): Validator<string> {
   return (value, path) => {
     if (typeof value !== "string") return fail(path, `expected an email address, got ${describe(value)}`);
     const s = value.trim();
-    if (!isEmail(s)) return fail(path, `"${value}" is not a valid email address`);
+    const problem = emailProblem(s);
+    if (problem) return fail(path, `"${value}" is not a valid email address: ${problem}`);
     return s.toLowerCase();
   };
 }

@@ -2,7 +2,7 @@
 // defaults and their validators; each worker loads the same modules to run them.
 
 import { pathToFileURL } from "node:url";
-import type { JobDefinition } from "../jobs/define.js";
+import { ISOLATIONS, type JobDefinition } from "../jobs/define.js";
 import { TeamworkError } from "../lib/errors.js";
 import { didYouMean } from "../lib/suggest.js";
 
@@ -48,6 +48,9 @@ function check(def: unknown, module: string): JobDefinition<unknown, unknown> {
     if (v !== undefined && (typeof v !== "number" || !Number.isInteger(v) || v < 1)) {
       throw new Error(`${module}: job type "${d.type}": ${k} must be a positive whole number`);
     }
+  }
+  if (d.isolation !== undefined && !ISOLATIONS.includes(d.isolation)) {
+    throw new Error(`${module}: job type "${d.type}": isolation must be ${ISOLATIONS.map((i) => `"${i}"`).join(" or ")}, got ${JSON.stringify(d.isolation)}`);
   }
   return d as JobDefinition<unknown, unknown>;
 }

@@ -1,7 +1,8 @@
-// The daemon's own periodic work: the built-in `cleanup` and `digest` schedules, and the
-// bookkeeping around their jobs (cleanup totals, the digest cursor), kept in `meta`.
+// The daemon's own periodic work: the built-in `cleanup` and `digest` schedules, the
+// bookkeeping around their jobs (cleanup totals, the digest cursor), kept in `meta`, and
+// pruning the record of fired slots (scheduler/policy.ts says how long it is kept).
 
-import type { Clock } from "../lib/clock.js";
+import type { Clock, TimerHandle } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
 import type { Config } from "../config/config.js";
 import type { Paths } from "../config/paths.js";
@@ -11,6 +12,7 @@ import type { Engine } from "../queue/engine.js";
 import { buildDigest, DIGEST_CURSOR_KEY, type DigestCursor } from "../board/digest.js";
 import type { BuiltinSchedule, Scheduler } from "./scheduler.js";
 import { nextSlot, parseCron } from "./slots.js";
+import { runsPruneCutoff, runsPruneEvery } from "./policy.js";
 
 export const BUILTIN_SCHEDULES: BuiltinSchedule[] = [
   { name: "cleanup", cron: "0 0 * * * *", timezone: null, jobType: "cleanup", payload: {} },
@@ -26,9 +28,15 @@ interface StoredCleanupStats {
 }
 
 export class Housekeeping {
+  private pruneTimer: TimerHandle | null = null;
+  private stopped = false;
+
   constructor(private readonly opts: { store: Store; engine: Engine; scheduler: Scheduler; clock: Clock; log: Logger; paths: Paths; config: Config }) {}
 
-  /** Hooks the bookkeeping to job completion, and repairs the digest cursor after a crash. */
+  /**
+   * Hooks the bookkeeping to job completion, repairs the digest cursor after a crash, and
+   * prunes old fired slots now and then every runsPruneEvery(retention).
+   */
   async start(): Promise<void> {
     const { engine, store } = this.opts;
     engine.onFinish("cleanup", async (job) => {
@@ -43,8 +51,33 @@ export class Housekeeping {
     engine.onFinish("digest", (job) => this.advanceDigestCursor(job.result));
     // The cursor moves after the digest job's completion commits; a crash between the two
     // would leave it behind, so the completed digest jobs are read back once at start.
-    for (const job of await store.jobs.list({ type: "digest", status: "complete", limit: 50 })) await this.advanceDigestCursor(job.result);
+    for (const { id } of await store.jobs.list({ type: "digest", status: "complete", limit: 50 })) await this.advanceDigestCursor((await store.jobs.get(id))?.result ?? null);
+    await this.pruneScheduleRuns();
+    this.armPrune();
   }
+
+  stop(): void {
+    this.stopped = true;
+    this.pruneTimer?.cancel();
+    this.pruneTimer = null;
+  }
+
+  /** Forgets the slots fired longer ago than the retention (they stay refused: schedules keep their last slot). */
+  async pruneScheduleRuns(): Promise<number> {
+    const n = await this.opts.store.schedules.pruneRuns(runsPruneCutoff(this.opts.clock.now(), this.opts.config.retention));
+    if (n > 0) this.opts.log.info("schedule.runs_pruned", { count: n });
+    return n;
+  }
+
+  private armPrune(): void {
+    if (this.stopped) return;
+    this.pruneTimer = this.opts.clock.setTimer(() => {
+      // The next one is armed first, so that the rhythm does not depend on how long this takes.
+      this.armPrune();
+      void this.pruneScheduleRuns().catch((err: Error) => this.opts.log.error("schedule.runs_prune_failed", { error: err.message }));
+    }, runsPruneEvery(this.opts.config.retention));
+  }
+
 
   private async advanceDigestCursor(result: Json | null): Promise<void> {
     const r = result as { sent?: boolean; toEventId?: number; sentAt?: string } | null;

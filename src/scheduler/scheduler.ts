@@ -16,6 +16,7 @@ import type { Json } from "../protocol/types.js";
 import type { FireResult, ScheduleRecord, Store } from "../store/types.js";
 import type { Engine } from "../queue/engine.js";
 import { latestSlot, nextSlot, parseCron, slotToCatchUp } from "./slots.js";
+import { scheduledJob } from "./policy.js";
 
 export interface ScheduleView extends ScheduleRecord {
   nextRunAt: number | null;
@@ -147,7 +148,7 @@ export class Scheduler {
       if (slot === null) throw err;
       return null;
     }
-    const r = await this.opts.store.schedules.fire(name, slot, this.opts.clock.now(), job);
+    const r = await this.opts.store.schedules.fire(name, slot, this.opts.clock.now(), scheduledJob(name, job));
     if (!r) return null;
     if (r.outcome === "enqueued") this.opts.engine.adopt(r.job);
     this.opts.log.info("schedule.fired", { schedule: name, slot: slot === null ? "manual" : new Date(slot).toISOString(), outcome: r.outcome, job: r.outcome === "already-fired" ? undefined : r.job.id });

@@ -4,7 +4,37 @@
 //
 // Times are epoch milliseconds here; the wire format (ISO strings) is made at the edge.
 
-import type { Attachment, Board, Json, JobStatus, Task, TaskEvent, TaskStatus } from "../protocol/types.js";
+import type { Attachment, Board, Json, JobStatus, Task, TaskEvent, TaskEventType, TaskStatus } from "../protocol/types.js";
+
+/**
+ * How safe an acknowledged write is; each store says what that means in its own terms (for
+ * SQLite: store/sqlite/open.ts).
+ * - `full`: a write that was acknowledged survives a crash of the daemon, of the OS, and a
+ *   power cut.
+ * - `process`: it survives a crash of the daemon; an OS crash or a power cut may lose the
+ *   latest writes, never the store's consistency.
+ */
+export type Durability = "full" | "process";
+
+/** What every store is opened with, whatever its kind. */
+export interface StoreOptions {
+  durability: Durability;
+  /** The board's policy for the task events each task write implies (src/board/task-events.ts). */
+  taskEvents: TaskEventPolicy;
+}
+
+/** A task event as a write implies it, before the store gives it an id, board and time. */
+export interface NewTaskEvent {
+  type: TaskEventType;
+  data: { [k: string]: Json };
+}
+
+/** Pure functions of the task as it is in the store's transaction; see src/board/task-events.ts. */
+export interface TaskEventPolicy {
+  created(task: Task): NewTaskEvent[];
+  updated(before: Task, after: Task): NewTaskEvent[];
+  deleted(task: Task): NewTaskEvent[];
+}
 
 export interface NewTask {
   title: string;
@@ -15,6 +45,7 @@ export interface NewTask {
   status: TaskStatus;
 }
 
+/** The fields to change; a field left out or given as undefined keeps its value (null clears a nullable one). */
 export type TaskPatch = Partial<NewTask>;
 
 export interface TaskFilter {
@@ -77,6 +108,19 @@ export interface JobRecord {
   state: Json | null;
 }
 
+/**
+ * A job as lists show it: no payload, result nor errors, only their start and size (see
+ * JobSummary in the protocol), so a list costs little whatever the jobs hold.
+ */
+export interface JobSummaryRecord extends Omit<JobRecord, "payload" | "result" | "errors" | "state"> {
+  payloadBytes: number;
+  payloadPreview: string;
+  payloadTruncated: boolean;
+  resultBytes: number | null;
+  resultPreview: string | null;
+  resultTruncated: boolean;
+}
+
 export interface NewJob {
   type: string;
   payload: Json;
@@ -99,13 +143,19 @@ export type Finish = (
   /** Put back to pending without counting the attempt (graceful shutdown, or it never began). */
   | { id: number; attempt: number; outcome: "requeue" }
 ) & {
-  /** When its turn began, for a job claimed ahead of its turn (stored with started_at null). */
+  /** When its turn began, when that was not written yet (a claim leaves started_at null until its begin). */
   startedAt?: number;
 };
 
 /** Everything the engine writes in one turn, committed as one transaction (group commit). */
 export interface TickBatch {
   now: number;
+  /**
+   * The daemon run writing: claims record it, and every write of an attempt (finish,
+   * progress, checkpoint, log, begin) is fenced on it and the attempt: a write whose job is no
+   * longer running that attempt for this owner is refused (TickResult.refused), not applied.
+   */
+  owner: string;
   inserts: NewJob[];
   finishes: Finish[];
   progress: { id: number; attempt: number; progress: number; message: string | null }[];
@@ -113,17 +163,39 @@ export interface TickBatch {
   checkpoints: { id: number; attempt: number; state: Json }[];
   /** Log lines of running attempts. */
   logs: { id: number; attempt: number; at: number; message: string }[];
-  /** Jobs claimed ahead of their turn whose turn has begun (started_at was null). */
-  begins: { id: number; attempt: number; at: number }[];
-  /**
-   * Claim due pending jobs in order (priority, runAt, id), at most `limit`: assign names the
-   * slot of each, from its type, and whether it waits there behind other jobs (ahead: its
-   * started_at stays null until its turn begins); null stops the claim there (so no job
-   * overtakes one that could not be placed). Called inside the transaction; absent: claim nothing.
-   */
-  claim: { limit: number; assign(type: string): { slot: number; ahead: boolean } | null } | null;
-  /** Job types that must not be claimed (paused). */
-  excludeTypes: string[];
+  /** Claimed jobs whose turn has begun in their slot: started_at and slot are written. */
+  begins: { id: number; attempt: number; at: number; slot: number }[];
+  /** The claim, after every other write of the batch; null: claim nothing. */
+  claim: ClaimLimits | null;
+}
+
+/**
+ * How many due jobs a claim may take, as data every store applies the same way. Due pending
+ * jobs of types not paused are taken in order (priority DESC, runAt, id), at most `limit`.
+ * Each job draws one from every budget its type draws on (`draws[type]`, or `otherTypes` for
+ * a type not listed); the claim stops at the first job that finds one of them used up, so no
+ * job overtakes one that could not be taken. A budget not in `budgets` is 0.
+ */
+export interface ClaimLimits {
+  limit: number;
+  /** Skipped (not stopped at): their jobs wait while the others run. */
+  pausedTypes: string[];
+  budgets: Record<string, number>;
+  draws: Record<string, string[]>;
+  otherTypes: string[];
+}
+
+/** A claim on its own: the limits, for whom (recorded as the jobs' owner), and when. */
+export interface ClaimRequest extends ClaimLimits {
+  owner: string;
+  now: number;
+}
+
+export interface ClaimResult {
+  /** Now running for the owner, attempts counted; slot and started_at are not set yet (see begins). */
+  claimed: JobRecord[];
+  /** When the claim ran out of due jobs (not of room): the earliest runAt among pending jobs left (null if none). */
+  nextDueAt: number | null;
 }
 
 export interface TickResult {
@@ -132,8 +204,26 @@ export interface TickResult {
   /** The finished jobs as stored (fenced finishes that no longer applied are left out). */
   finished: JobRecord[];
   claimed: JobRecord[];
-  /** When the claim ran out of due jobs (not of room): the earliest runAt among pending jobs left (null if none). */
+  /** As ClaimResult.nextDueAt (null when no claim was asked for). */
   nextDueAt: number | null;
+  /** The writes that were refused: their attempt is no longer the job's running one for this owner. */
+  refused: RefusedWrite[];
+}
+
+/** A write of an attempt the store refused (fenced out): the job moved on without it. */
+export interface RefusedWrite {
+  write: "finish" | "progress" | "checkpoint" | "log" | "begin";
+  id: number;
+  attempt: number;
+}
+
+/**
+ * Which running jobs rescue puts back: those whose owner is none of the live ones (a daemon
+ * run that is gone). On SQLite, at start, the only live owner is the run starting.
+ */
+export interface RescueRequest {
+  now: number;
+  liveOwners: string[];
 }
 
 export interface JobFilter {
@@ -145,8 +235,11 @@ export interface JobFilter {
 
 export interface JobStore {
   tick(batch: TickBatch): Promise<TickResult>;
+  /** A claim alone (a tick with nothing else to write). */
+  claim(request: ClaimRequest): Promise<ClaimResult>;
   get(id: number): Promise<JobRecord | null>;
-  list(filter: JobFilter): Promise<JobRecord[]>;
+  /** Newest first, at most filter.limit (default 50): summaries, never whole payloads or results. */
+  list(filter: JobFilter): Promise<JobSummaryRecord[]>;
   counts(): Promise<Record<JobStatus, number>>;
   /** Pending → cancelled. Null if the job was not pending. */
   cancelPending(id: number, now: number): Promise<JobRecord | null>;
@@ -160,11 +253,11 @@ export interface JobStore {
   /** For `jobs why`: due pending jobs that would be claimed before this one (paused types left out). */
   countAhead(job: JobRecord, now: number, excludeTypes: string[]): Promise<number>;
   /**
-   * Boot: jobs a daemon that died left running go back to pending, each with its attempt
-   * counted and an "interrupted" error, those handed over ahead of their turn too (they may
-   * have begun). Returns how many.
+   * Running jobs whose owner is not live (a daemon run that died) go back to pending, each
+   * with its attempt counted and an "interrupted" error, those handed over ahead of their
+   * turn too (they may have begun). Jobs of a live owner are left alone. Returns how many.
    */
-  rescue(now: number): Promise<{ interrupted: number }>;
+  rescue(request: RescueRequest): Promise<{ interrupted: number }>;
 }
 
 export interface AttachmentStore {
@@ -192,11 +285,20 @@ export interface ScheduleRecord {
 }
 
 export type FireResult =
-  /** The slot was handled before (a timer and a catch-up raced, or a restart at that moment). */
+  /** The slot, or a later one, was handled before (a timer and a catch-up raced, another daemon, a restart at that moment). */
   | { outcome: "already-fired" }
-  /** The previous run is still pending or running: no overlap, the slot is recorded as skipped. */
+  /** A live job holds the job's unique key (the previous run is still pending or running): no job is added, the slot is recorded as skipped. */
   | { outcome: "skipped"; job: JobRecord }
   | { outcome: "enqueued"; job: JobRecord };
+
+/** One slot a schedule handled: at most one per (schedule, slot), ever (until pruned). */
+export interface ScheduleRun {
+  schedule: string;
+  slot: number;
+  firedAt: number;
+  outcome: "enqueued" | "skipped";
+  jobId: number;
+}
 
 export interface ScheduleStore {
   list(): Promise<ScheduleRecord[]>;
@@ -205,14 +307,25 @@ export interface ScheduleStore {
   upsert(s: { name: string; cron: string; timezone: string | null; jobType: string; payload: Json }, now: number): Promise<ScheduleRecord>;
   /** Creates the schedule only if it does not exist (built-in defaults). */
   ensure(s: { name: string; cron: string; timezone: string | null; jobType: string; payload: Json }, now: number): Promise<void>;
+  /** skipUntil moves lastSlot forward to it (never back): slots up to it count as handled. */
   setEnabled(name: string, enabled: boolean, now: number, skipUntil: number | null): Promise<ScheduleRecord | null>;
+  /** Removes the schedule and the record of its fired slots. */
   remove(name: string): Promise<boolean>;
   /**
-   * One firing, atomically: refuses a slot at or before the last one handled (slot null:
-   * a manual run, never refused), skips while a job of this schedule is live, otherwise
-   * inserts the job. The slot is recorded in the same transaction.
+   * One firing, atomically, whoever else tries the same slot at the same time (another
+   * handle, another process): the slot is recorded once, by the first to try; the others,
+   * and any slot at or before the schedule's lastSlot, get already-fired. The winner inserts
+   * `job`, unless a live job (pending or running) holds its unique key: then that job is
+   * returned as skipped and none is added (the scheduler's no-overlap rule is that key:
+   * scheduler/policy.ts). lastSlot, lastFiredAt, lastJobId and lastOutcome are recorded in the
+   * same transaction. slot null: a manual run, never refused and not recorded as a slot.
+   * Null if there is no such schedule.
    */
   fire(name: string, slot: number | null, now: number, job: NewJob): Promise<FireResult | null>;
+  /** The slots a schedule handled, latest first, at most `limit` (default 100). */
+  runs(name: string, limit?: number): Promise<ScheduleRun[]>;
+  /** Forgets fired slots recorded before `firedBefore`; returns how many. They stay refused (at or before lastSlot). */
+  pruneRuns(firedBefore: number): Promise<number>;
 }
 
 export interface MetaStore {

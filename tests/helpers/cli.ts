@@ -18,11 +18,14 @@ export function runCli(args: string[], opts: { home?: string; env?: NodeJS.Proce
     const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (c: Buffer) => {
-      stdout += c.toString();
+    // Decoded as streams, so a character cut between two reads arrives whole.
+    child.stdout.setEncoding("utf8");
+    child.stderr.setEncoding("utf8");
+    child.stdout.on("data", (c: string) => {
+      stdout += c;
       opts.onStdout?.(stdout);
     });
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    child.stderr.on("data", (c: string) => (stderr += c));
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`teamwork ${args.join(" ")} did not finish in time\nstdout: ${stdout}\nstderr: ${stderr}`));
@@ -72,8 +75,9 @@ export function runTty(
       clearTimeout(timer);
       resolve({ output, exitCode: code });
     };
-    child.stdout.on("data", (c: Buffer) => {
-      output += c.toString();
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (c: string) => {
+      output += c;
       if (opts.until?.(output)) {
         child.kill("SIGTERM");
       }

@@ -13,6 +13,7 @@ import { EventBus } from "../../src/queue/events/bus.js";
 import { loadRegistry } from "../../src/queue/registry.js";
 import type { Store } from "../../src/store/types.js";
 import { FIXTURE_JOBS } from "./daemon.js";
+import { taskEventPolicy } from "../../src/board/task-events.js";
 
 export interface TestEngine {
   engine: Engine;
@@ -25,10 +26,14 @@ export interface TestEngine {
   close(): Promise<void>;
 }
 
-export async function startEngine(config: Partial<EngineConfig> = {}, opts: { rand?: () => number; start?: number } = {}): Promise<TestEngine> {
+export async function startEngine(
+  config: Partial<EngineConfig> = {},
+  opts: { rand?: () => number; start?: number; /** Runs on the store before the engine starts (e.g. state a previous run left). */ prepare?: (store: Store) => Promise<void> } = {},
+): Promise<TestEngine> {
   const dir = mkdtempSync(join(tmpdir(), "tw-engine-"));
   const clock = new ManualClock(opts.start ?? Date.parse("2026-06-01T12:00:00Z"));
-  const store = openSqliteStore(join(dir, "teamwork.db"), { durability: "process" });
+  const store = await openSqliteStore(join(dir, "teamwork.db"), { durability: "process", taskEvents: taskEventPolicy });
+  await opts.prepare?.(store);
   const registry = await loadRegistry([FIXTURE_JOBS]);
   const bus = new EventBus();
   const logs: string[] = [];
@@ -40,7 +45,8 @@ export async function startEngine(config: Partial<EngineConfig> = {}, opts: { ra
     log: createLogger((l) => logs.push(l), () => clock.now()),
     config: { ...DEFAULTS, ...config },
     workerData: {
-      paths: { home: dir, database: join(dir, "teamwork.db"), reports: dir, uploads: dir, uploadsTmp: dir, thumbs: dir, outbox: dir },
+      store: { kind: "sqlite", path: join(dir, "teamwork.db") },
+      paths: { home: dir, reports: dir, uploads: dir, uploadsTmp: dir, thumbs: dir, outbox: dir },
       settings: { smtpUrl: null, mailFrom: "t@example.com", cleanupMaxAgeMs: 86_400_000, digestRecipients: [], digestSendEmpty: false },
     },
     rand: opts.rand ?? (() => 0),

@@ -122,7 +122,8 @@ describe("notify over SMTP", () => {
       const r = await runCli(["notify", String(task.id), "--to", "a@example.com,nobody@example.com,b@example.com", "--message", "Please look", "--watch"], { home: s.home });
       expect(r.exitCode).toBe(0);
       expect(r.stdout).toMatch(/sent to a@example.com \(1\/3\)/);
-      const last = (await s.client.call("jobsList", { type: "notify", limit: 1 })).jobs[0]!;
+      const { id } = (await s.client.call("jobsList", { type: "notify", limit: 1 })).jobs[0]!;
+      const last = (await s.client.call("jobsGet", { id })).job;
       expect(last.result).toMatchObject({ sent: ["a@example.com", "b@example.com"], rejected: ["nobody@example.com"] });
       await waitFor(() => received.filter((m) => m.mail.subject?.includes("Ship it")).length === 2);
       const got = received.filter((m) => m.mail.subject?.includes("Ship it"));

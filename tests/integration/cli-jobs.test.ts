@@ -14,6 +14,7 @@ afterAll(async () => {
   await d?.cleanup();
 });
 
+const SUMMARY_FIELDS = ["id", "type", "status", "progress", "progressMessage", "attempts", "maxAttempts", "runAt", "priority", "uniqueKey", "slot", "error", "createdAt", "startedAt", "finishedAt", "payloadBytes", "payloadPreview", "payloadTruncated", "resultBytes", "resultPreview", "resultTruncated"];
 const JOB_FIELDS = ["id", "type", "payload", "status", "progress", "progressMessage", "attempts", "maxAttempts", "runAt", "priority", "uniqueKey", "slot", "result", "error", "createdAt", "startedAt", "finishedAt"];
 
 describe("teamwork enqueue / jobs", () => {
@@ -30,7 +31,8 @@ describe("teamwork enqueue / jobs", () => {
     expect(Array.isArray(list.json)).toBe(true);
     expect(list.json.length).toBeGreaterThan(0);
     expect(list.json.every((j) => j.type === "noop")).toBe(true);
-    for (const f of JOB_FIELDS) expect(list.json[0]).toHaveProperty(f);
+    for (const f of SUMMARY_FIELDS) expect(list.json[0]).toHaveProperty(f);
+    expect(list.json[0]).not.toHaveProperty("payload");
     const latest = list.json[0]!;
     const show = await runJson<Job>(["jobs", "show", String(latest.id)], { home: d.home });
     expect(show.json.id).toBe(latest.id);
@@ -157,6 +159,16 @@ describe("the report job", () => {
     expect(page).toMatch(/^<!doctype html>/);
     expect(page).toContain("Board report: web");
     expect(page).not.toMatch(/<script|<link /); // self-contained
+
+    const md = await runCli(["enqueue", "report", "--board", "web", "--format", "md", "--watch"], home);
+    expect(md.exitCode).toBe(0);
+    expect(readFileSync(/complete: (\S+\.md)/.exec(md.stdout)![1]!, "utf8")).toContain("web");
+    const badFormat = await runCli(["enqueue", "report", "--board", "web", "--format", "pdf"], home);
+    expect(badFormat.exitCode).toBe(2);
+    expect(badFormat.stderr).toMatch(/format must be one of html, md, json/);
+    const notObject = await runCli(["enqueue", "report", "--format", "md", "--data", "[1]"], home);
+    expect(notObject.exitCode).toBe(2);
+    expect(notObject.stderr).toContain("--format needs --data to be a JSON object");
 
     const missing = await runCli(["enqueue", "report", "--board", "nope"], home);
     expect(missing.exitCode).toBe(4);

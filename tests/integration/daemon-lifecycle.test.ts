@@ -250,7 +250,7 @@ describe("crash recovery", () => {
     expect(second.pid).not.toBe(first.pid);
     expect(readFileSync(paths.pidFile, "utf8").trim()).toBe(String(second.pid));
     const log = readFileSync(paths.logFile, "utf8");
-    expect(log).toMatch(/stale_lock_cleared/);
+    expect(log).toMatch(/stale_pid_file/);
     expect(log).toMatch(/stale_socket_removed/);
   });
 

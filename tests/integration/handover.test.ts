@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { waitFor } from "../helpers/wait.js";
 import { runningOverTime } from "../helpers/events.js";
-import type { Job, Json } from "../../src/protocol/types.js";
+import type { Json } from "../../src/protocol/types.js";
 import type { StreamEvent } from "../../src/protocol/events.js";
 
 let d: TestDaemon;
@@ -94,7 +94,7 @@ describe("short jobs handed over ahead", () => {
     const waiting = await waitFor(
       async () => {
         const { jobs: running } = await d.client.call("jobsList", { status: "running", limit: 100 });
-        return running.find((j: Job) => j.slot === 1 && j.id !== jobs[0]!.id) ?? null;
+        return running.find((j) => j.slot === 1 && j.id !== jobs[0]!.id) ?? null;
       },
       { timeoutMs: 1000, what: "a job waiting behind the holder" },
     );
@@ -116,7 +116,7 @@ describe("short jobs handed over ahead", () => {
     const waiting = await waitFor(
       async () => {
         const { jobs: running } = await d.client.call("jobsList", { status: "running", limit: 100 });
-        return running.find((j: Job) => j.slot === 1 && j.startedAt === null) ?? null;
+        return running.find((j) => j.slot === 1 && j.startedAt === null) ?? null;
       },
       { timeoutMs: 1000, what: "a job waiting behind the holder" },
     );

@@ -15,6 +15,8 @@ import { PermanentJobError, type JobContext, type Lookup } from "../../src/jobs/
 import { openSqliteStore } from "../../src/store/sqlite/index.js";
 import type { Store } from "../../src/store/types.js";
 import type { Json } from "../../src/protocol/types.js";
+import { boardPortAt } from "../../src/store/index.js";
+import { taskEventPolicy } from "../../src/board/task-events.js";
 
 // ---------------------------------------------------------------------------------------
 // Helpers: a fake ctx, a real SMTP server.
@@ -48,9 +50,9 @@ function fakeCtx(opts: { smtpUrl?: string | null; attempt?: number; state?: Json
       ctx.checkpoints.push(copy);
       ctx.state = copy;
     },
+    board: boardPortAt({ kind: "sqlite", path: join(home, "teamwork.db") }),
     paths: {
       home,
-      database: join(home, "teamwork.db"),
       reports: join(home, "reports"),
       uploads: join(home, "uploads"),
       uploadsTmp: join(home, "uploads", "tmp"),
@@ -144,7 +146,7 @@ let evilTaskId: number;
 
 beforeAll(async () => {
   home = mkdtempSync(join(tmpdir(), "tw-notify-"));
-  store = openSqliteStore(join(home, "teamwork.db"), { durability: "process" });
+  store = await openSqliteStore(join(home, "teamwork.db"), { durability: "process", taskEvents: taskEventPolicy });
   lookup = {
     boardExists: async (name) => (await store.boards.get(name)) !== null,
     taskExists: async (id) => (await store.tasks.get(id)) !== null,

@@ -159,8 +159,10 @@ describe("daemon install", () => {
       const printed = await runCli(["daemon", "install", "--print"], { home });
       expect(printed.exitCode).toBe(0);
       expect(printed.stdout).toMatch(/^\[Service\]$/m);
-      expect(printed.stdout).toMatch(new RegExp(`^ExecStart=${process.execPath.replace(/[/.]/g, "\\$&")} --max-semi-space-size=1 --optimize-for-size \\S+/dist/daemon/main\\.js --home ${home.replace(/[/.]/g, "\\$&")} --log-file ${home.replace(/[/.]/g, "\\$&")}/daemon\\.log$`, "m"));
+      expect(printed.stdout).toMatch(new RegExp(`^ExecStart=${process.execPath.replace(/[/.]/g, "\\$&")} --max-semi-space-size=1 --optimize-for-size \\S+/dist/daemon/main\\.js --home ${home.replace(/[/.]/g, "\\$&")}$`, "m"));
       expect(printed.stdout).toMatch(/^Restart=on-failure$/m);
+      expect(printed.stdout).toMatch(/^RestartPreventExitStatus=2 5 10$/m);
+      expect(printed.stdout).toMatch(/^StandardError=journal$/m);
       expect(printed.stdout).toMatch(/^WantedBy=default.target$/m);
       const installed = await runJson<{ name: string; path: string }>(["daemon", "install"], { home, env: { XDG_CONFIG_HOME: xdg } });
       expect(installed.json.path).toBe(join(xdg, "systemd", "user", installed.json.name));
@@ -264,11 +266,11 @@ describe("stats and metrics", () => {
     expect(text.type).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(text.body).toContain('teamwork_jobs{status="complete"} 5');
     expect(text.body).toContain('teamwork_jobs{status="failed"} 2');
-    expect(text.body).toContain('teamwork_jobs_finished{type="throw",status="failed"} 2');
-    expect(text.body).toContain('teamwork_jobs_retried{type="throw"} 2');
+    expect(text.body).toContain('teamwork_jobs_finished_total{type="throw",outcome="failed"} 2');
+    expect(text.body).toContain('teamwork_job_retries_total{type="throw"} 2');
     expect(text.body).toContain('teamwork_slots{state="total"} 3');
-    expect(text.body).toMatch(/^# TYPE teamwork_job_start_latency_seconds summary$/m);
-    expect(text.body).toMatch(/^teamwork_job_start_latency_seconds\{type="noop",quantile="0.5"\} [\d.e-]+$/m);
+    expect(text.body).toMatch(/^# TYPE teamwork_job_start_latency_seconds histogram$/m);
+    expect(text.body).toMatch(/^teamwork_job_start_latency_seconds_count\{type="noop"\} 5$/m);
     const human = await runCli(["stats"], { home: d.home });
     expect(human.stdout).toMatch(/TYPE\s+FINISHED\s+FAILED/);
     expect((await runCli(["stats", "--since", "later"], { home: d.home })).exitCode).toBe(2);

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { startEngine, type TestEngine } from "../helpers/engine.js";
 import { startDaemon, tempHome, type TestDaemon } from "../helpers/daemon.js";
 import { waitFor } from "../helpers/wait.js";
+import { runCli } from "../helpers/cli.js";
 import { Scheduler } from "../../src/scheduler/scheduler.js";
 import { createLogger } from "../../src/lib/logger.js";
 
@@ -135,11 +136,18 @@ describe("cleanup through a real daemon with a second-level schedule", () => {
     expect(existsSync(join(tmp, "young.png"))).toBe(true);
     expect(existsSync(join(outside, "keep.txt"))).toBe(true); // the link's target is untouched
     expect(stats.schedule!.nextRunAt).not.toBeNull();
+    const human = await runCli(["cleanup", "stats"], { home });
+    expect(human.stdout).toContain("max age:    1h\n");
+    expect(human.stdout).toMatch(/removed 0 files,/);
+    expect(human.stdout).toMatch(/total: +3 files, 3\.7 KiB in \d+ runs/);
 
     // Pause: no more runs.
     await d.client.call("schedulesPause", { name: "cleanup" });
     const paused = (await d.client.call("cleanupStats", {})).total.runs;
-    await new Promise((r) => setTimeout(r, 2200));
+    // Proof that time moved on: a second every-second schedule fires twice meanwhile.
+    await d.client.call("schedulesSet", { name: "beat", cron: "* * * * * *", type: "noop" });
+    await waitFor(async () => (await d!.client.call("jobsList", { type: "noop", status: "complete" })).jobs.length >= 2, { timeoutMs: 8000 });
+    await d.client.call("schedulesRemove", { name: "beat" });
     expect((await d.client.call("cleanupStats", {})).total.runs).toBe(paused);
     const list = (await d.client.call("schedulesList", {})).schedules.find((s) => s.name === "cleanup")!;
     expect(list).toMatchObject({ enabled: false, nextRunAt: null, lastOutcome: "enqueued" });

@@ -44,7 +44,7 @@ async function snapshot() {
     d.client.call("tasksList", {}),
     d.client.call("boardsList", {}),
     d.client.call("taskEventsList", { limit: 10_000 }),
-    d.client.call("jobsList", { type: "assignment-email", limit: 10_000 }),
+    d.client.call("jobsList", { type: "assignment-email", limit: 1_000 }),
   ]);
   return { tasks, boards, events: all, emails: jobs.map((j) => j.id) };
 }

@@ -9,6 +9,7 @@ import sharp from "sharp";
 import thumbnail from "../../src/jobs/thumbnail.js";
 import { PermanentJobError, type JobContext, type Lookup } from "../../src/jobs/define.js";
 import type { Json } from "../../src/protocol/types.js";
+import { boardPortAt } from "../../src/store/index.js";
 
 interface FakeCtx extends JobContext {
   progressCalls: { percent: number; message: string | undefined }[];
@@ -32,9 +33,9 @@ function fakeCtx(home: string): FakeCtx {
     async checkpoint(state: Json) {
       ctx.state = state;
     },
+    board: boardPortAt({ kind: "sqlite", path: join(home, "teamwork.db") }),
     paths: {
       home,
-      database: join(home, "teamwork.db"),
       reports: join(home, "reports"),
       uploads: join(home, "uploads"),
       uploadsTmp: join(home, "uploads", "tmp"),

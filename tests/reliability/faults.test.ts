@@ -19,9 +19,10 @@ import { describe, expect, it } from "vitest";
 import { FIXTURE_JOBS, startDaemon, tempHome, writeConfig, type TestDaemon } from "../helpers/daemon.js";
 import { runCli, runJson } from "../helpers/cli.js";
 import { waitFor } from "../helpers/wait.js";
+import { allJobs } from "../helpers/jobs.js";
 import { Client } from "../../src/client/client.js";
 import { resolvePaths } from "../../src/config/paths.js";
-import type { Job } from "../../src/protocol/types.js";
+import type { JobSummary } from "../../src/protocol/types.js";
 import { cleanupAfterEach, finished, alive, daemonsFor, httpRequest, killDaemonsFor, prng, RELIABILITY_JOBS, seedFrom, spawnDaemon, within } from "./support.js";
 
 const SEED = seedFrom("FAULTS_SEED", 0xfa017);
@@ -107,7 +108,7 @@ describe("the database locked by another process", () => {
     expect((await finished(client, job.id)).status).toBe("complete");
     const titles = (await client.call("tasksList", {})).tasks.map((t) => t.title);
     expect(titles).toEqual(["before 0", "before 1", "before 2", "after the lock"]);
-    const jobs = (await client.call("jobsList", { limit: 100 })).jobs;
+    const jobs = await allJobs(client);
     expect(jobs.filter((j) => (j.payload as { refused?: boolean }).refused)).toEqual([]);
     expect(daemon.log()).not.toMatch(/daemon\.uncaught_exception|request\.failed|request\.crashed/);
   }, 60_000);
@@ -362,7 +363,7 @@ describe("a full disk", () => {
     expect((await client.call("health", {})).pid).toBe(pid);
     const listed = new Set((await client.call("tasksList", {})).tasks.map((t) => t.id));
     expect(ackedTasks.filter((id) => !listed.has(id))).toEqual([]);
-    const jobs = new Map((await client.call("jobsList", { limit: 1_000 })).jobs.map((j): [number, Job] => [j.id, j]));
+    const jobs = new Map((await client.call("jobsList", { limit: 1_000 })).jobs.map((j): [number, JobSummary] => [j.id, j]));
     expect(ackedJobs.filter((id) => !jobs.has(id))).toEqual([]);
     const status = await runJson<{ running: boolean }>(["daemon", "status"], { home, env: { TEAMWORK_NO_AUTOSTART: "1" } });
     expect(status.json.running).toBe(true);

@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { runCli } from "../helpers/cli.js";
 import { waitFor } from "../helpers/wait.js";
+import { allJobs } from "../helpers/jobs.js";
 import { httpRequest, prng, rawExchange, seedFrom, type RawExchange, type RawReply } from "./support.js";
 
 const SEED = seedFrom("FUZZ_SEED", 0xf022_2026);
@@ -156,7 +157,7 @@ function generator(rand: () => number) {
       () => ({ kind: "http", name: "invalid payload", method: "POST", path: "/jobs", headers: JSON_TYPE, body: JSON.stringify(pick([{ type: "validated", payload: { n: "2" } }, { type: "thumbnail", payload: { source: "../../etc/passwd" } }, { type: "thumbnail", payload: { source: "a.png", maxSize: 1 } }, { type: "report", payload: { board: "no-such-board" } }, { type: "report", payload: { board: "web", format: "pdf" } }, { type: "notify", payload: { taskId: ids.task, to: ["not-an-email"] } }, { type: "notify", payload: { taskId: ids.task, to: [] } }, { type: "assignment-email", payload: {} }])), expect: "4xx" }),
       () => ({ kind: "http", name: "job spec out of range", method: "POST", path: "/jobs", headers: JSON_TYPE, body: JSON.stringify({ type: "noop", ...pick([{ maxAttempts: 0 }, { maxAttempts: 101 }, { maxAttempts: "3" }, { priority: 1001 }, { priority: 1.5 }, { delayMs: -1 }, { delayMs: 1e15 }, { runAt: "yesterday" }, { runAt: "2026-02-30T09:00:00Z" }, { runAt: "9999-01-01T00:00:00Z" }, { runAt: "2026-12-01T09:00:00Z", delayMs: 5 }, { uniqueKey: "" }, { uniqueKey: "k".repeat(201) }, { payload: "x".repeat(600 * 1024) }]) }), expect: "4xx" }),
       () => ({ kind: "http", name: "task on a missing board", method: "POST", path: "/tasks", headers: JSON_TYPE, body: JSON.stringify({ title: "lost", board: pick(["no-such-board", "Web", "web2"]) }), expect: "4xx" }),
-      () => ({ kind: "http", name: "task field rules", method: "POST", path: "/tasks", headers: JSON_TYPE, body: JSON.stringify({ title: "x", ...pick([{ dueDate: "2026-02-30" }, { dueDate: "tomorrow" }, { assignee: "ana" }, { assignee: "a@b" }, { status: "open" }, { board: "../web" }, { board: "web/../default" }, { board: "a b" }, { board: ".hidden" }, { description: "d".repeat(20_001) }]) }), expect: "4xx" }),
+      () => ({ kind: "http", name: "task field rules", method: "POST", path: "/tasks", headers: JSON_TYPE, body: JSON.stringify({ title: "x", ...pick([{ dueDate: "2026-02-30" }, { dueDate: "tomorrow" }, { assignee: "ana" }, { assignee: "a..b@x.com" }, { status: "open" }, { board: "../web" }, { board: "web/../default" }, { board: "a b" }, { board: ".hidden" }, { description: "d".repeat(20_001) }]) }), expect: "4xx" }),
       () => ({ kind: "http", name: "empty patch", method: "PATCH", path: `/tasks/${ids.task}`, headers: JSON_TYPE, body: pick(["{}", " ", ""]), expect: "4xx" }),
       () => ({ kind: "http", name: "missing task", method: pick(["POST", "DELETE", "PATCH", "GET"]), path: `/tasks/${pick([999_999, 2 ** 53 - 1])}${pick(["", "/done"])}`, headers: JSON_TYPE, body: '{"title":"ghost"}', expect: "4xx" }),
       () => ({ kind: "http", name: "missing job", method: "POST", path: `/jobs/${pick([999_999, 2 ** 53 - 1])}/${pick(["cancel", "retry"])}`, headers: JSON_TYPE, expect: "4xx" }),
@@ -405,7 +406,7 @@ async function snapshot(): Promise<{ hash: string; summary: string }> {
   const cli = await runCli(["tasks", "list", "--json"], { home: d.home });
   expect(cli.exitCode).toBe(0);
   const status = await d.client.call("daemonStatus", {});
-  const { jobs } = await d.client.call("jobsList", { limit: 10_000 });
+  const jobs = await allJobs(d.client);
   const { boards } = await d.client.call("boardsList", {});
   const { schedules } = await d.client.call("schedulesList", {});
   const queue = await d.client.call("queueGet", {});

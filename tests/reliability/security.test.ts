@@ -4,7 +4,7 @@
 // - another user (`nobody`, through runuser) cannot connect, and the CLI says why — proven
 //   against a positive control where the same user can connect once the modes allow it;
 // - no TCP or UDP socket is listening in the daemon, even after it ran jobs that use the
-//   network; its only listening socket is the Unix one at its socket path;
+//   network; its only listening sockets are the Unix one at its socket path and its lock;
 // - uploads land inside <home>/uploads under a safe name, whatever the source's name or path
 //   (`..` segments, symlinks, dots, newlines, 250 characters); nothing is written beside the
 //   home; a thumbnail whose source leaves the uploads folder (by `..`, an absolute path, a
@@ -24,7 +24,9 @@ import { describe, expect, it } from "vitest";
 import { BIN, runCli } from "../helpers/cli.js";
 import { FIXTURE_JOBS, startDaemon, tempHome, writeConfig, type TestDaemon } from "../helpers/daemon.js";
 import { waitFor } from "../helpers/wait.js";
+import { allJobs } from "../helpers/jobs.js";
 import type { Job } from "../../src/protocol/types.js";
+import { homeLockKey } from "../../src/config/paths.js";
 import type { StreamEvent } from "../../src/protocol/events.js";
 import { cleanupAfterEach, finished, httpRequest, killDaemonsFor, spawnDaemon, within } from "./support.js";
 
@@ -44,6 +46,25 @@ function nobody(): { uid: number; gid: number } | null {
   if (r.status !== 0) return null;
   const g = spawnSync("runuser", ["-u", "nobody", "--", "id", "-g"], { encoding: "utf8" });
   return { uid: Number(r.stdout.trim()), gid: Number(g.stdout.trim()) };
+}
+
+/**
+ * The CLI as another user can run it: the launcher and its bundle copied to a folder anyone
+ * may read. The checkout itself may sit where `nobody` cannot look (a clone under /root, or
+ * in a 0700 folder), and that must not decide whether this test passes.
+ */
+function cliForOthers(cleanup: (fn: () => void) => void): string {
+  const root = mkdtempSync(join(tmpdir(), "tw-cli-"));
+  cleanup(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(join(root, "bin"));
+  mkdirSync(join(root, "dist", "cli"), { recursive: true });
+  const bundle = join(dirname(BIN), "..", "dist", "cli", "bundle.cjs");
+  writeFileSync(join(root, "bin", "teamwork.cjs"), readFileSync(BIN));
+  writeFileSync(join(root, "dist", "cli", "bundle.cjs"), readFileSync(bundle));
+  writeFileSync(join(root, "package.json"), readFileSync(join(dirname(BIN), "..", "package.json")));
+  for (const p of [root, join(root, "bin"), join(root, "dist"), join(root, "dist", "cli")]) chmodSync(p, 0o755);
+  for (const p of [join(root, "bin", "teamwork.cjs"), join(root, "dist", "cli", "bundle.cjs"), join(root, "package.json")]) chmodSync(p, 0o644);
+  return join(root, "bin", "teamwork.cjs");
 }
 
 /** As `nobody`: connect to the socket and ask for /health. Returns "ok", or the error code. */
@@ -200,6 +221,7 @@ describe("another user", () => {
     }
     d = await startDaemon();
     const daemon = d;
+    const bin = cliForOthers((fn) => cleanups.push(fn));
     const runDir = dirname(daemon.paths.socket);
     // As the daemon leaves things: the home (mkdtemp) is 0700, run/ is 0700.
     expect(connectAsNobody(daemon.paths.socket)).toMatch(/EACCES|EPERM/);
@@ -208,10 +230,10 @@ describe("another user", () => {
     chmodSync(runDir, 0o711);
     try {
       expect(connectAsNobody(daemon.paths.socket)).toMatch(/EACCES|EPERM/);
-      const cli = spawnSync("runuser", ["-u", "nobody", "--", process.execPath, BIN, "--home", daemon.home, "--no-autostart", "tasks", "list"], { encoding: "utf8", timeout: 15_000, env: { ...process.env, NO_COLOR: "1" } });
+      const cli = spawnSync("runuser", ["-u", "nobody", "--", process.execPath, bin, "--home", daemon.home, "--no-autostart", "tasks", "list"], { encoding: "utf8", timeout: 15_000, env: { ...process.env, NO_COLOR: "1" } });
       expect(cli.status).toBe(3);
       expect(cli.stderr).toMatch(/permission denied/);
-      const status = spawnSync("runuser", ["-u", "nobody", "--", process.execPath, BIN, "--home", daemon.home, "--no-autostart", "daemon", "status"], { encoding: "utf8", timeout: 15_000, env: { ...process.env, NO_COLOR: "1" } });
+      const status = spawnSync("runuser", ["-u", "nobody", "--", process.execPath, bin, "--home", daemon.home, "--no-autostart", "daemon", "status"], { encoding: "utf8", timeout: 15_000, env: { ...process.env, NO_COLOR: "1" } });
       expect.soft(`${status.stdout}${status.stderr}`, "`daemon status` run by another user").toMatch(/permission denied|another user/);
       // Positive control: with the socket opened up, the same user does get in, so the
       // refusals above are the permissions at work, not a broken harness.
@@ -248,7 +270,10 @@ describe("network exposure", () => {
     if (ss.status === 0) {
       const ours = ss.stdout.split("\n").filter((l) => l.includes(`pid=${daemon.pid},`));
       expect(ours.filter((l) => !l.startsWith("u_str")), ss.stdout.slice(0, 500)).toEqual([]);
-      expect(ours.map((l) => l.split(/\s+/)[4])).toEqual([daemon.paths.socket]);
+      // Its socket, and the home's lock: an abstract name that tells a connection the daemon's pid and nothing else.
+      const lock = `@${homeLockKey(daemon.paths.runtimeDir).abstractName!.slice(1)}`;
+      // (ss shows an abstract name's NUL padding as "@": Node binds the whole sun_path.)
+      expect(ours.map((l) => l.split(/\s+/)[4]!.replace(/(?<=^@.*)@+$/, "")).sort()).toEqual([daemon.paths.socket, lock].sort());
     } else console.warn("ss is not available: checked /proc only");
   }, 30_000);
 });
@@ -299,7 +324,7 @@ describe("files stay in their folders", () => {
       const s = await daemon.client.call("daemonStatus", {});
       return s.counts.jobs.pending === 0 && s.counts.jobs.running === 0;
     }, { timeoutMs: 20_000, what: "the thumbnails" });
-    const thumbs = (await daemon.client.call("jobsList", { type: "thumbnail", limit: 100 })).jobs;
+    const thumbs = await allJobs(daemon.client, { type: "thumbnail" });
     expect(thumbs.length).toBe(sources.length + 1);
     for (const j of thumbs) {
       expect(j.status, `${j.id}: ${j.error}`).toBe("complete");

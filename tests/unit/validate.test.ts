@@ -71,8 +71,8 @@ describe("email", () => {
     expect(v.email()("  Ana.Smith+tw@Example.COM ", "assignee")).toBe("ana.smith+tw@example.com");
   });
   it("refuses what is not one plain address", () => {
-    for (const bad of ["ana", "ana@", "@example.com", "ana@example", "ana smith@example.com", "Ana <ana@example.com>", "a@b.com,c@d.com", "a@x.org\r\nBcc: evil@x.org", `${"a".repeat(250)}@x.org`]) {
-      expect(rejects(v.email(), bad, "assignee")).toMatch(/^assignee: ".*" is not a valid email address$/s);
+    for (const bad of ["ana", "ana@", "@example.com", "a..b@example.com", "ana smith@example.com", "Ana <ana@example.com>", "a@b.com,c@d.com", "a@x.org\r\nBcc: evil@x.org", `${"a".repeat(250)}@x.org`]) {
+      expect(rejects(v.email(), bad, "assignee")).toMatch(/^assignee: ".*" is not a valid email address: /s);
     }
     expect(rejects(v.email(), 5, "assignee")).toBe("assignee: expected an email address, got a number");
   });
@@ -134,7 +134,7 @@ describe("array, optional, nullable", () => {
     expect(emails(["A@x.org"], "to")).toEqual(["a@x.org"]);
     expect(rejects(emails, [], "to")).toBe("to: must not be empty");
     expect(rejects(emails, ["a@x.org", "b@x.org", "c@x.org"], "to")).toBe("to: has more than 2 items");
-    expect(rejects(emails, ["a@x.org", "nope"], "to")).toBe('to[1]: "nope" is not a valid email address');
+    expect(rejects(emails, ["a@x.org", "nope"], "to")).toBe('to[1]: "nope" is not a valid email address: no @');
     expect(rejects(emails, "a@x.org", "to")).toBe("to: expected an array, got a string");
   });
   it("optional lets undefined through but still checks values", () => {
@@ -168,7 +168,7 @@ describe("object", () => {
 
   it("names nested paths", () => {
     expect(rejects(task, { title: "x", owner: { emial: "a@b.io" } }, "")).toBe('owner.emial: unknown field, did you mean "email"?');
-    expect(rejects(task, { title: "x", owner: { email: "nope" } }, "")).toBe('owner.email: "nope" is not a valid email address');
+    expect(rejects(task, { title: "x", owner: { email: "nope" } }, "")).toBe('owner.email: "nope" is not a valid email address: no @');
     expect(rejects(task, { title: "x" , status: "todo", owner: [] }, "body")).toBe("body.owner: expected an object, got an array");
   });
 

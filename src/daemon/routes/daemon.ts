@@ -1,6 +1,7 @@
 import { VERSION } from "../../protocol/version.js";
 import type { AppContext, Handlers } from "../context.js";
 import { ok } from "../context.js";
+import { processIsolationInfo } from "../../queue/pool/process.js";
 
 export function daemonRoutes(app: AppContext): Pick<Handlers, "health" | "daemonStatus" | "daemonStop"> {
   return {
@@ -21,6 +22,7 @@ export function daemonRoutes(app: AppContext): Pick<Handlers, "health" | "daemon
         concurrency: app.engine.concurrency,
         durability: app.config.durability,
         paused: app.engine.pausedState,
+        isolation: { processTypes: app.engine.processTypes, ...processIsolationInfo() },
         counts: { boards: boards.length, tasks, jobs },
       });
     },

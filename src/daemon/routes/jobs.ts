@@ -2,6 +2,7 @@ import { parseDuration } from "../../lib/duration.js";
 import { invalid, notFound } from "../../lib/errors.js";
 import type { AppContext, Handlers, StreamHandlers } from "../context.js";
 import { ok } from "../context.js";
+import { EventLog, jobHead, serveStream } from "../sse.js";
 
 type JobRoutes = "jobsLogs" | "jobsWhy" | "queueGet" | "queuePause" | "queueResume" | "queueConcurrency" | "jobsEnqueue" | "jobsEnqueueBatch" | "jobsEnqueueBatchIds" | "jobsList" | "jobsGet" | "jobsCancel" | "jobsRetry" | "jobsPrune";
 
@@ -67,35 +68,21 @@ export function jobRoutes(app: AppContext): Pick<Handlers, JobRoutes> {
 }
 
 export function jobStreams(app: AppContext): StreamHandlers {
+  // One log for every stream of this daemon: each event serialised once, a resume window.
+  const events = new EventLog(app.bus, app.clock);
   return {
     async jobsStream({ id }, sse) {
-      // Subscribe first, then read: a change between the two is sent twice, never lost.
-      const offStatus = app.bus.on("job:status", (e) => e.job.id === id && sse.send("job:status", e));
-      const offProgress = app.bus.on("job:progress", (e) => e.jobId === id && sse.send("job:progress", e));
-      const offLog = app.bus.on("job:log", (e) => e.jobId === id && sse.send("job:log", e));
-      try {
-        const job = await app.engine.get(id).catch(() => null);
-        if (!job) throw notFound(`job ${id} not found`);
-        sse.send("job:status", { job });
-        await sse.closed;
-      } finally {
-        offStatus();
-        offProgress();
-        offLog();
-      }
+      await serveStream(events, sse, {
+        jobId: id,
+        snapshot: async () => {
+          const job = await app.engine.get(id).catch(() => null);
+          if (!job) throw notFound(`job ${id} not found`);
+          return [{ event: "job:status", data: { job: jobHead(job) } }];
+        },
+      });
     },
     async eventsStream(_input, sse) {
-      const offStatus = app.bus.on("job:status", (e) => sse.send("job:status", e));
-      const offProgress = app.bus.on("job:progress", (e) => sse.send("job:progress", e));
-      const offLog = app.bus.on("job:log", (e) => sse.send("job:log", e));
-      sse.open();
-      try {
-        await sse.closed;
-      } finally {
-        offStatus();
-        offProgress();
-        offLog();
-      }
+      await serveStream(events, sse);
     },
   };
 }

@@ -1,6 +1,7 @@
 import { parseDuration } from "../../lib/duration.js";
 import { invalid } from "../../lib/errors.js";
 import type { Stats } from "../../protocol/types.js";
+import { ApiCounters, JobMetrics, OUTCOMES, type HistogramSnapshot, type TypeMetricsSnapshot } from "../../queue/metrics.js";
 import type { AppContext, Handlers } from "../context.js";
 import { ok } from "../context.js";
 
@@ -14,34 +15,98 @@ export async function collectStats(app: AppContext, sinceMs: number): Promise<St
   };
 }
 
-const esc = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+// ---------------------------------------------------------------------------------------
+// The Prometheus text exposition format, version 0.0.4
+// (https://prometheus.io/docs/instrumenting/exposition_formats/).
 
-/** The Prometheus text exposition format, version 0.0.4. */
-export function toPrometheus(s: Stats, counts: Record<string, number>): string {
+export type MetricType = "counter" | "gauge" | "histogram";
+export interface Sample {
+  /** Appended to the family's name: "_bucket", "_sum", "_count" for a histogram. */
+  suffix?: string;
+  labels: Record<string, string>;
+  value: number;
+}
+export interface MetricFamily {
+  name: string;
+  help: string;
+  type: MetricType;
+  samples: Sample[];
+}
+
+/** A label value: backslash, double quote and line feed are escaped, as the format requires. */
+export const escapeLabelValue = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+/** HELP text: backslash and line feed are escaped (a quote is not, there). */
+const escapeHelp = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+
+/** A sample value as Go's ParseFloat (which Prometheus uses) reads it. */
+export function formatValue(v: number): string {
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  return String(v);
+}
+
+export function formatExposition(families: readonly MetricFamily[]): string {
   const out: string[] = [];
-  const metric = (name: string, help: string, type: "gauge" | "summary", samples: [Record<string, string>, number | null][]) => {
-    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, value] of samples) {
-      if (value === null) continue;
-      const l = Object.entries(labels).map(([k, v]) => `${k}="${esc(v)}"`).join(",");
-      out.push(`${name}${l ? `{${l}}` : ""} ${value}`);
+  for (const f of families) {
+    out.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`);
+    for (const s of f.samples) {
+      const labels = Object.entries(s.labels).map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(",");
+      out.push(`${f.name}${s.suffix ?? ""}${labels ? `{${labels}}` : ""} ${formatValue(s.value)}`);
     }
-  };
-  metric("teamwork_jobs", "Stored jobs by status.", "gauge", Object.entries(counts).map(([status, n]) => [{ status }, n]));
-  metric("teamwork_jobs_due", "Pending jobs that are due and wait for a slot.", "gauge", [[{}, s.queue.due]]);
-  metric("teamwork_slots", "Worker slots.", "gauge", [[{ state: "busy" }, s.queue.running], [{ state: "total" }, s.queue.concurrency]]);
-  metric("teamwork_queue_paused", "1 when the whole queue is paused.", "gauge", [[{}, s.queue.paused.all ? 1 : 0]]);
-  metric("teamwork_jobs_finished", "Jobs finished in the stats window, by type and outcome.", "gauge",
-    s.types.flatMap((t) => [[{ type: t.type, status: "complete" }, t.complete], [{ type: t.type, status: "failed" }, t.failed], [{ type: t.type, status: "cancelled" }, t.cancelled]] as [Record<string, string>, number][]));
-  metric("teamwork_jobs_retried", "Attempts beyond the first of jobs finished in the stats window.", "gauge", s.types.map((t) => [{ type: t.type }, t.retried]));
-  metric("teamwork_job_run_seconds", "Run time of completed jobs.", "summary",
-    s.types.flatMap((t) => [[{ type: t.type, quantile: "0.95" }, t.runMs.p95 === null ? null : t.runMs.p95 / 1000]] as [Record<string, string>, number | null][]));
-  metric("teamwork_job_start_latency_seconds", "From due to started.", "summary",
-    s.types.flatMap((t) => (["0.5", "0.95", "0.99"] as const).map((q, i) => [{ type: t.type, quantile: q }, [t.startLatencyMs.p50, t.startLatencyMs.p95, t.startLatencyMs.p99][i] === null ? null : [t.startLatencyMs.p50, t.startLatencyMs.p95, t.startLatencyMs.p99][i]! / 1000]) as [Record<string, string>, number | null][]));
+  }
   return out.join("\n") + "\n";
 }
 
-export function statsRoutes(app: AppContext): Pick<Handlers, "stats" | "metrics"> {
+/** A histogram's samples: cumulative buckets ending in le="+Inf", then _sum and _count. */
+export function histogramSamples(labels: Record<string, string>, h: HistogramSnapshot): Sample[] {
+  const buckets = h.bounds.map((le, i) => ({ suffix: "_bucket", labels: { ...labels, le: formatValue(le) }, value: h.cumulative[i]! }));
+  return [
+    ...buckets,
+    { suffix: "_bucket", labels: { ...labels, le: "+Inf" }, value: h.count },
+    { suffix: "_sum", labels, value: h.sum },
+    { suffix: "_count", labels, value: h.count },
+  ];
+}
+
+export interface MetricsInput {
+  /** Stored jobs by status (all statuses). */
+  counts: Record<string, number>;
+  queue: Stats["queue"];
+  types: TypeMetricsSnapshot[];
+  /** When the daemon process started, Unix seconds. */
+  processStartSeconds: number;
+  /** Requests answered 408 because they did not arrive whole in time (ApiCounters). */
+  requestsTimedOut?: number;
+}
+
+export function metricFamilies(m: MetricsInput): MetricFamily[] {
+  const byType = <T>(f: (t: TypeMetricsSnapshot) => T) => m.types.map(f);
+  return [
+    { name: "process_start_time_seconds", help: "Start time of the daemon process since the Unix epoch, in seconds. The counters below count from here.", type: "gauge", samples: [{ labels: {}, value: m.processStartSeconds }] },
+    { name: "teamwork_jobs", help: "Stored jobs by status.", type: "gauge", samples: Object.entries(m.counts).map(([status, n]) => ({ labels: { status }, value: n })) },
+    { name: "teamwork_jobs_due", help: "Pending jobs that are due and wait for a slot.", type: "gauge", samples: [{ labels: {}, value: m.queue.due }] },
+    { name: "teamwork_slots", help: "Worker slots: busy (running jobs) and total.", type: "gauge", samples: [{ labels: { state: "busy" }, value: m.queue.running }, { labels: { state: "total" }, value: m.queue.concurrency }] },
+    { name: "teamwork_queue_paused", help: "1 when the whole queue is paused.", type: "gauge", samples: [{ labels: {}, value: m.queue.paused.all ? 1 : 0 }] },
+    { name: "teamwork_jobs_finished_total", help: "Jobs that reached a final status since the daemon started, by type and outcome.", type: "counter",
+      samples: byType((t) => OUTCOMES.map((outcome) => ({ labels: { type: t.type, outcome }, value: t.finished[outcome] }))).flat() },
+    { name: "teamwork_job_attempts_total", help: "Attempts (runs of a handler) that ended since the daemon started, by type.", type: "counter", samples: byType((t) => ({ labels: { type: t.type }, value: t.attempts })) },
+    { name: "teamwork_job_retries_total", help: "Attempts after a job's first that ended since the daemon started, by type.", type: "counter", samples: byType((t) => ({ labels: { type: t.type }, value: t.retries })) },
+    { name: "teamwork_job_run_seconds", help: "Run time of attempts that completed their job (finished minus started), by type.", type: "histogram", samples: byType((t) => histogramSamples({ type: t.type }, t.runSeconds)).flat() },
+    { name: "teamwork_job_start_latency_seconds", help: "From due (runAt) to started, per attempt, by type.", type: "histogram", samples: byType((t) => histogramSamples({ type: t.type }, t.startLatencySeconds)).flat() },
+    { name: "teamwork_requests_timed_out_total", help: "Requests whose headers or body did not arrive in time since the daemon started, answered 408 and closed.", type: "counter", samples: [{ labels: {}, value: m.requestsTimedOut ?? 0 }] },
+  ];
+}
+
+/** When this process started (the format's process_start_time_seconds), Unix seconds. */
+const processStartSeconds = Math.round(performance.timeOrigin) / 1000;
+
+/**
+ * Called once, when the daemon builds its handlers, before the engine starts: the counters
+ * subscribe to the bus here, so they see every job from the first.
+ */
+export function statsRoutes(app: AppContext, api: ApiCounters = new ApiCounters()): Pick<Handlers, "stats" | "metrics"> {
+  const jobMetrics = new JobMetrics(app.bus);
   return {
     async stats({ since }) {
       let ms = 86_400_000;
@@ -55,8 +120,11 @@ export function statsRoutes(app: AppContext): Pick<Handlers, "stats" | "metrics"
       return ok(await collectStats(app, ms));
     },
     async metrics() {
-      const [s, counts] = await Promise.all([collectStats(app, 3_600_000), app.engine.counts()]);
-      return { status: 200, body: toPrometheus(s, counts), contentType: "text/plain; version=0.0.4; charset=utf-8" };
+      // A zero window: only the queue's gauges are read from the store; the job counters
+      // come from the bus and do not depend on what is still stored.
+      const [s, counts] = await Promise.all([collectStats(app, 0), app.engine.counts()]);
+      const body = formatExposition(metricFamilies({ counts, queue: s.queue, types: jobMetrics.snapshot(app.engine.registry.types.keys()), processStartSeconds, requestsTimedOut: api.requestsTimedOut }));
+      return { status: 200, body, contentType: "text/plain; version=0.0.4; charset=utf-8" };
     },
   };
 }

@@ -8,17 +8,24 @@
 // without a round trip to the daemon. The first job of a slot's list is the one running.
 // When a worker dies, only that job takes the blame; the ones behind it end as not started.
 //
-// Why threads, not processes: a message to a thread costs microseconds, a spawn is cheap
-// enough to replace a dead worker at once, and V8's per-thread heap limit turns a memory
-// hog into ERR_WORKER_OUT_OF_MEMORY for that thread only. What threads cannot contain is a
-// crash inside native code (a segfault in an addon), which would take the daemon down.
+// Threads by default: a message to a thread costs microseconds, a spawn is cheap enough to
+// replace a dead worker at once, and V8's per-thread heap limit turns a heap hog into
+// ERR_WORKER_OUT_OF_MEMORY for that thread only. What a thread cannot contain is native
+// memory or a crash in native code: a job type with isolation "process" gets a child
+// process under a memory cap instead (process.ts), at the cost of a process start and a
+// slower message (docs/jobs.md gives both).
 
-import { Worker } from "node:worker_threads";
+import type { Readable } from "node:stream";
+import { LineDecoder } from "../../lib/line-decoder.js";
+import type { Isolation } from "../../jobs/define.js";
 import type { Json } from "../../protocol/types.js";
 import type { FromWorker, StartMessage, ToWorker, WorkerData } from "../worker/protocol.js";
+import { kindKey, type WorkerHandle, type WorkerKind } from "./handle.js";
+import { startProcess } from "./process.js";
+import { startThread } from "./thread.js";
 
-// From both src/queue/pool and dist/queue/pool this is the compiled worker.
-const WORKER_URL = new URL("../../../dist/queue/worker/main.js", import.meta.url);
+/** A line a worker prints is kept up to this many bytes (cut between two characters). */
+export const MAX_WORKER_LINE_BYTES = 8192;
 
 export type JobEnd =
   | { ok: true; result: Json; ms: number }
@@ -44,6 +51,7 @@ export interface StartJob {
   type: string;
   payload: Json;
   memoryMb: number;
+  isolation: Isolation;
   state: Json | null;
 }
 
@@ -51,32 +59,29 @@ export interface StartJob {
 const READY_WAIT_MS = 10_000;
 
 class Slot {
-  worker: Worker | null = null;
-  memoryMb = 0;
+  worker: WorkerHandle | null = null;
+  kind: WorkerKind = { isolation: "thread", memoryMb: 0 };
   /** Jobs handed to this slot's worker, in order; the first is running (once the worker is ready). */
   readonly jobs: { jobId: number; attempt: number }[] = [];
   /** The worker has loaded its job modules: the first job's turn begins then, not at the spawn. */
   private ready = false;
   /** Jobs handed over in this turn of the event loop: sent as one message. */
   private outbox: StartMessage[] = [];
-  private exitError: Error | null = null;
   private killMessage: string | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
+  /** Called once this slot's current worker has loaded its job modules. */
+  private readyWaiters: (() => void)[] = [];
 
   constructor(
     readonly n: number,
     private readonly pool: WorkerPool,
   ) {}
 
-  ensureWorker(memoryMb: number): Worker {
-    if (this.worker && this.memoryMb === memoryMb) return this.worker;
+  ensureWorker(kind: WorkerKind): WorkerHandle {
+    if (this.worker && kindKey(this.kind) === kindKey(kind)) return this.worker;
     if (this.worker) this.retire();
-    const worker = new Worker(WORKER_URL, {
-      workerData: this.pool.workerData,
-      resourceLimits: { maxOldGenerationSizeMb: memoryMb },
-      stdout: true,
-      stderr: true,
-    });
+    const start = kind.isolation === "process" ? startProcess : startThread;
+    const worker = start(this.pool.workerData, kind.memoryMb);
     this.worker = worker;
     this.ready = false;
     // A worker whose modules never finish loading: its first job's clock (the timeout) starts
@@ -87,58 +92,83 @@ class Slot {
       const head = this.jobs[0];
       if (head) this.pool.events.begin(head.jobId, head.attempt);
     }, READY_WAIT_MS).unref();
-    this.memoryMb = memoryMb;
-    this.exitError = null;
+    this.kind = kind;
     this.killMessage = null;
-    worker.on("message", (m: FromWorker) => this.onMessage(worker, m));
-    worker.on("error", (err) => {
-      if (this.worker === worker) this.exitError = err;
-    });
-    worker.on("exit", (code) => this.onExit(worker, code));
-    const forward = (chunk: Buffer) => {
-      for (const line of chunk.toString("utf8").split("\n")) if (line.trim()) this.pool.events.workerLog?.(this.n, line.slice(0, 2000), this.jobs[0] ?? null);
-    };
-    worker.stdout.on("data", forward);
-    worker.stderr.on("data", forward);
-    worker.unref();
+    worker.onMessage((m) => this.onMessage(worker, m));
+    worker.onExit((why) => this.onExit(worker, why));
+    this.forwardLines(worker.stdout);
+    this.forwardLines(worker.stderr);
     return worker;
+  }
+
+  /**
+   * Each stream its own decoder: a line written in several pieces (or with a character cut
+   * between two writes) is one whole line, and stdout and stderr never mix inside one.
+   */
+  private forwardLines(stream: Readable): void {
+    const lines = new LineDecoder(MAX_WORKER_LINE_BYTES, "truncate");
+    const forward = (text: string[]) => {
+      for (const line of text) if (line.trim()) this.pool.events.workerLog?.(this.n, line, this.jobs[0] ?? null);
+    };
+    stream.on("data", (chunk: Buffer) => forward(lines.push(chunk)));
+    stream.on("end", () => forward(lines.end()));
   }
 
   get head(): { jobId: number; attempt: number } | null {
     return this.jobs[0] ?? null;
   }
 
-  /** Whether a job needing memoryMb can wait behind the jobs this slot has (same worker limits). */
-  accepts(memoryMb: number): boolean {
-    return this.jobs.length === 0 || this.memoryMb === memoryMb;
+  /** This slot's worker is the one the pool keeps warm. */
+  private keptWarm(): boolean {
+    const warm = this.pool.keepWarm;
+    return this.n === 1 && warm !== null && this.worker !== null && kindKey(this.kind) === kindKey(warm);
+  }
+
+  /** Resolves once this slot has a worker that has loaded its job modules. */
+  whenReady(): Promise<void> {
+    if (this.worker && this.ready) return Promise.resolve();
+    return new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  /** Slot 1 of a pool that keeps a worker warm: start it now if it has none. */
+  warmUp(): void {
+    const warm = this.pool.keepWarm;
+    if (this.n !== 1 || warm === null || this.pool.closing || this.worker !== null || this.n > this.pool.size) return;
+    this.ensureWorker(warm);
+  }
+
+  /** Whether a job of this kind can wait behind the jobs this slot has (same worker). */
+  accepts(kind: WorkerKind): boolean {
+    return this.jobs.length === 0 || kindKey(this.kind) === kindKey(kind);
   }
 
   start(job: StartJob): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
-    if (this.jobs.length > 0 && this.memoryMb !== job.memoryMb) throw new Error(`slot ${this.n}: a job needing ${job.memoryMb} MiB cannot wait behind jobs of ${this.memoryMb} MiB`);
-    const worker = this.ensureWorker(job.memoryMb);
+    const kind: WorkerKind = { isolation: job.isolation, memoryMb: job.memoryMb };
+    if (!this.accepts(kind)) throw new Error(`slot ${this.n}: a job for a ${kindKey(kind)} worker cannot wait behind jobs of a ${kindKey(this.kind)} one`);
+    const worker = this.ensureWorker(kind);
     this.jobs.push({ jobId: job.jobId, attempt: job.attempt });
     if (this.outbox.length === 0) queueMicrotask(() => this.flush(worker));
     this.outbox.push({ jobId: job.jobId, attempt: job.attempt, type: job.type, payload: job.payload, state: job.state });
     if (this.jobs.length === 1 && this.ready) this.pool.events.begin(job.jobId, job.attempt);
   }
 
-  private flush(worker: Worker): void {
+  private flush(worker: WorkerHandle): void {
     if (this.outbox.length === 0) return;
     const jobs = this.outbox;
     this.outbox = [];
-    if (this.worker === worker) worker.postMessage({ t: "start", jobs } satisfies ToWorker);
+    if (this.worker === worker) worker.post({ t: "start", jobs } satisfies ToWorker);
   }
 
   cancel(jobId: number, reason: string): void {
     if (!this.worker || !this.jobs.some((j) => j.jobId === jobId)) return;
     this.flush(this.worker); // the job must reach the worker before its cancel
-    this.worker.postMessage({ t: "cancel", jobId, reason } satisfies ToWorker);
+    this.worker.post({ t: "cancel", jobId, reason } satisfies ToWorker);
   }
 
   /**
-   * Terminates the worker; the running job ends as a crash with this message, the ones
+   * Stops the worker; the running job ends as a crash with this message, the ones
    * behind it as not started. With onlyJob, only if that job is the one running.
    */
   kill(message: string, onlyJob?: number): void {
@@ -146,13 +176,13 @@ class Slot {
     if (!worker) return;
     if (onlyJob !== undefined && this.jobs[0]?.jobId !== onlyJob) return;
     this.killMessage = message;
-    void worker.terminate();
+    void worker.stop();
   }
 
   private retire(): void {
     const w = this.worker;
     this.worker = null;
-    if (w) void w.terminate();
+    if (w) void w.stop();
   }
 
   /** Ends the running job (the first of the list); the next one's turn begins. */
@@ -161,11 +191,13 @@ class Slot {
     if (!job) return;
     const next = this.jobs[0];
     if (!next) {
-      // An idle worker costs memory (a V8 isolate each): retire it after a quiet spell; the
-      // next job starts a fresh one (tens of milliseconds).
+      // An idle worker costs memory (a V8 isolate each, a whole node for a process): retire it
+      // after a quiet spell; the next job starts a fresh one (tens of milliseconds).
       this.idleTimer = setTimeout(() => {
         this.idleTimer = null;
-        if (this.jobs.length === 0) this.retire();
+        if (this.jobs.length !== 0 || this.keptWarm()) return;
+        this.retire();
+        this.warmUp();
       }, this.pool.idleMs);
       this.idleTimer.unref();
     }
@@ -173,12 +205,13 @@ class Slot {
     if (next && this.jobs[0] === next) this.pool.events.begin(next.jobId, next.attempt);
   }
 
-  private onMessage(worker: Worker, m: FromWorker): void {
+  private onMessage(worker: WorkerHandle, m: FromWorker): void {
     if (worker !== this.worker) return;
     const job = this.jobs[0];
     switch (m.t) {
       case "ready": {
         this.ready = true;
+        for (const w of this.readyWaiters.splice(0)) w();
         const head = this.jobs[0];
         if (head) this.pool.events.begin(head.jobId, head.attempt);
         return;
@@ -199,7 +232,7 @@ class Slot {
       case "checkpoint":
         if (job && job.jobId === m.jobId && job.attempt === m.attempt) {
           this.pool.events.checkpoint(m.jobId, m.attempt, m.state, (error) => {
-            if (this.worker === worker) worker.postMessage({ t: "checkpointed", jobId: m.jobId, seq: m.seq, error } satisfies ToWorker);
+            if (this.worker === worker) worker.post({ t: "checkpointed", jobId: m.jobId, seq: m.seq, error } satisfies ToWorker);
           });
         }
         return;
@@ -208,34 +241,29 @@ class Slot {
         return;
       case "failed":
         if (job && job.jobId === m.jobId && job.attempt === m.attempt) {
-          this.finish({ ok: false, message: m.message, permanent: m.permanent, crashed: false, ms: m.ms });
+          this.finish({ ok: false, message: worker.explain(m.message), permanent: m.permanent, crashed: false, ms: m.ms });
         }
         return;
     }
   }
 
-  private onExit(worker: Worker, code: number): void {
+  private onExit(worker: WorkerHandle, why: string): void {
     if (worker !== this.worker) return;
     this.worker = null;
     this.outbox = [];
-    const err = this.exitError as (Error & { code?: string }) | null;
-    let message: string;
-    if (this.killMessage) message = this.killMessage;
-    else if (err?.code === "ERR_WORKER_OUT_OF_MEMORY") message = `out of memory (heap limit ${this.memoryMb} MiB)`;
-    else if (err) message = `worker crashed: ${err.message}`;
-    else message = `worker exited with code ${code}`;
+    const message = this.killMessage ?? why;
     const waiting = this.jobs.splice(1);
     this.finish({ ok: false, message, permanent: false, crashed: true });
     for (const j of waiting) this.pool.events.end(j.jobId, j.attempt, { ok: false, notStarted: true, message: `its worker stopped before its turn (${message})` });
     // Replace the worker at once so the next job does not pay for the start.
-    if (!this.pool.closing && this.n <= this.pool.size) this.ensureWorker(this.memoryMb);
+    if (!this.pool.closing && this.n <= this.pool.size) this.ensureWorker(this.kind);
   }
 
-  close(): Promise<number> {
+  close(): Promise<void> {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     const w = this.worker;
     this.worker = null;
-    return w ? w.terminate() : Promise.resolve(0);
+    return w ? w.stop() : Promise.resolve();
   }
 }
 
@@ -248,6 +276,12 @@ export class WorkerPool {
     readonly events: PoolEvents,
     /** How long a worker may sit idle before it is retired. */
     readonly idleMs = 30_000,
+    /**
+     * A worker of this kind is kept in slot 1 at all times (started with the pool, never
+     * retired for idleness, replaced when it dies): a job that comes after a quiet spell
+     * starts without waiting for a thread to start and load the job modules.
+     */
+    readonly keepWarm: WorkerKind | null = null,
   ) {}
 
   private wanted = 0;
@@ -262,8 +296,10 @@ export class WorkerPool {
       const slot = new Slot(this.slots.length + 1, this);
       this.slots.push(slot);
     }
-    // Workers start with their slot's first job (and retire when idle), not here.
+    // Workers start with their slot's first job (and retire when idle), not here; except
+    // the warm one.
     for (const slot of this.slots) if (slot.n > n && slot.jobs.length === 0) void slot.close();
+    if (n >= 1) this.slots[0]!.warmUp();
   }
 
   /** Called by the engine when a slot's job has ended. */
@@ -296,8 +332,30 @@ export class WorkerPool {
     return this.slots[slot - 1]?.worker != null;
   }
 
-  accepts(slot: number, memoryMb: number): boolean {
-    return this.slots[slot - 1]?.accepts(memoryMb) ?? true;
+  /**
+   * Resolves true once the warm worker has loaded the job modules (at once for a pool that
+   * keeps none), false if that takes longer than maxWaitMs.
+   */
+  async warmReady(maxWaitMs: number): Promise<boolean> {
+    const slot = this.slots[0];
+    if (!this.keepWarm || !slot) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), maxWaitMs)));
+    try {
+      return await Promise.race([slot.whenReady().then(() => true), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The kind of the slot's live worker ("thread:512", "process:1024"), or null without one. */
+  workerKind(slot: number): string | null {
+    const s = this.slots[slot - 1];
+    return s?.worker ? kindKey(s.kind) : null;
+  }
+
+  accepts(slot: number, kind: WorkerKind): boolean {
+    return this.slots[slot - 1]?.accepts(kind) ?? true;
   }
 
   cancel(slot: number, jobId: number, reason: string): void {

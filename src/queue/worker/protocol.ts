@@ -1,15 +1,21 @@
-// The only messages that cross between the pool (daemon thread) and a worker thread.
+// The only messages that cross between the pool (daemon thread) and a worker: a thread, or
+// a child process (over its IPC channel, as JSON) for a job type with isolation "process".
 
 import type { Json } from "../../protocol/types.js";
 import type { JobContext } from "../../jobs/define.js";
+import type { StoreLocation } from "../../store/index.js";
 
 export interface WorkerData {
   modules: string[];
+  /** Where the worker opens its read-only board port (ctx.board), on a handler's first read. */
+  store: StoreLocation;
   paths: JobContext["paths"];
   settings: JobContext["settings"];
 }
 
 export type ToWorker =
+  /** A worker process's first message: what a thread gets as workerData. */
+  | { t: "init"; data: WorkerData }
   /** Run these jobs after the ones already handed over (a worker runs its jobs one at a time, in order). */
   | { t: "start"; jobs: StartMessage[] }
   /** The checkpoint numbered seq is committed (or could not be). */

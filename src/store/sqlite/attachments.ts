@@ -2,6 +2,7 @@ import type { Attachment } from "../../protocol/types.js";
 import type { AttachmentStore } from "../types.js";
 import type { Db } from "./open.js";
 import { iso } from "./convert.js";
+import { thumbnailStatus } from "../rows.js";
 
 interface Row {
   id: number;
@@ -23,7 +24,7 @@ const toAttachment = (r: Row): Attachment => ({
   path: r.path,
   size: r.size,
   thumbnail: {
-    status: r.thumbnail_path ? "ready" : r.thumbnail_error ? "failed" : "pending",
+    status: thumbnailStatus(r.thumbnail_path, r.thumbnail_error),
     path: r.thumbnail_path,
     error: r.thumbnail_error,
     jobId: r.thumbnail_job_id,

@@ -1,21 +1,37 @@
-import type { Store } from "../types.js";
-import { openDatabase } from "./open.js";
+import type { Store, StoreOptions } from "../types.js";
+import { openDatabase, type Db } from "./open.js";
+import { guarded, sqliteFailure } from "./errors.js";
 import { sqliteBoards } from "./boards.js";
 import { sqliteTaskEvents, sqliteTasks } from "./tasks.js";
 import { sqliteJobs } from "./jobs.js";
 import { sqliteMeta, sqliteSchedules } from "./schedules.js";
 import { sqliteAttachments } from "./attachments.js";
 
-export function openSqliteStore(path: string, opts: { durability: "full" | "process" }): Store {
-  const db = openDatabase(path, opts);
+/**
+ * The SQLite store. Every error it gives, opening included, is a StoreError where SQLite
+ * said no (sqlite/errors.ts): no SQLite code leaves this folder.
+ */
+export async function openSqliteStore(path: string, opts: StoreOptions): Promise<Store> {
+  let db: Db | undefined;
+  try {
+    db = openDatabase(path, opts);
+    return storeOn(db, opts);
+  } catch (err) {
+    if (db?.open) db.close();
+    throw sqliteFailure(err);
+  }
+}
+
+/** Prepares every statement (which reads the schema: a damaged one fails here, at open). */
+function storeOn(db: Db, opts: StoreOptions): Store {
   return {
-    boards: sqliteBoards(db),
-    tasks: sqliteTasks(db),
-    taskEvents: sqliteTaskEvents(db),
-    jobs: sqliteJobs(db),
-    schedules: sqliteSchedules(db),
-    meta: sqliteMeta(db),
-    attachments: sqliteAttachments(db),
+    boards: guarded(sqliteBoards(db)),
+    tasks: guarded(sqliteTasks(db, opts.taskEvents)),
+    taskEvents: guarded(sqliteTaskEvents(db)),
+    jobs: guarded(sqliteJobs(db)),
+    schedules: guarded(sqliteSchedules(db)),
+    meta: guarded(sqliteMeta(db)),
+    attachments: guarded(sqliteAttachments(db)),
     async close() {
       if (db.open) db.close();
     },

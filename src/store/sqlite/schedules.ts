@@ -1,7 +1,7 @@
 import type { Json } from "../../protocol/types.js";
-import type { MetaStore, ScheduleRecord, ScheduleStore } from "../types.js";
+import type { FireResult, MetaStore, NewJob, ScheduleRecord, ScheduleRun, ScheduleStore } from "../types.js";
 import type { Db } from "./open.js";
-import { jobInserter, toRecord, type Row as JobRow } from "./jobs.js";
+import { toRecord, type Row as JobRow } from "./jobs.js";
 
 interface Row {
   name: string;
@@ -33,8 +33,15 @@ const toSchedule = (r: Row): ScheduleRecord => ({
   updatedAt: r.updated_at,
 });
 
-/** The unique key that keeps two runs of one schedule from overlapping. */
-export const scheduleKey = (name: string) => `schedule:${name}`;
+interface RunRow {
+  schedule: string;
+  slot: number;
+  fired_at: number;
+  outcome: "enqueued" | "skipped";
+  job_id: number;
+}
+
+const toRun = (r: RunRow): ScheduleRun => ({ schedule: r.schedule, slot: r.slot, firedAt: r.fired_at, outcome: r.outcome, jobId: r.job_id });
 
 export function sqliteSchedules(db: Db): ScheduleStore {
   const list = db.prepare<[], Row>(`SELECT * FROM schedules ORDER BY name`);
@@ -55,25 +62,42 @@ export function sqliteSchedules(db: Db): ScheduleStore {
      WHERE name = @name RETURNING *`,
   );
   const remove = db.prepare<[string]>(`DELETE FROM schedules WHERE name = ?`);
+  // The first to insert a slot's row wins it; the unique key does the deciding, not a read.
+  const claimSlot = db.prepare<[{ name: string; slot: number; now: number }]>(
+    `INSERT INTO schedule_runs (schedule, slot, fired_at) VALUES (@name, @slot, @now) ON CONFLICT DO NOTHING`,
+  );
+  const settleRun = db.prepare<[{ name: string; slot: number; outcome: string; jobId: number }]>(
+    `UPDATE schedule_runs SET outcome = @outcome, job_id = @jobId WHERE schedule = @name AND slot = @slot`,
+  );
+  // A live job with the same unique key makes the insert do nothing (jobs_unique_live).
+  const insertJob = db.prepare<[{ type: string; payload: string; maxAttempts: number; runAt: number; priority: number; uniqueKey: string | null; now: number }], JobRow>(
+    `INSERT INTO jobs (type, payload, status, max_attempts, run_at, priority, unique_key, created_at)
+     VALUES (@type, @payload, 'pending', @maxAttempts, @runAt, @priority, @uniqueKey, @now) ON CONFLICT DO NOTHING RETURNING *`,
+  );
   const findLive = db.prepare<[string], JobRow>(`SELECT * FROM jobs WHERE unique_key = ? AND status IN ('pending', 'running')`);
   const record = db.prepare(
-    `UPDATE schedules SET last_slot = coalesce(@slot, last_slot), last_fired_at = @now, last_job_id = @jobId, last_outcome = @outcome WHERE name = @name`,
+    `UPDATE schedules SET last_slot = CASE WHEN @slot IS NULL THEN last_slot ELSE max(coalesce(last_slot, @slot), @slot) END,
+       last_fired_at = @now, last_job_id = @jobId, last_outcome = @outcome WHERE name = @name`,
   );
-  const insertJob = jobInserter(db);
+  const runs = db.prepare<[string, number], RunRow>(`SELECT * FROM schedule_runs WHERE schedule = ? AND outcome IS NOT NULL ORDER BY slot DESC LIMIT ?`);
+  const pruneRuns = db.prepare<[number]>(`DELETE FROM schedule_runs WHERE fired_at < ?`);
 
-  const fire = db.transaction((name: string, slot: number | null, now: number, job: Parameters<ScheduleStore["fire"]>[3]) => {
+  const fire = db.transaction((name: string, slot: number | null, now: number, job: NewJob): FireResult | null => {
     const row = get.get(name);
     if (!row) return null;
-    if (slot !== null && row.last_slot !== null && slot <= row.last_slot) return { outcome: "already-fired" as const };
-    const key = scheduleKey(name);
-    const live = findLive.get(key);
-    if (live) {
-      record.run({ slot, now, jobId: live.id, outcome: "skipped", name });
-      return { outcome: "skipped" as const, job: toRecord(live) };
+    if (slot !== null) {
+      if (row.last_slot !== null && slot <= row.last_slot) return { outcome: "already-fired" };
+      if (claimSlot.run({ name, slot, now }).changes === 0) return { outcome: "already-fired" };
     }
-    const inserted = insertJob({ ...job, uniqueKey: key }, now);
-    record.run({ slot, now, jobId: inserted.id, outcome: "enqueued", name });
-    return { outcome: "enqueued" as const, job: inserted };
+    const inserted = insertJob.get({ ...job, payload: JSON.stringify(job.payload), now });
+    // With one writer, an insert that did nothing means the live job is there to be read.
+    const live = inserted ? undefined : job.uniqueKey === null ? undefined : findLive.get(job.uniqueKey);
+    if (!inserted && !live) throw new Error(`schedule ${name}: the job was neither inserted nor found live under its key`);
+    const outcome = inserted ? "enqueued" : "skipped";
+    const stored = toRecord((inserted ?? live)!);
+    if (slot !== null) settleRun.run({ name, slot, outcome, jobId: stored.id });
+    record.run({ slot, now, jobId: stored.id, outcome, name });
+    return { outcome, job: stored };
   });
 
   return {
@@ -100,6 +124,12 @@ export function sqliteSchedules(db: Db): ScheduleStore {
     },
     async fire(name, slot, now, job) {
       return fire.immediate(name, slot, now, job);
+    },
+    async runs(name, limit = 100) {
+      return runs.all(name, limit).map(toRun);
+    },
+    async pruneRuns(firedBefore) {
+      return pruneRuns.run(firedBefore).changes;
     },
   };
 }

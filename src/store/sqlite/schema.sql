@@ -45,12 +45,22 @@ CREATE TABLE jobs (
   created_at        INTEGER NOT NULL,
   started_at        INTEGER,
   finished_at       INTEGER
-, state TEXT) STRICT;
+, state TEXT, owner TEXT) STRICT;
 
 CREATE TABLE meta (
   key    TEXT PRIMARY KEY,
   value  TEXT NOT NULL
 ) STRICT;
+
+CREATE TABLE schedule_runs (
+  schedule  TEXT NOT NULL REFERENCES schedules(name) ON DELETE CASCADE,
+  slot      INTEGER NOT NULL,
+  fired_at  INTEGER NOT NULL,
+  -- Null only inside the firing's own transaction, which sets both before it commits.
+  outcome   TEXT CHECK (outcome IN ('enqueued', 'skipped')),
+  job_id    INTEGER,
+  PRIMARY KEY (schedule, slot)
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE schedules (
   name           TEXT PRIMARY KEY,
@@ -109,10 +119,14 @@ CREATE INDEX jobs_type ON jobs (type, id);
 CREATE UNIQUE INDEX jobs_unique_live ON jobs (unique_key)
   WHERE unique_key IS NOT NULL AND status IN ('pending', 'running');
 
+CREATE INDEX schedule_runs_fired_at ON schedule_runs (fired_at);
+
 CREATE INDEX task_events_board ON task_events (board_id, id);
 
 CREATE INDEX task_events_task ON task_events (task_id, id);
 
 CREATE INDEX tasks_assignee ON tasks (assignee) WHERE assignee IS NOT NULL;
+
+CREATE INDEX tasks_board_id ON tasks (board_id, id);
 
 CREATE INDEX tasks_board_status ON tasks (board_id, status);

@@ -1,8 +1,9 @@
-import type { Json, Task, TaskEvent, TaskEventType } from "../../protocol/types.js";
-import type { NewTask, TaskEventStore, TaskPatch, TaskStore } from "../types.js";
+import type { Task, TaskEvent, TaskEventType } from "../../protocol/types.js";
+import type { NewTask, TaskEventPolicy, TaskEventStore, TaskPatch, TaskStore } from "../types.js";
 import { notFound } from "../../lib/errors.js";
 import type { Db } from "./open.js";
 import { iso, isoOrNull } from "./convert.js";
+import { fieldsGiven } from "../rows.js";
 
 interface TaskRow {
   id: number;
@@ -31,30 +32,8 @@ const toTask = (r: TaskRow): Task => ({
   completedAt: isoOrNull(r.completed_at),
 });
 
-const FIELDS = ["title", "description", "board", "status", "assignee", "dueDate"] as const;
-
-/**
- * The events a change implies. "completed" when the status becomes done, "assigned" when
- * the assignee becomes someone, "updated" for any other field that changed; one change can
- * imply several.
- */
-export function eventsFor(before: Task, after: Task): { type: TaskEventType; data: { [k: string]: Json } }[] {
-  const events: { type: TaskEventType; data: { [k: string]: Json } }[] = [];
-  const changed: { [k: string]: Json } = {};
-  for (const f of FIELDS) {
-    if (f === "assignee" || (f === "status" && after.status === "done")) continue;
-    if (before[f] !== after[f]) changed[f] = { from: before[f], to: after[f] };
-  }
-  if (Object.keys(changed).length > 0) events.push({ type: "updated", data: { changes: changed } });
-  if (before.status !== "done" && after.status === "done") events.push({ type: "completed", data: {} });
-  if (before.assignee !== after.assignee) {
-    if (after.assignee !== null) events.push({ type: "assigned", data: { assignee: after.assignee, previous: before.assignee } });
-    else events.push({ type: "updated", data: { changes: { assignee: { from: before.assignee, to: null } } } });
-  }
-  return events;
-}
-
-export function sqliteTasks(db: Db): TaskStore {
+/** The task store; `events` is the board's policy for the events each write implies. */
+export function sqliteTasks(db: Db, events: TaskEventPolicy): TaskStore {
   const select = `SELECT t.*, b.name AS board FROM tasks t JOIN boards b ON b.id = t.board_id`;
   const getRow = db.prepare<[number], TaskRow>(`${select} WHERE t.id = ?`);
   const boardId = db.prepare<[string], { id: number }>(`SELECT id FROM boards WHERE name = ?`);
@@ -82,32 +61,33 @@ export function sqliteTasks(db: Db): TaskStore {
     const bid = resolveBoard(task.board);
     const completedAt = task.status === "done" ? now : null;
     const id = Number(insertTask.run({ boardId: bid, ...task, now, completedAt }).lastInsertRowid);
-    insertEvent.run(id, bid, "created", task.title, JSON.stringify({ status: task.status }), now);
-    if (task.assignee) insertEvent.run(id, bid, "assigned", task.title, JSON.stringify({ assignee: task.assignee, previous: null }), now);
-    return toTask(getRow.get(id)!);
+    const created = toTask(getRow.get(id)!);
+    for (const e of events.created(created)) insertEvent.run(id, bid, e.type, task.title, JSON.stringify(e.data), now);
+    return created;
   });
 
   const update = db.transaction((id: number, patch: TaskPatch, now: number): Task | null => {
     const row = getRow.get(id);
     if (!row) return null;
     const before = toTask(row);
-    const next = { ...before, ...patch };
+    const next = { ...before, ...fieldsGiven(patch) };
     const bid = next.board === before.board ? row.board_id : resolveBoard(next.board);
     const completedAt = next.status === "done" ? (row.completed_at ?? now) : null;
     const probe: Task = { ...next, completedAt: isoOrNull(completedAt) };
-    const events = eventsFor(before, probe);
-    if (events.length === 0) return before;
+    const implied = events.updated(before, probe);
+    if (implied.length === 0) return before;
     updateTask.run({ id, boardId: bid, title: next.title, description: next.description, status: next.status, assignee: next.assignee, dueDate: next.dueDate, now, completedAt });
-    for (const e of events) insertEvent.run(id, bid, e.type, next.title, JSON.stringify(e.data), now);
+    for (const e of implied) insertEvent.run(id, bid, e.type, next.title, JSON.stringify(e.data), now);
     return toTask(getRow.get(id)!);
   });
 
   const remove = db.transaction((id: number, now: number): Task | null => {
     const row = getRow.get(id);
     if (!row) return null;
+    const task = toTask(row);
     deleteTask.run(id);
-    insertEvent.run(id, row.board_id, "deleted", row.title, JSON.stringify({ status: row.status }), now);
-    return toTask(row);
+    for (const e of events.deleted(task)) insertEvent.run(id, row.board_id, e.type, row.title, JSON.stringify(e.data), now);
+    return task;
   });
 
   return {

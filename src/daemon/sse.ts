@@ -1,0 +1,301 @@
+// Event streams (SSE) with bounded memory and resumption.
+//
+// One EventLog per daemon listens to the bus and serialises each event once, into a frame
+// with an id ("<run>-<seq>"), kept in a ring of the newest events (a count and a byte bound:
+// the resume window). Every open stream is a cursor into that ring: it writes frames while
+// its socket takes them and stops when the socket's buffer is full, carrying on at 'drain'.
+// So a reader that does not read costs the daemon a socket buffer, never a queue of its own;
+// one that falls so far behind that its next event has left the ring is told ("dropped") and
+// closed, and may come back with Last-Event-ID.
+//
+// A stream opened with Last-Event-ID (the header, or ?lastEventId= where a header cannot be
+// set) gets every event after that id that it would have seen, with no gap and no duplicate,
+// as long as the id is still in the window; otherwise it is told to start over ("reset",
+// with the reason) and gets the current state, then the live events.
+//
+// Events are what a watcher needs: a job's head (id, type, status, progress, attempts,
+// error, times), never its payload or result; a watcher that wants the result reads the job.
+
+import { randomBytes } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Clock, TimerHandle } from "../lib/clock.js";
+import type { EventBus } from "../queue/events/bus.js";
+import type { EventMap, EventName } from "../protocol/events.js";
+import type { Job, JobHead } from "../protocol/types.js";
+import { VERSION, VERSION_HEADER } from "../protocol/version.js";
+
+export interface EventLogOptions {
+  /** The resume window: at most this many events... */
+  maxEvents: number;
+  /** ...and this many bytes of frames. */
+  maxBytes: number;
+  /** The log records while no stream is open for this long, so a reconnecting watcher misses nothing. */
+  keepRecordingMs: number;
+}
+
+export const EVENT_LOG_DEFAULTS: EventLogOptions = { maxEvents: 10_000, maxBytes: 8 * 1024 * 1024, keepRecordingMs: 60_000 };
+
+interface Frame {
+  seq: number;
+  /** The job the event is about: a job's stream shows only its own. */
+  jobId: number;
+  text: string;
+}
+
+/** What an event stream is sent of a job: its head, not its payload, result or errors. */
+export function jobHead(job: JobHead | Job): JobHead {
+  return {
+    id: job.id,
+    type: job.type,
+    status: job.status,
+    progress: job.progress,
+    progressMessage: job.progressMessage,
+    attempts: job.attempts,
+    maxAttempts: job.maxAttempts,
+    runAt: job.runAt,
+    priority: job.priority,
+    uniqueKey: job.uniqueKey,
+    slot: job.slot,
+    error: job.error,
+    createdAt: job.createdAt,
+    startedAt: job.startedAt,
+    finishedAt: job.finishedAt,
+  };
+}
+
+const ID = /^([0-9a-f]{8})-(\d{1,15})$/;
+
+export type Resume = { from: number } | { reset: string };
+
+export class EventLog {
+  /** This daemon run's part of every id: an id from another run cannot be resumed. */
+  readonly run = randomBytes(4).toString("hex");
+  private frames: Frame[] = [];
+  /** Index in `frames` of the oldest frame still in the window. */
+  private head = 0;
+  private bytes = 0;
+  /** The seq the next event gets; the window is [first, next). */
+  next = 1;
+  first = 1;
+  private readonly readers = new Set<{ wake(): void }>();
+  private unsubscribe: (() => void) | null = null;
+  private idleTimer: TimerHandle | null = null;
+  private wakeQueued = false;
+
+  constructor(
+    private readonly bus: EventBus,
+    private readonly clock: Clock,
+    private readonly opts: EventLogOptions = EVENT_LOG_DEFAULTS,
+  ) {}
+
+  /** Starts recording (if it was not) and wakes `reader` on every new event. */
+  attach(reader: { wake(): void }): void {
+    this.idleTimer?.cancel();
+    this.idleTimer = null;
+    this.readers.add(reader);
+    if (!this.unsubscribe) this.subscribe();
+  }
+
+  detach(reader: { wake(): void }): void {
+    this.readers.delete(reader);
+    if (this.readers.size > 0 || !this.unsubscribe || this.idleTimer) return;
+    this.idleTimer = this.clock.setTimer(() => {
+      this.idleTimer = null;
+      if (this.readers.size === 0) this.stopRecording();
+    }, this.opts.keepRecordingMs);
+  }
+
+  private subscribe(): void {
+    const offs = [
+      this.bus.on("job:status", (e) => this.record("job:status", e.job.id, { job: jobHead(e.job) })),
+      this.bus.on("job:progress", (e) => this.record("job:progress", e.jobId, e)),
+      this.bus.on("job:log", (e) => this.record("job:log", e.jobId, e)),
+    ];
+    this.unsubscribe = () => offs.forEach((off) => off());
+  }
+
+  /**
+   * Stops listening (nobody reads: the engine then skips building events) and empties the
+   * window. A seq is skipped, so an id from before can never look like "nothing missed".
+   */
+  private stopRecording(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    this.frames = [];
+    this.head = 0;
+    this.bytes = 0;
+    this.next += 1;
+    this.first = this.next;
+  }
+
+  get recording(): boolean {
+    return this.unsubscribe !== null;
+  }
+
+  /** Frames and bytes in the window now (for tests and /metrics). */
+  get size(): { events: number; bytes: number } {
+    return { events: this.frames.length - this.head, bytes: this.bytes };
+  }
+
+  private record<K extends EventName>(name: K, jobId: number, data: EventMap[K]): void {
+    const seq = this.next++;
+    const text = `id: ${this.run}-${seq}\nevent: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+    this.frames.push({ seq, jobId, text });
+    this.bytes += text.length; // UTF-16 units: bytes for the ASCII that JSON mostly is
+    while (this.frames.length - this.head > this.opts.maxEvents || (this.bytes > this.opts.maxBytes && this.frames.length - this.head > 1)) {
+      this.bytes -= this.frames[this.head]!.text.length;
+      this.frames[this.head] = undefined as unknown as Frame;
+      this.head++;
+      this.first++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.frames.length) {
+      this.frames = this.frames.slice(this.head);
+      this.head = 0;
+    }
+    // One wake-up of every reader per turn of the event loop, however many events it made.
+    if (!this.wakeQueued) {
+      this.wakeQueued = true;
+      queueMicrotask(() => {
+        this.wakeQueued = false;
+        for (const r of this.readers) r.wake();
+      });
+    }
+  }
+
+  frame(seq: number): Frame | undefined {
+    return seq >= this.first && seq < this.next ? this.frames[this.head + (seq - this.first)] : undefined;
+  }
+
+  /** The id of the newest event so far ("<run>-<seq>"): what a snapshot taken now reflects. */
+  idBefore(seq: number): string {
+    return `${this.run}-${seq - 1}`;
+  }
+
+  /** Where a stream that last saw `lastEventId` carries on, or why it must start over. */
+  resume(lastEventId: string): Resume {
+    const m = ID.exec(lastEventId.trim());
+    if (!m) return { reset: `"${lastEventId.slice(0, 40)}" is not an event id of this daemon` };
+    if (m[1] !== this.run) return { reset: "the daemon restarted since that event" };
+    const seq = Number(m[2]);
+    if (seq >= this.next) return { reset: "that event id was never sent" };
+    if (seq + 1 < this.first) return { reset: "that event is older than the resume window" };
+    return { from: seq + 1 };
+  }
+}
+
+/** What the server hands a stream handler: the request, and where to register for shutdown. */
+export interface SseRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** From the Last-Event-ID header, or the lastEventId query field. */
+  lastEventId: string | null;
+  /** The server closes every open stream at shutdown through the function given here. */
+  track(close: () => void): () => void;
+}
+
+export interface StreamOptions {
+  /** Only this job's events (a job's stream); otherwise every event. */
+  jobId?: number;
+  /**
+   * The current state, sent first on a fresh stream or after a reset. May throw (not found):
+   * that is answered as an error, before the stream starts.
+   */
+  snapshot?: () => Promise<{ event: EventName; data: unknown }[]>;
+  /** Told to clients as `retry:` (ms before reconnecting). */
+  retryMs?: number;
+  heartbeatMs?: number;
+  /** How long a dropped reader's last words may take to leave before its socket is destroyed. */
+  dropGraceMs?: number;
+}
+
+/**
+ * Serves one event stream until the client goes away or the daemon closes it. Memory per
+ * stream: the socket's buffer (a frame past its high-water mark at most), whatever the reader.
+ */
+export async function serveStream(log: EventLog, r: SseRequest, opts: StreamOptions = {}): Promise<void> {
+  const { res } = r;
+  const retryMs = opts.retryMs ?? 1000;
+  const heartbeatMs = opts.heartbeatMs ?? 15_000;
+  let done = false;
+  let waitingDrain = false;
+  let heartbeat: NodeJS.Timeout | null = null;
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
+  const reader = { wake: () => pump() };
+  /** Ends the stream; without `end`, leaves the response to the caller (an error reply). */
+  const finish = (end = true) => {
+    if (done) return;
+    done = true;
+    if (heartbeat) clearInterval(heartbeat);
+    log.detach(reader);
+    untrack();
+    resolveClosed();
+    if (end && !res.writableEnded) res.end();
+  };
+  const untrack = r.track(() => finish());
+  r.req.on("close", () => finish());
+  res.on("error", () => finish());
+
+  // Recording first, then the cursor, then the state: an event in between is sent after the
+  // snapshot (a newer state), never lost.
+  log.attach(reader);
+  let cursor = log.next;
+  let reset: string | null = null;
+  let resumed = false;
+  if (r.lastEventId !== null) {
+    const at = log.resume(r.lastEventId);
+    if ("from" in at) {
+      cursor = at.from;
+      resumed = true;
+    } else reset = at.reset;
+  }
+  let snapshot: { event: EventName; data: unknown }[] = [];
+  try {
+    if (!resumed && opts.snapshot) snapshot = await opts.snapshot();
+  } catch (err) {
+    finish(false);
+    throw err;
+  }
+  if (done) return;
+
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", [VERSION_HEADER]: VERSION });
+  res.write(`retry: ${retryMs}\n: teamwork event stream\n\n`);
+  if (reset !== null) res.write(`event: reset\ndata: ${JSON.stringify({ reason: reset })}\n\n`);
+  for (const s of snapshot) res.write(`id: ${log.idBefore(cursor)}\nevent: ${s.event}\ndata: ${JSON.stringify(s.data)}\n\n`);
+  heartbeat = setInterval(() => {
+    if (!waitingDrain && !done) res.write(": keep-alive\n\n");
+  }, heartbeatMs);
+  heartbeat.unref();
+
+  function pump(): void {
+    if (done) return;
+    // A reader whose socket stays full is checked at every wake-up: once its next event has
+    // left the window, it is dropped (a stalled reader does not hold a stream for ever).
+    if (cursor < log.first) return drop();
+    if (waitingDrain) return;
+    while (cursor < log.next) {
+      if (cursor < log.first) return drop();
+      const f = log.frame(cursor++)!;
+      if (opts.jobId !== undefined && f.jobId !== opts.jobId) continue;
+      if (!res.write(f.text)) {
+        waitingDrain = true;
+        res.once("drain", () => {
+          waitingDrain = false;
+          pump();
+        });
+        return;
+      }
+    }
+  }
+
+  function drop(): void {
+    res.write(`event: dropped\ndata: ${JSON.stringify({ reason: `this stream fell more than ${log.size.events} events behind; reconnect with Last-Event-ID to resume or start over`, lastEventId: log.idBefore(cursor) })}\n\n`);
+    // Its last words may never leave a reader that does not read: its socket goes after a while.
+    const sock = res.socket;
+    finish();
+    setTimeout(() => sock?.destroy(), opts.dropGraceMs ?? 30_000).unref();
+  }
+
+  pump();
+  await closed;
+}

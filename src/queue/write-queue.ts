@@ -1,0 +1,99 @@
+// What the engine has to write, waiting for the next tick: new jobs, the ends of attempts,
+// progress, checkpoints, log lines and the begins of jobs handed over ahead of their turn.
+// A tick takes it all and writes it in one transaction (the group commit); when the write
+// fails, what can be written later is put back.
+
+import type { Json } from "../protocol/types.js";
+import type { Finish, JobRecord, NewJob } from "../store/types.js";
+
+/** One enqueue call's jobs (a job, or a batch), answered once they are committed. */
+export interface InsertGroup {
+  jobs: NewJob[];
+  resolve(r: { job: JobRecord; created: boolean }[]): void;
+  reject(e: unknown): void;
+}
+
+export interface QueuedFinish<A> {
+  finish: Finish;
+  /** The attempt it ends (the engine answers whoever waits on it); null for a claim handed back. */
+  attempt: A | null;
+}
+
+export interface QueuedCheckpoint {
+  id: number;
+  attempt: number;
+  state: Json;
+  ack(error: string | null): void;
+}
+
+export interface QueuedProgress {
+  attempt: number;
+  progress: number;
+  message: string | null;
+}
+
+export interface QueuedLog {
+  id: number;
+  attempt: number;
+  at: number;
+  message: string;
+}
+
+export interface QueuedBegin {
+  id: number;
+  attempt: number;
+  at: number;
+  slot: number;
+}
+
+/** One tick's share of the writes. */
+export interface TakenWrites<A> {
+  inserts: InsertGroup[];
+  finishes: QueuedFinish<A>[];
+  progress: ({ id: number } & QueuedProgress)[];
+  checkpoints: QueuedCheckpoint[];
+  logs: QueuedLog[];
+  begins: QueuedBegin[];
+}
+
+export class WriteQueue<A> {
+  inserts: InsertGroup[] = [];
+  finishes: QueuedFinish<A>[] = [];
+  /** Coalesced: the latest progress of each running attempt. */
+  readonly progress = new Map<number, QueuedProgress>();
+  checkpoints: QueuedCheckpoint[] = [];
+  logs: QueuedLog[] = [];
+  /** Claimed jobs whose turn began, to be marked started in their slot (unless their finish comes first). */
+  readonly begins = new Map<number, QueuedBegin>();
+
+  get empty(): boolean {
+    return !this.inserts.length && !this.finishes.length && !this.progress.size && !this.checkpoints.length && !this.logs.length && !this.begins.size;
+  }
+
+  take(): TakenWrites<A> {
+    const taken: TakenWrites<A> = {
+      inserts: this.inserts.splice(0),
+      finishes: this.finishes.splice(0),
+      checkpoints: this.checkpoints.splice(0),
+      logs: this.logs.splice(0),
+      begins: [...this.begins.values()],
+      progress: [...this.progress].map(([id, p]) => ({ id, ...p })),
+    };
+    this.begins.clear();
+    this.progress.clear();
+    return taken;
+  }
+
+  /**
+   * After a failed write: the inserts and checkpoints are refused (their callers are told),
+   * everything else goes back to be written on the next try.
+   */
+  putBack(t: TakenWrites<A>, err: Error, insertFailure: Error): void {
+    for (const i of t.inserts) i.reject(insertFailure);
+    for (const c of t.checkpoints) c.ack(err.message);
+    this.finishes.unshift(...t.finishes);
+    for (const p of t.progress) if (!this.progress.has(p.id)) this.progress.set(p.id, p);
+    this.logs.unshift(...t.logs);
+    for (const g of t.begins) this.begins.set(g.id, g);
+  }
+}

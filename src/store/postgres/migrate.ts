@@ -1,0 +1,84 @@
+// Numbered migrations for PostgreSQL (migrations/NNN_name.sql), applied in order, each
+// recorded in schema_migrations. Several daemons may start at once against one database:
+// the migration runs in one transaction under a transaction-level advisory lock, so one of
+// them migrates and the others, once it commits, find nothing left to do. A database whose
+// schema is newer than this build knows is refused (too_new) and left untouched.
+
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type pg from "pg";
+import { StoreError } from "../errors.js";
+
+const MIGRATIONS_DIR = fileURLToPath(new URL("./migrations/", import.meta.url));
+
+/** Advisory lock keys, (namespace, key): teamwork's namespace on PostgreSQL. */
+export const LOCK_NAMESPACE = 4243;
+export const MIGRATE_LOCK = 0;
+/** Held by every transaction that inserts task events, until it commits (tasks.ts). */
+export const TASK_EVENTS_LOCK = 1;
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
+  return readdirSync(dir)
+    .filter((f) => /^\d{3}_.*\.sql$/.test(f))
+    .sort()
+    .map((name) => ({ version: Number(name.slice(0, 3)), name, sql: readFileSync(dir + name, "utf8") }));
+}
+
+/** The schema's version: 0 for a database teamwork never wrote. */
+export async function schemaVersion(c: pg.ClientBase): Promise<number> {
+  const present = await c.query<{ present: boolean }>("SELECT to_regclass('schema_migrations') IS NOT NULL AS present");
+  if (!present.rows[0]!.present) return 0;
+  const v = await c.query<{ version: number | null }>("SELECT max(version) AS version FROM schema_migrations");
+  return v.rows[0]!.version ?? 0;
+}
+
+function refuseNewer(current: number, migrations: Migration[]): void {
+  const latest = migrations.at(-1)?.version ?? 0;
+  if (current > latest) {
+    throw new StoreError("too_new", `the database was written by a newer teamwork (schema ${current}, this version knows up to ${latest})`);
+  }
+}
+
+/** Migrates the database forward; returns the versions this call applied (none if another did). */
+export async function migrate(pool: pg.Pool, migrations = loadMigrations()): Promise<number[]> {
+  const c = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    // Up to date (the usual case): no lock taken, nothing written.
+    const seen = await schemaVersion(c);
+    refuseNewer(seen, migrations);
+    if (seen === (migrations.at(-1)?.version ?? 0)) return [];
+    await c.query("BEGIN");
+    try {
+      // Another daemon migrating holds this until it commits: wait for it (longer than a
+      // statement's lock_timeout), then look again.
+      await c.query("SET LOCAL lock_timeout = '60s'");
+      await c.query("SELECT pg_advisory_xact_lock($1, $2)", [LOCK_NAMESPACE, MIGRATE_LOCK]);
+      await c.query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+      );
+      const current = await schemaVersion(c);
+      refuseNewer(current, migrations);
+      const applied: number[] = [];
+      for (const m of migrations) {
+        if (m.version <= current) continue;
+        await c.query(m.sql);
+        await c.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [m.version, m.name]);
+        applied.push(m.version);
+      }
+      await c.query("COMMIT");
+      return applied;
+    } catch (err) {
+      await c.query("ROLLBACK").catch((e: unknown) => (broken = e instanceof Error ? e : new Error(String(e))));
+      throw err;
+    }
+  } finally {
+    c.release(broken);
+  }
+}

@@ -1,0 +1,100 @@
+// Shared pieces of the conformance suite: one describe per store kind (from factory.ts), a
+// fresh store per test, and small builders. A test here speaks only the Store interface; what
+// it needs to know about a kind (how to hold its lock, how to damage it) is in breakers.ts.
+
+import { afterEach, beforeEach, describe, it } from "vitest";
+import { POSTGRES_SKIPPED, STORE_FACTORIES, type StoreFactory, type StoreFixture } from "./factory.js";
+import { StoreError, type StoreErrorKind } from "../../src/store/errors.js";
+import { TeamworkError, type ErrorCode } from "../../src/lib/errors.js";
+import type { NewJob, NewTask } from "../../src/store/types.js";
+
+/** A fixed start for stored times, so that assertions can name exact instants. */
+export const T0 = Date.parse("2026-05-04T09:00:00Z");
+export const iso = (ms: number) => new Date(ms).toISOString();
+
+export interface SuiteNeeds {
+  /** The suite uses store.jobs: skipped (saying so) for a kind without a job queue yet (StoreFactory.supportsJobs). */
+  needs?: "jobs";
+}
+
+/** A suite that does not run, shown as skipped with why. */
+function skipped(title: string, why: string): void {
+  describe.skip(title, () => {
+    it(`skipped: ${why}`, () => {});
+  });
+}
+
+/**
+ * Runs `body` once per store kind, inside describe(kind). `fx()` is that test's fresh store
+ * (created before it, cleaned up after it, including every second handle it opened).
+ * With `{ needs: "jobs" }` a kind without a job queue is skipped; a single test that needs
+ * store.jobs inside a wider suite says `it.skipIf(!factory.supportsJobs)(...)`.
+ */
+export function forEachStore(title: string, body: (fx: () => StoreFixture, factory: StoreFactory) => void, opts: SuiteNeeds = {}): void {
+  if (POSTGRES_SKIPPED !== null) skipped(`postgres: ${title}`, POSTGRES_SKIPPED);
+  for (const factory of STORE_FACTORIES) {
+    if (opts.needs === "jobs" && !factory.supportsJobs) {
+      skipped(`${factory.name}: ${title}`, `the ${factory.name} store has no job queue yet`);
+      continue;
+    }
+    describe(`${factory.name}: ${title}`, () => {
+      let current: StoreFixture | undefined;
+      beforeEach(async () => {
+        current = await factory.create();
+      });
+      afterEach(async () => {
+        await current?.cleanup();
+        current = undefined;
+      });
+      body(() => {
+        if (!current) throw new Error("no store: fx() is only valid inside a test");
+        return current;
+      }, factory);
+    });
+  }
+}
+
+export const newTask = (over: Partial<NewTask> = {}): NewTask => ({
+  title: "write the spec",
+  board: "default",
+  description: "",
+  assignee: null,
+  dueDate: null,
+  status: "todo",
+  ...over,
+});
+
+export const newJob = (over: Partial<NewJob> = {}): NewJob => ({
+  type: "noop",
+  payload: {},
+  runAt: T0,
+  priority: 0,
+  maxAttempts: 3,
+  uniqueKey: null,
+  ...over,
+});
+
+/** What a promise rejects with (it must reject). */
+export async function rejection(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    (v) => {
+      throw new Error(`expected a rejection, got ${JSON.stringify(v)}`);
+    },
+    (e: unknown) => e,
+  );
+}
+
+/** The StoreError a promise rejects with; anything else fails the test with what it was. */
+export async function storeError(p: Promise<unknown>, kind?: StoreErrorKind): Promise<StoreError> {
+  const err = await rejection(p);
+  if (!(err instanceof StoreError)) throw new Error(`expected a StoreError, got ${String(err)}`, { cause: err });
+  if (kind !== undefined && err.kind !== kind) throw new Error(`expected a StoreError of kind ${kind}, got ${err.kind}: ${err.reason}`, { cause: err });
+  return err;
+}
+
+/** The TeamworkError (not_found, conflict, ...) a promise rejects with. */
+export async function teamworkError(p: Promise<unknown>, code: ErrorCode): Promise<TeamworkError> {
+  const err = await rejection(p);
+  if (!(err instanceof TeamworkError) || err.code !== code) throw new Error(`expected a TeamworkError ${code}, got ${String(err)}`, { cause: err });
+  return err;
+}
