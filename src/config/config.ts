@@ -14,6 +14,12 @@ export interface Config {
   concurrency: number;
   /** How safe an acknowledged write is: "full" survives a power cut, "process" a daemon crash (Durability in store/types.ts; each store interprets it). */
   durability: "full" | "process";
+  /**
+   * A PostgreSQL URL (postgres://user[:password]@host[:port]/database) to keep the board and
+   * the queue in, shared by a team's daemons; null keeps them in SQLite under the home. The
+   * URL may hold a password: it is never printed or logged as it is.
+   */
+  database: string | null;
   /** Absolute paths of ES modules whose default export is a job definition or an array of them. */
   jobModules: string[];
   smtpUrl: string | null;
@@ -51,6 +57,7 @@ export interface Config {
 export const DEFAULTS: Config = {
   concurrency: 3,
   durability: "full",
+  database: null,
   jobModules: [],
   smtpUrl: null,
   mailFrom: "teamwork@localhost",
@@ -137,6 +144,26 @@ const smtpUrl: Parser = (value) => {
   return value;
 };
 
+/**
+ * A PostgreSQL URL. Its text is never echoed in an error: it may carry a password.
+ */
+const databaseUrl: Parser = (value) => {
+  if (value === null) return null;
+  const expected = "a PostgreSQL URL like postgres://user@host:5432/teamwork";
+  if (typeof value !== "string") throw new Error(`must be ${expected}`);
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    throw new Error(`is not a valid URL (expected ${expected})`);
+  }
+  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
+    throw new Error(`must use postgres:// or postgresql://, got ${url.protocol.slice(0, 20)}//`);
+  }
+  if (!url.hostname && !url.searchParams.get("host")) throw new Error(`names no host (expected ${expected})`);
+  return value.trim();
+};
+
 /** {"thumbnail": "thread"} in config.json, "thumbnail=thread,report=process" in the environment or a flag. */
 const isolationByType: Parser = (value) => {
   let pairs: [string, unknown][];
@@ -168,6 +195,7 @@ interface KeySpec {
 const KEYS: Record<string, KeySpec> = {
   concurrency: { parse: int(1, 64), env: "TEAMWORK_CONCURRENCY" },
   durability: { parse: oneOf(["full", "process"]), env: "TEAMWORK_DURABILITY" },
+  database: { parse: databaseUrl, env: "TEAMWORK_DATABASE_URL" },
   jobModules: { parse: list(absolutePath, delimiter), env: "TEAMWORK_JOB_MODULES" },
   smtpUrl: { parse: smtpUrl, env: "TEAMWORK_SMTP_URL" },
   mailFrom: { parse: email, env: "TEAMWORK_MAIL_FROM" },

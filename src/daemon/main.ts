@@ -92,13 +92,13 @@ function prepareDirs(paths: Paths): void {
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { home: { type: "string" }, concurrency: { type: "string" }, durability: { type: "string" }, "log-file": { type: "string" } },
+    options: { home: { type: "string" }, concurrency: { type: "string" }, durability: { type: "string" }, database: { type: "string" }, "log-file": { type: "string" } },
     strict: true,
   });
   const paths = resolvePaths({ home: values.home });
   let config: Config;
   try {
-    config = loadConfig({ configFile: paths.configFile, flags: { concurrency: values.concurrency, durability: values.durability } });
+    config = loadConfig({ configFile: paths.configFile, flags: { concurrency: values.concurrency, durability: values.durability, database: values.database } });
   } catch (err) {
     log.error("daemon.config_invalid", { error: errorMessage(err) });
     return DAEMON_EXIT.config;
@@ -131,7 +131,7 @@ async function main(): Promise<number> {
 
 /** Runs the daemon on a home whose lock we hold, until it is stopped. */
 async function serve(paths: Paths, config: Config): Promise<number> {
-  const location: StoreLocation = { kind: "sqlite", path: paths.database };
+  const location: StoreLocation = config.database ? { kind: "postgres", url: config.database } : { kind: "sqlite", path: paths.database };
   let store;
   try {
     store = await openStore(location, { durability: config.durability, taskEvents: taskEventPolicy });

@@ -187,3 +187,30 @@ describe("loadConfig: errors name the key", () => {
     }
   });
 });
+
+describe("loadConfig: database", () => {
+  it("is SQLite (null) unless a PostgreSQL URL is given, from the file, TEAMWORK_DATABASE_URL or --database", () => {
+    expect(loadConfig({ configFile: missing(), env: {} }).database).toBeNull();
+    const url = "postgres://team:s3cret@db.example:5432/teamwork";
+    expect(loadConfig({ configFile: file({ database: url }), env: {} }).database).toBe(url);
+    expect(loadConfig({ configFile: missing(), env: { TEAMWORK_DATABASE_URL: ` ${url} ` } }).database).toBe(url);
+    expect(loadConfig({ configFile: missing(), env: {}, flags: { database: "postgresql://h/db" } }).database).toBe("postgresql://h/db");
+    // A socket directory given as ?host= is a host.
+    expect(loadConfig({ configFile: missing(), env: {}, flags: { database: "postgres:///db?host=/var/run/postgresql" } }).database).toBe("postgres:///db?host=/var/run/postgresql");
+  });
+
+  it("refuses what is not a PostgreSQL URL, naming where it came from, and never echoes the value (it may hold a password)", () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ TEAMWORK_DATABASE_URL: "mysql://root:hunter2@db/teamwork" }, /TEAMWORK_DATABASE_URL must use postgres:\/\/ or postgresql:\/\/, got mysql:\/\//],
+      [{ TEAMWORK_DATABASE_URL: "hunter2 is not a url" }, /TEAMWORK_DATABASE_URL is not a valid URL/],
+      [{ TEAMWORK_DATABASE_URL: "postgres://:hunter2@/db" }, /TEAMWORK_DATABASE_URL is not a valid URL/],
+      [{ TEAMWORK_DATABASE_URL: "postgres:db?password=hunter2" }, /TEAMWORK_DATABASE_URL names no host/],
+    ];
+    for (const [env, message] of cases) {
+      const err = errorOf({ configFile: missing(), env });
+      expect(err.message).toMatch(message);
+      expect(err.message).not.toContain("hunter2");
+    }
+    expect(errorOf({ configFile: file({ database: 5432 }), env: {} }).message).toMatch(/config.json: database must be a PostgreSQL URL/);
+  });
+});
