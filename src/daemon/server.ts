@@ -435,8 +435,11 @@ export function createApiServer(opts: {
     /** Starts what is queued while the connection may take more, and reads from it only then. */
     const pump = () => {
       while (next < queued.length && !closing && !blocked()) {
-        if (!onLine(queued[next]!)) break; // a heavy call waits for the one in flight
-        next++;
+        // Taken before it starts: a call that ends at once calls pump() again from inside.
+        if (!onLine(queued[next++]!)) {
+          next--; // a heavy call waits for the one in flight (nothing was started)
+          break;
+        }
       }
       if (next >= queued.length) {
         queued = [];
