@@ -6,7 +6,7 @@
 // asks for /health every 50 ms (bench/lib/health-probe.mjs). Prints /health's worst and p99, the daemon's RSS before, at peak
 // and after (the clients gone, 2 s later).
 //
-//   npm run build && node bench/hostile.mjs [--profile]
+//   npm run build && node bench/hostile.mjs [--calm] [--rounds N] [--profile]
 //
 // --profile runs the daemon under --cpu-prof and lists the main thread's tasks over 20 ms
 // with the functions that filled them: what makes /health wait.
@@ -23,6 +23,8 @@ import { healthProbe } from "./lib/health-probe.mjs";
 const profile = process.argv.includes("--profile");
 /** --calm: the same drain with no hostile client (the baseline: what the drain alone costs /health). */
 const calm = process.argv.includes("--calm");
+/** --rounds N: drain 6,000 jobs N times with the same clients (memory that only grows is a leak). */
+const rounds = Number(process.argv[process.argv.indexOf("--rounds") + 1] ?? 1) || 1;
 const profDir = profile ? mkdtempSync(join(tmpdir(), "tw-hostile-prof-")) : null;
 const tw = await startTeamwork({ concurrency: 3, durability: "full", execArgv: profile ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--cpu-prof-interval=200"] : [] });
 const sock = resolvePaths({ home: tw.home }).socket;
@@ -68,13 +70,23 @@ async function hostile() {
   closers.push(() => clearInterval(drip));
 }
 
-try {
+/** Queues 6,000 jobs (paused), then drains them under the probe; returns the round's figures. */
+async function round() {
   await tw.client.call("queuePause", {});
   for (let b = 0; b < 6; b++) await tw.client.call("jobsEnqueueBatchIds", { jobs: Array.from({ length: 1000 }, (_, i) => ({ type: "bench-noop", payload: { n: b * 1000 + i, pad: "h".repeat(400) } })) });
+  resetPeak(tw.pid);
+  const probe = healthProbe(sock, 50);
+  const t0 = performance.now();
+  await tw.client.call("queueResume", {});
+  await until(async () => (await tw.client.call("jobsList", { status: "pending", limit: 1 })).jobs.length === 0 && (await tw.client.call("jobsList", { status: "running", limit: 1 })).jobs.length === 0, { timeoutMs: 300_000, intervalMs: 100 });
+  const drainMs = performance.now() - t0;
+  const times = await probe.stop();
+  return { drainMs, times, peak: peakMiB(tw.pid) };
+}
+
+try {
   await sleep(500);
   const before = rssMiB(tw.pid);
-  resetPeak(tw.pid);
-
   if (!calm) await hostile();
   let listing = !calm;
   let lists = 0;
@@ -84,25 +96,19 @@ try {
       lists++;
     }
   })();
-
-  const probe = healthProbe(sock, 50);
-
-  const t0 = performance.now();
-  await tw.client.call("queueResume", {});
-  await until(async () => (await tw.client.call("jobsList", { status: "pending", limit: 1 })).jobs.length === 0 && (await tw.client.call("jobsList", { status: "running", limit: 1 })).jobs.length === 0, { timeoutMs: 300_000, intervalMs: 100 });
-  const drainMs = performance.now() - t0;
+  for (let r = 1; r <= rounds; r++) {
+    const { drainMs, times, peak } = await round();
+    console.log(
+      `${calm ? "calm" : "hostile clients"}, round ${r}: 6000 jobs drained in ${drainMs.toFixed(0)} ms; ` +
+        `/health worst ${Math.max(...times).toFixed(1)} ms, p99 ${pct(times, 99).toFixed(1)} ms, median ${pct(times, 50).toFixed(1)} ms (${times.length} probes); ` +
+        `daemon RSS ${before.toFixed(0)} MiB at start, peak ${peak.toFixed(0)} MiB (+${(peak - before).toFixed(0)})`,
+    );
+  }
   listing = false;
-  const times = await probe.stop();
   await lister;
-  const peak = peakMiB(tw.pid);
   closers.splice(0).forEach((c) => c());
   await sleep(2000);
-  const after = rssMiB(tw.pid);
-  console.log(
-    `hostile clients: 6000 jobs drained in ${drainMs.toFixed(0)} ms, ${lists} lists of 1000 by the reading client; ` +
-      `/health worst ${Math.max(...times).toFixed(1)} ms, p99 ${pct(times, 99).toFixed(1)} ms, median ${pct(times, 50).toFixed(1)} ms (${times.length} probes); ` +
-      `daemon RSS ${before.toFixed(0)} MiB before, peak ${peak.toFixed(0)} MiB (+${(peak - before).toFixed(0)}), ${after.toFixed(0)} MiB after`,
-  );
+  console.log(`  ${lists} lists of 1000 by the reading client; daemon RSS ${rssMiB(tw.pid).toFixed(0)} MiB 2 s after the clients left`);
 } finally {
   closers.splice(0).forEach((c) => c());
   await tw.stop();

@@ -31,9 +31,16 @@ export interface EventLogOptions {
   maxBytes: number;
   /** The log records while no stream is open for this long, so a reconnecting watcher misses nothing. */
   keepRecordingMs: number;
+  /**
+   * Streams are woken at most once per this many ms: the first event after a quiet spell is
+   * sent at once, those that follow it closely together with the next wake-up. Each wake-up
+   * costs a write per open stream, so a busy daemon with 200 watchers paid 200 writes per
+   * turn of its event loop (issue 18: a 2,000-job drain 7.8 times slower with them).
+   */
+  wakeEveryMs: number;
 }
 
-export const EVENT_LOG_DEFAULTS: EventLogOptions = { maxEvents: 10_000, maxBytes: 8 * 1024 * 1024, keepRecordingMs: 60_000 };
+export const EVENT_LOG_DEFAULTS: EventLogOptions = { maxEvents: 10_000, maxBytes: 8 * 1024 * 1024, keepRecordingMs: 60_000, wakeEveryMs: 10 };
 
 /**
  * A stream is written in chunks of consecutive frames, at most this many bytes (or one
@@ -88,6 +95,7 @@ export class EventLog {
   private unsubscribe: (() => void) | null = null;
   private idleTimer: TimerHandle | null = null;
   private wakeQueued = false;
+  private lastWakeAt = -Infinity;
   /**
    * Chunks built since the last wake-up, by the seq they start at: the readers that are at the
    * same place (most of them, when they keep up) share one Buffer, encoded once.
@@ -164,15 +172,25 @@ export class EventLog {
       this.frames = this.frames.slice(this.head);
       this.head = 0;
     }
-    // One wake-up of every reader per turn of the event loop, however many events it made.
-    if (!this.wakeQueued) {
-      this.wakeQueued = true;
-      queueMicrotask(() => {
-        this.wakeQueued = false;
-        this.chunks.clear();
-        for (const r of this.readers) r.wake();
-      });
-    }
+    this.queueWake();
+  }
+
+  /**
+   * One wake-up of every reader for however many events came: right after the current task,
+   * or, within wakeEveryMs of the last wake-up, when that time is up.
+   */
+  private queueWake(): void {
+    if (this.wakeQueued) return;
+    this.wakeQueued = true;
+    const wake = () => {
+      this.wakeQueued = false;
+      this.lastWakeAt = this.clock.now();
+      this.chunks.clear();
+      for (const r of this.readers) r.wake();
+    };
+    const wait = this.lastWakeAt + this.opts.wakeEveryMs - this.clock.now();
+    if (wait <= 0) queueMicrotask(wake);
+    else this.clock.setTimer(wake, wait);
   }
 
   frame(seq: number): Frame | undefined {
