@@ -145,6 +145,7 @@ export function registerDaemon(program: Command, ctx: CliContext): void {
         ctx.out.line(`  log:         ${s.logFile}`);
         ctx.out.line(`  slots:       ${s.concurrency}${s.paused.all ? c.yellow("   queue paused") : s.paused.types.length ? c.yellow(`   paused: ${s.paused.types.join(", ")}`) : ""}`);
         if (s.isolation?.processTypes.length) ctx.out.line(`  processes:   ${s.isolation.processTypes.join(", ")} (memory cap by ${s.isolation.memoryCap})`);
+        if (s.openFiles) ctx.out.line(`  open files:  ${s.openFiles.soft !== s.openFiles.hard ? c.yellow(s.openFiles.summary) : s.openFiles.summary}`);
         ctx.out.line(`  boards:      ${s.counts.boards}   tasks: ${s.counts.tasks}`);
         ctx.out.line(`  jobs:        ${j.pending} pending, ${j.running} running, ${j.complete} complete, ${j.failed} failed, ${j.cancelled} cancelled`);
       });

@@ -91,6 +91,9 @@ SyslogIdentifier=teamwork
 # The daemon finishes running jobs within shutdownGrace on SIGTERM, then re-queues the rest.
 KillSignal=SIGTERM
 TimeoutStopSec=60
+# No LimitNOFILE=: the daemon raises its soft limit of open files to the hard one as it
+# starts (\`daemon status\` shows it), and a value above the hard limit the user manager
+# allows would stop the unit from starting at all.
 
 [Install]
 WantedBy=default.target

@@ -10,6 +10,7 @@ import type { EventBus } from "../queue/events/bus.js";
 import type { Scheduler } from "../scheduler/scheduler.js";
 import type { Housekeeping } from "../scheduler/housekeeping.js";
 import type { Uploads } from "../board/uploads.js";
+import type { DescriptorReport } from "./descriptors.js";
 import type { RouteInput, RouteName, RouteOutput } from "../protocol/routes.js";
 
 /** What route handlers may use. */
@@ -26,6 +27,8 @@ export interface AppContext {
   housekeeping: Housekeeping;
   uploads: Uploads;
   startedAt: number;
+  /** The limit of open files at start, and whether it was raised (./descriptors.ts). */
+  openFiles: DescriptorReport;
   /** Begins a graceful shutdown after the current response is sent. */
   requestStop(reason: string): void;
 }

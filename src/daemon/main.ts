@@ -36,6 +36,7 @@ import { Scheduler } from "../scheduler/scheduler.js";
 import { BUILTIN_SCHEDULES, Housekeeping } from "../scheduler/housekeeping.js";
 import { Uploads } from "../board/uploads.js";
 import { acquireHomeLock, AlreadyRunning, removePidFile } from "./lock.js";
+import { describeOpenFiles, raiseOpenFileLimit } from "./descriptors.js";
 import type { AppContext, Handlers } from "./context.js";
 
 
@@ -131,6 +132,11 @@ async function main(): Promise<number> {
 
 /** Runs the daemon on a home whose lock we hold, until it is stopped. */
 async function serve(paths: Paths, config: Config): Promise<number> {
+  // Before anything opens files: the soft limit of open files up to the hard one (./descriptors.ts).
+  const openFiles = raiseOpenFileLimit();
+  const openFilesFields = { limit: describeOpenFiles(openFiles), soft: openFiles.after?.soft ?? "unknown", hard: openFiles.after?.hard ?? "unknown", softAtStart: openFiles.before?.soft ?? "unknown" };
+  if (openFiles.note) log.warn("daemon.open_files", { ...openFilesFields, note: openFiles.note });
+  else log.info("daemon.open_files", { ...openFilesFields, raised: openFiles.raised });
   const location: StoreLocation = config.database ? { kind: "postgres", url: config.database } : { kind: "sqlite", path: paths.database };
   let store;
   try {
@@ -196,6 +202,7 @@ async function serve(paths: Paths, config: Config): Promise<number> {
     housekeeping,
     uploads,
     startedAt: clock.now(),
+    openFiles,
     requestStop: (reason) => setImmediate(() => void shutdown(reason)),
   };
   const apiCounters = new ApiCounters();

@@ -18,6 +18,7 @@ import { MAX_BODY_BYTES, routes, SSE_ROUTES, type Method, type RouteName } from 
 import { RPC_PROTOCOL, VERSION, VERSION_HEADER } from "../protocol/version.js";
 import type { Handlers, JsonRoute, StreamHandlers, StreamRoute } from "./context.js";
 import type { SseRequest } from "./sse.js";
+import { Gate } from "./gate.js";
 
 /** The longest RPC line taken, in bytes: a request body's limit and room for its envelope. */
 const MAX_RPC_LINE = MAX_BODY_BYTES + 4096;
@@ -30,6 +31,16 @@ const MAX_RPC_LINE = MAX_BODY_BYTES + 4096;
  */
 export const RPC_MAX_IN_FLIGHT = 32;
 export const RPC_MAX_UNSENT = 1024 * 1024;
+
+/**
+ * Calls whose reply may be a big list (up to the 1 MiB summary bound): each costs the main
+ * thread milliseconds of reading, shaping and serialising. They take turns daemon-wide
+ * (HEAVY_CALLS_AT_ONCE, each next one on a new turn of the event loop: ./gate.ts), and an
+ * RPC connection has one in flight at a time, so a client that pipelines lists and does not
+ * read holds about RPC_MAX_UNSENT plus one reply, not RPC_MAX_IN_FLIGHT replies.
+ */
+export const HEAVY_CALLS: ReadonlySet<RouteName> = new Set<RouteName>(["jobsList", "tasksList", "taskEventsList", "jobsLogs", "boardsList", "schedulesList", "stats", "digestPreview"]);
+export const HEAVY_CALLS_AT_ONCE = 1;
 
 /**
  * A log line for events that may come in floods: `note()` counts one; the first is logged
@@ -259,8 +270,12 @@ export function createApiServer(opts: {
     socket.destroySoon();
   };
 
-  /** Validates a JSON route's input (path parameters included) and calls its handler. */
-  const invoke = async (name: JsonRoute, fields: Record<string, unknown>) => handlers[name](routes[name].input(fields, "") as never);
+  const heavy = new Gate(HEAVY_CALLS_AT_ONCE);
+  /** Validates a JSON route's input (path parameters included) and calls its handler (heavy ones in turn). */
+  const invoke = async (name: JsonRoute, fields: Record<string, unknown>) => {
+    const call = async () => handlers[name](routes[name].input(fields, "") as never);
+    return HEAVY_CALLS.has(name) ? heavy.run(call) : call();
+  };
 
   const send = (res: ServerResponse, status: number, body: unknown) => {
     if (res.headersSent) {
@@ -406,6 +421,8 @@ export function createApiServer(opts: {
     let closing = false;
     let ended = false;
     let inFlight = 0;
+    /** Heavy calls in flight (HEAVY_CALLS): one at a time per connection. */
+    let heavyInFlight = 0;
     /** Lines received and not yet started (backpressure), from `next` on. */
     let queued: string[] = [];
     let next = 0;
@@ -417,7 +434,13 @@ export function createApiServer(opts: {
     const blocked = () => inFlight >= RPC_MAX_IN_FLIGHT || socket.writableLength > RPC_MAX_UNSENT;
     /** Starts what is queued while the connection may take more, and reads from it only then. */
     const pump = () => {
-      while (next < queued.length && !closing && !blocked()) onLine(queued[next++]!);
+      while (next < queued.length && !closing && !blocked()) {
+        // Taken before it starts: a call that ends at once calls pump() again from inside.
+        if (!onLine(queued[next++]!)) {
+          next--; // a heavy call waits for the one in flight (nothing was started)
+          break;
+        }
+      }
       if (next >= queued.length) {
         queued = [];
         next = 0;
@@ -462,20 +485,29 @@ export function createApiServer(opts: {
       fail(null, err);
       socket.end();
     };
-    const onLine = (line: string) => {
-      if (line.trim() === "") return;
+    /** Starts the call on `line`; false when it is heavy and must wait for this connection's heavy one (unless `force`). */
+    const onLine = (line: string, force = false): boolean => {
+      if (line.trim() === "") return true;
       let msg: unknown;
       try {
         msg = JSON.parse(line);
       } catch (err) {
-        return refuse(new TeamworkError("invalid_input", `RPC line is not valid JSON: ${(err as Error).message}`));
+        refuse(new TeamworkError("invalid_input", `RPC line is not valid JSON: ${(err as Error).message}`));
+        return true;
       }
-      if (typeof msg !== "object" || msg === null || Array.isArray(msg)) return refuse(new TeamworkError("invalid_input", "an RPC line must be a JSON object"));
+      if (typeof msg !== "object" || msg === null || Array.isArray(msg)) {
+        refuse(new TeamworkError("invalid_input", "an RPC line must be a JSON object"));
+        return true;
+      }
       const { id, call, input } = msg as { id?: unknown; call?: unknown; input?: unknown };
       if (!(typeof id === "number" && Number.isSafeInteger(id)) && !(typeof id === "string" && id.length <= 64)) {
-        return refuse(new TeamworkError("invalid_input", `"id" must be an integer or a short string`));
+        refuse(new TeamworkError("invalid_input", `"id" must be an integer or a short string`));
+        return true;
       }
+      const isHeavy = typeof call === "string" && HEAVY_CALLS.has(call as RouteName);
+      if (isHeavy && heavyInFlight > 0 && !force) return false;
       inFlight++;
+      if (isHeavy) heavyInFlight++;
       void (async () => {
         try {
           if (typeof call !== "string" || !Object.hasOwn(routes, call)) {
@@ -489,9 +521,11 @@ export function createApiServer(opts: {
           fail(id, err);
         } finally {
           inFlight--;
+          if (isHeavy) heavyInFlight--;
           pump();
         }
       })();
+      return true;
     };
     const onData = (chunk: Buffer) => {
       if (closing) return;
@@ -502,7 +536,7 @@ export function createApiServer(opts: {
         // Whatever came before the long line is answered; nothing after it is read.
         queued = queued.slice(next);
         next = 0;
-        while (queued.length > 0 && !closing) onLine(queued.shift()!);
+        while (queued.length > 0 && !closing) onLine(queued.shift()!, true);
         refuse(new TeamworkError("payload_too_large", `RPC line is longer than ${MAX_RPC_LINE} bytes`));
       }
     };

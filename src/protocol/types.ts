@@ -235,4 +235,9 @@ export interface DaemonStatus {
     tasks: number;
     jobs: Record<JobStatus, number>;
   };
+  /**
+   * The daemon's limit of open files (null: unlimited or unknown): the soft limit is raised to
+   * the hard one at start where prlimit is available; `note` says why it was not.
+   */
+  openFiles?: { soft: number | null; hard: number | null; softAtStart: number | null; note: string | null; summary: string };
 }

@@ -1,34 +1,48 @@
-// Every kind of hostile or careless client at once, against one real daemon running 6,000
-// jobs (issue 18's done-when): event readers that never read, 50 watchers that do, 150 idle
-// connections, an RPC client that pipelines calls and never reads the replies, HTTP bodies
-// sent a byte now and then, and a loop of the biggest lists. Meanwhile a well-behaved client
-// asks for /health every 50 ms. The daemon must finish every job, keep answering, and keep
-// its memory bounded; the figures are printed (the bound asserted is loose, for a loaded CI
-// machine: the measured ones are in the log line and the closing note).
+// Every kind of hostile or careless client at once, against one real daemon (issue 18's
+// done-when): event readers that never read, 50 watchers that do, 150 idle connections, an
+// RPC client that pipelines calls and never reads the replies, HTTP bodies sent a byte now
+// and then, and a loop of the biggest lists. Meanwhile a worker thread of its own asks for
+// /health every 50 ms (so what it measures is the daemon, not this busy test thread).
+//
+// The daemon drains 3,000 jobs five times over with the same clients attached. It must
+// finish every job, keep answering, and keep its memory flat: what a round adds to the
+// peak must not keep growing round after round (a leak, or a queue that fills), and the
+// peak stays under a bound. The bounds asserted are loose, for a loaded 2-core machine; the
+// figures are printed, and bench/hostile.mjs measures them (docs/operations.md).
 
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { request, type IncomingMessage } from "node:http";
+import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { waitFor } from "../helpers/wait.js";
 
 let d: TestDaemon | undefined;
-const cleanups: (() => void)[] = [];
+const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
-  for (const c of cleanups.splice(0)) c();
+  for (const c of cleanups.splice(0)) await c();
   await d?.cleanup();
   d = undefined;
 });
 
-const rss = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
+const status = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
+/** Resets the kernel's peak-RSS counter (VmHWM) of a process; false where that is refused. */
+const resetPeak = (pid: number) => {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 function sse(socket: string, read: boolean): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const req = request({ socketPath: socket, path: "/events", headers: { accept: "text/event-stream" } }, (res) => {
       if (read) res.resume();
       else res.pause();
-      cleanups.push(() => res.destroy());
+      cleanups.push(() => void res.destroy());
       resolve(res);
     });
     req.on("error", reject);
@@ -41,17 +55,69 @@ function raw(socket: string): Promise<Socket> {
     const s = connect(socket, () => resolve(s));
     s.on("error", () => {});
     s.once("error", reject);
-    cleanups.push(() => s.destroy());
+    cleanups.push(() => void s.destroy());
   });
 }
 
+// /health over RPC from a worker thread: one call every `everyMs`, the answer times back at stop.
+const PROBE = `
+const { connect } = require("node:net");
+const { parentPort, workerData } = require("node:worker_threads");
+const times = [];
+let stopping = false, buf = "", upgraded = false, sentAt = 0, id = 0;
+parentPort.on("message", () => { stopping = true; });
+const s = connect(workerData.socket);
+const ask = () => {
+  if (stopping) { s.destroy(); parentPort.postMessage(times); return; }
+  sentAt = performance.now();
+  s.write(JSON.stringify({ id: ++id, call: "health" }) + "\\n");
+};
+s.on("connect", () => s.write("GET /rpc HTTP/1.1\\r\\nhost: x\\r\\nconnection: Upgrade\\r\\nupgrade: teamwork-rpc\\r\\n\\r\\n"));
+s.on("data", (chunk) => {
+  buf += chunk.toString("utf8");
+  if (!upgraded) {
+    const end = buf.indexOf("\\r\\n\\r\\n");
+    if (end < 0) return;
+    buf = buf.slice(end + 4);
+    upgraded = true;
+    ask();
+  }
+  let nl;
+  while ((nl = buf.indexOf("\\n")) >= 0) {
+    const line = buf.slice(0, nl);
+    buf = buf.slice(nl + 1);
+    if (JSON.parse(line).id === id) { times.push(performance.now() - sentAt); setTimeout(ask, workerData.everyMs); }
+  }
+});
+s.on("error", (err) => parentPort.postMessage({ error: String(err) }));
+`;
+
+function healthProbe(socket: string, everyMs: number): { stop(): Promise<number[]> } {
+  const w = new Worker(PROBE, { eval: true, workerData: { socket, everyMs } });
+  const done = new Promise<number[]>((resolve, reject) => {
+    w.once("message", (m: number[] | { error: string }) => (Array.isArray(m) ? resolve(m) : reject(new Error(m.error))));
+    w.once("error", reject);
+  });
+  cleanups.push(() => void w.terminate());
+  return {
+    async stop() {
+      w.postMessage("stop");
+      return done;
+    },
+  };
+}
+
+const ROUNDS = 5;
+const JOBS = 3000;
+
 describe("hostile clients, all at once", () => {
-  it("the daemon finishes every job, answers /health and keeps its memory bounded", async () => {
-    d = await startDaemon({ config: { concurrency: 3 } });
+  it("the daemon finishes every job, answers /health and keeps its memory flat", async () => {
+    // With the V8 flag the product starts the daemon with (DAEMON_NODE_FLAGS; the other one is
+    // not allowed in NODE_OPTIONS): the memory measured is nearer what a user's daemon takes.
+    d = await startDaemon({ config: { concurrency: 3 }, env: { NODE_OPTIONS: "--max-semi-space-size=1" } });
     const sock = d.paths.socket;
-    const before = rss(d.pid);
-    await d.client.call("queuePause", {});
-    for (let b = 0; b < 6; b++) await d.client.call("jobsEnqueueBatchIds", { jobs: Array.from({ length: 1000 }, (_, i) => ({ type: "quick", payload: { n: b * 1000 + i, pad: "h".repeat(400) } })) });
+    const pid = d.pid;
+    const start = status(pid, "VmRSS");
 
     // Stalled and reading event streams.
     for (let i = 0; i < 3; i++) await sse(sock, false);
@@ -77,29 +143,46 @@ describe("hostile clients, all at once", () => {
     const lists = (async () => {
       while (listing) await d!.client.call("jobsList", { limit: 1000 }).catch(() => null);
     })();
+    cleanups.push(async () => {
+      listing = false;
+      await lists;
+    });
 
+    const peaks: number[] = [];
     let worst = 0;
-    let peak = rss(d.pid);
-    let probing = true;
-    const probe = (async () => {
-      while (probing) {
-        const t = performance.now();
-        await d!.client.call("health", {});
-        worst = Math.max(worst, performance.now() - t);
-        peak = Math.max(peak, rss(d!.pid));
-        await new Promise((r) => setTimeout(r, 50));
+    let probes = 0;
+    const measuredPeak = resetPeak(pid);
+    for (let round = 1; round <= ROUNDS; round++) {
+      await d.client.call("queuePause", {});
+      for (let b = 0; b < JOBS / 1000; b++) {
+        await d.client.call("jobsEnqueueBatchIds", { jobs: Array.from({ length: 1000 }, (_, i) => ({ type: "quick", payload: { n: b * 1000 + i, pad: "h".repeat(400) } })) });
       }
-    })();
-
-    await d.client.call("queueResume", {});
-    await waitFor(async () => (await d!.client.call("jobsList", { status: "pending", limit: 1 })).jobs.length === 0 && (await d!.client.call("jobsList", { status: "running", limit: 1 })).jobs.length === 0, { timeoutMs: 120_000, intervalMs: 100 });
+      if (measuredPeak) resetPeak(pid);
+      const probe = healthProbe(sock, 50);
+      await d.client.call("queueResume", {});
+      await waitFor(async () => (await d!.client.call("jobsList", { status: "pending", limit: 1 })).jobs.length === 0 && (await d!.client.call("jobsList", { status: "running", limit: 1 })).jobs.length === 0, { timeoutMs: 120_000, intervalMs: 100 });
+      const times = await probe.stop();
+      probes += times.length;
+      worst = Math.max(worst, ...times);
+      peaks.push(measuredPeak ? status(pid, "VmHWM") : status(pid, "VmRSS"));
+    }
     listing = false;
-    probing = false;
-    await Promise.all([lists, probe]);
+    await lists;
     const complete = (await d.client.call("daemonStatus", {})).counts.jobs.complete;
-    console.log(`hostile clients: 6000 jobs; /health worst ${worst.toFixed(1)} ms; daemon RSS ${before.toFixed(0)} MiB before, peak ${peak.toFixed(0)} MiB`);
-    expect(complete).toBeGreaterThanOrEqual(6000);
+    const growth = peaks.map((p) => p - start);
+    console.log(
+      `hostile clients: ${ROUNDS} rounds of ${JOBS} jobs; /health worst ${worst.toFixed(1)} ms (${probes} probes from a thread of their own); ` +
+        `daemon RSS ${start.toFixed(0)} MiB at start, peak per round +${growth.map((g) => g.toFixed(0)).join(", +")} MiB`,
+    );
+    expect(complete).toBe(ROUNDS * JOBS);
+    // Loose bounds for a loaded machine. Measured on 2 shared cores (2026-12-03): /health worst
+    // 45-160 ms; the peak rises over the first three rounds and levels off (+38, +49, +98,
+    // +91, +102 MiB; +50, +61, +87, +77, +92 MiB). Much of that is the drain itself and the growing database:
+    // bench/hostile.mjs --calm, with no hostile client, levels off at +35-55 MiB.
     expect(worst).toBeLessThan(1000);
-    expect(peak - before).toBeLessThan(300);
-  }, 180_000);
+    expect(Math.max(...growth)).toBeLessThan(200);
+    // Flat: once warm, two more rounds add little to the peak (measured 1-15 MiB; a leak of
+    // 10 KB per job, or a queue that keeps what it sends, would add 60 MiB or more).
+    expect(peaks[4]! - peaks[2]!).toBeLessThan(40);
+  }, 240_000);
 });

@@ -2,6 +2,19 @@ import { VERSION } from "../../protocol/version.js";
 import type { AppContext, Handlers } from "../context.js";
 import { ok } from "../context.js";
 import { processIsolationInfo } from "../../queue/pool/process.js";
+import { describeOpenFiles, readOpenFileLimits } from "../descriptors.js";
+
+/** The limit of open files now (it may have been changed from outside since the start). */
+function openFilesNow(app: AppContext) {
+  const now = readOpenFileLimits() ?? app.openFiles.after;
+  return {
+    soft: now?.soft ?? null,
+    hard: now?.hard ?? null,
+    softAtStart: app.openFiles.before?.soft ?? null,
+    note: app.openFiles.note ?? null,
+    summary: describeOpenFiles(app.openFiles, now),
+  };
+}
 
 export function daemonRoutes(app: AppContext): Pick<Handlers, "health" | "daemonStatus" | "daemonStop"> {
   return {
@@ -24,6 +37,7 @@ export function daemonRoutes(app: AppContext): Pick<Handlers, "health" | "daemon
         paused: app.engine.pausedState,
         isolation: { processTypes: app.engine.processTypes, ...processIsolationInfo() },
         counts: { boards: boards.length, tasks, jobs },
+        openFiles: openFilesNow(app),
       });
     },
     async daemonStop() {
