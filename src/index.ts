@@ -1,3 +1,48 @@
-// The package's library entry: what a user's job module may import.
+// The package's library entry: the client applications use (connect), and what a user's job
+// module may import (defineJob). Both read one map of job types (JobTypes), which
+// applications extend by declaration merging (docs/client.md).
+export { connect, type ConnectOptions } from "./client/connect.js";
+export {
+  TeamworkClient,
+  type AnyJobType,
+  type EnqueueOptions,
+  type Enqueued,
+  type JobOf,
+  type JobRequest,
+  type ListJobsOptions,
+  type PayloadFor,
+  type ResultFor,
+  type ScheduleInput,
+  type TaskChanges,
+  type TaskInput,
+} from "./client/teamwork.js";
+export { JobFailedError, type WaitOptions, type WatchOptions } from "./client/watch.js";
+export { NotAnswering } from "./client/client.js";
+export { TeamworkError, type ErrorCode } from "./lib/errors.js";
+export type { JobTypes, JobType, PayloadOf, ResultOf } from "./protocol/job-types.js";
+export type { ControlEvent, EventMap, EventName, StreamEvent } from "./protocol/events.js";
+export type {
+  Attachment,
+  Board,
+  CleanupStats,
+  DaemonStatus,
+  DigestPreview,
+  Health,
+  Job,
+  JobAttemptError,
+  JobHead,
+  JobLogLine,
+  JobStatus,
+  JobSummary,
+  JobWhy,
+  Json,
+  QueueState,
+  Schedule,
+  Stats,
+  Task,
+  TaskEvent,
+  TaskStatus,
+  WhyCode,
+} from "./protocol/types.js";
 export { defineJob, PermanentJobError } from "./jobs/define.js";
 export type { JobContext, JobDefinition } from "./jobs/define.js";

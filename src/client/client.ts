@@ -44,6 +44,11 @@ export interface ClientOptions {
   explainLoss?: (duringCall: boolean) => Promise<TeamworkError | null>;
 }
 
+/** A connection failure that is none of the known kinds, as a TeamworkError: never a bare socket error. */
+export function connectionFailed(err: Error): TeamworkError {
+  return new TeamworkError("unavailable", `the connection to the daemon failed: ${err.message}`, "try again; see `teamwork daemon status`", undefined, { cause: err });
+}
+
 export function unreachable(socket: string, err: NodeJS.ErrnoException): TeamworkError {
   if (err.code === "EACCES" || err.code === "EPERM") {
     return new TeamworkError("daemon_unreachable", `cannot open the daemon's socket ${socket}: permission denied`, "the socket belongs to another user; run as that user or use your own --home");
@@ -156,7 +161,8 @@ export class Client {
     for (let resets = 0; ; resets++) {
       try {
         return await this.once(name, input);
-      } catch (err) {
+      } catch (caught) {
+        const err = caught instanceof TeamworkError || !(caught instanceof Error) ? caught : connectionFailed(caught);
         if (!(err instanceof TeamworkError)) throw err;
         const lost = err.code === "unavailable" && /closed the connection/.test(err.message);
         // Took the connection and then said nothing: a daemon is there; starting another or
@@ -217,7 +223,7 @@ export class Client {
           this.checkVersion(res);
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("error", reject);
+          res.on("error", (err) => reject(connectionFailed(err)));
           res.on("end", () => {
             clearTimeout(timer);
             const text = Buffer.concat(chunks).toString("utf8");
@@ -244,7 +250,7 @@ export class Client {
         if (err instanceof TeamworkError) reject(err);
         else if (["ENOENT", "ECONNREFUSED", "EACCES", "EPERM", "ENOTDIR"].includes(err.code ?? "")) reject(unreachable(this.opts.socket, err));
         else if (err.code === "ECONNRESET" || err.code === "EPIPE") reject(new TeamworkError("unavailable", "the daemon closed the connection (is it stopping?)"));
-        else reject(err);
+        else reject(connectionFailed(err));
       });
       req.end(body);
     });
@@ -327,7 +333,7 @@ export class Client {
         req.on("error", (err: NodeJS.ErrnoException) => {
           if (["ENOENT", "ECONNREFUSED", "EACCES", "EPERM"].includes(err.code ?? "")) reject(unreachable(this.opts.socket, err));
           else if (err.code === "ECONNRESET" || err.message === "aborted") resolve();
-          else reject(err);
+          else reject(err instanceof TeamworkError ? err : connectionFailed(err));
         });
         req.end();
       }, reject);
