@@ -129,9 +129,9 @@ class Jobs {
   }
 
   /** Queues several jobs in one commit: all of them or none. Answers in input order. */
-  async enqueueMany<const T extends readonly { type: string }[]>(
-    jobs: { [I in keyof T]: T[I] extends { type: infer K extends string } ? JobRequest<K> : never },
-  ): Promise<{ [I in keyof T]: T[I] extends { type: infer K extends string } ? Enqueued<K> : never }> {
+  async enqueueMany<T extends readonly JobRequest[] | []>(
+    jobs: T & { [I in keyof T]: T[I] extends { type: infer K extends string } ? JobRequest<K> : never },
+  ): Promise<{ -readonly [I in keyof T]: T[I] extends { type: infer K extends string } ? Enqueued<K> : never }> {
     const specs = (jobs as readonly JobRequest<string>[]).map(({ type, payload, ...o }) => jobSpec(type, payload, o));
     return (await this.t.call("jobsEnqueueBatch", { jobs: specs })).jobs as never;
   }
