@@ -8,6 +8,7 @@ export {
   type EnqueueOptions,
   type Enqueued,
   type JobOf,
+  type JobRef,
   type JobRequest,
   type ListJobsOptions,
   type PayloadFor,

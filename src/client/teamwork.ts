@@ -57,6 +57,11 @@ export interface EnqueueOptions {
   maxAttempts?: number;
 }
 
+/** A job by its id, or the job itself (as enqueue answers it): then typed by its type. */
+export type JobRef<K extends string = AnyJobType> = number | { id: number; type: K };
+
+const idOf = (job: JobRef<string>): number => (typeof job === "number" ? job : job.id);
+
 /** One job of an enqueueMany batch. */
 export type JobRequest<K extends string = AnyJobType> = { type: K; payload?: PayloadFor<K> } & EnqueueOptions;
 
@@ -191,25 +196,26 @@ class Jobs {
    * The job's events, from its current status to its final one (the last yielded), across
    * daemon restarts. Breaking out of the loop closes the stream.
    */
-  watch(id: number, o: WatchOptions = {}): AsyncGenerator<StreamEvent, void, undefined> {
+  watch(job: JobRef, o: WatchOptions = {}): AsyncGenerator<StreamEvent, void, undefined> {
     this.t.willStream();
-    return watchJobEvents(this.t, id, o);
+    return watchJobEvents(this.t, idOf(job), o);
   }
 
   /**
    * Waits for the job to end: resolves with its result when it completed, rejects with a
    * JobFailedError (the job and its last error) when it failed or was cancelled, and with a
-   * TeamworkError "timeout" or "aborted" when told to stop waiting.
+   * TeamworkError "timeout" or "aborted" when told to stop waiting. Given the job (as
+   * enqueue answers it) rather than its id, the result is typed by the job's type.
    */
-  async wait<K extends AnyJobType = AnyJobType>(id: number, o: WaitOptions = {}): Promise<ResultFor<K>> {
+  async wait<K extends AnyJobType = AnyJobType>(job: JobRef<K>, o: WaitOptions = {}): Promise<ResultFor<K>> {
     this.t.willStream();
-    return (await waitForJob(this.t, id, o)).result as ResultFor<K>;
+    return (await waitForJob(this.t, idOf(job), o)).result as ResultFor<K>;
   }
 
   /** As wait, resolving with the whole job (its result included). */
-  async waitForJob<K extends AnyJobType = AnyJobType>(id: number, o: WaitOptions = {}): Promise<JobOf<K>> {
+  async waitForJob<K extends AnyJobType = AnyJobType>(job: JobRef<K>, o: WaitOptions = {}): Promise<JobOf<K>> {
     this.t.willStream();
-    return (await waitForJob(this.t, id, o)) as unknown as JobOf<K>;
+    return (await waitForJob(this.t, idOf(job), o)) as unknown as JobOf<K>;
   }
 }
 

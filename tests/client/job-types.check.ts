@@ -36,8 +36,10 @@ export async function producer(): Promise<void> {
   // @ts-expect-error: in a batch too
   await tw.jobs.enqueueMany([{ type: "noop" }, { type: "report", payload: { format: "pdf" } }]);
   const { job } = await tw.jobs.enqueue("report", { board: "x", format: "md" });
-  const result = await tw.jobs.wait<"report">(job.id);
+  const result = await tw.jobs.wait(job);
   yes<Equal<typeof result, ResultOf<"report">>>(true);
+  const byId = await tw.jobs.wait<"report">(job.id);
+  yes<Equal<typeof byId, ResultOf<"report">>>(true);
   const [a, b] = await tw.jobs.enqueueMany([{ type: "report" }, { type: "cleanup", payload: { olderThanMs: 1 } }]);
   yes<Equal<typeof a.job.type, "report">>(true);
   yes<Equal<typeof b.job.payload, PayloadOf<"cleanup">>>(true);
