@@ -8,7 +8,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile, spawn } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -165,6 +165,20 @@ describe("the packed package", () => {
       });
     } finally {
       rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  it("runs the examples of docs/client.md marked tested", async () => {
+    const doc = readFileSync(join(ROOT, "docs", "client.md"), "utf8");
+    const blocks = [...doc.matchAll(/^\*tested\*\n\n```js\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThanOrEqual(4);
+    for (const [i, code] of blocks.entries()) {
+      const file = join(app, `doc-${i}.mjs`);
+      writeFileSync(file, code);
+      const { stdout } = await run(process.execPath, [file], { cwd: app, env: { ...process.env, TEAMWORK_HOME: d.home } }).catch((err: Error & { stderr?: string }) => {
+        throw new Error(`docs/client.md, tested block ${i + 1}: ${err.message}\n${err.stderr ?? ""}`);
+      });
+      expect(stdout).not.toBe("");
     }
   });
 
