@@ -1,24 +1,25 @@
 // The package's library entry: the client applications use (connect), and what a user's job
 // module may import (defineJob). Both read one map of job types (JobTypes), which
 // applications extend by declaration merging (docs/client.md).
-export { connect, type ConnectOptions } from "./client/connect.js";
-export {
+export { connect } from "./client/entry.js";
+export type { ConnectOptions } from "./client/connect.js";
+export type {
   TeamworkClient,
-  type AnyJobType,
-  type EnqueueOptions,
-  type Enqueued,
-  type JobOf,
-  type JobRef,
-  type JobRequest,
-  type ListJobsOptions,
-  type PayloadFor,
-  type ResultFor,
-  type ScheduleInput,
-  type TaskChanges,
-  type TaskInput,
+  AnyJobType,
+  EnqueueOptions,
+  Enqueued,
+  JobOf,
+  JobRef,
+  JobRequest,
+  ListJobsOptions,
+  PayloadFor,
+  ResultFor,
+  ScheduleInput,
+  TaskChanges,
+  TaskInput,
 } from "./client/teamwork.js";
-export { JobFailedError, type WaitOptions, type WatchOptions } from "./client/watch.js";
-export { NotAnswering } from "./client/client.js";
+export { JobFailedError, NotAnswering } from "./client/errors.js";
+export type { WaitOptions, WatchOptions } from "./client/watch.js";
 export { TeamworkError, type ErrorCode } from "./lib/errors.js";
 export type { JobTypes, JobType, PayloadOf, ResultOf } from "./protocol/job-types.js";
 export type { ControlEvent, EventMap, EventName, StreamEvent } from "./protocol/events.js";

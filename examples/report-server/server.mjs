@@ -37,7 +37,7 @@ async function streamReport(req, res, url) {
   res.on("close", () => gone.abort());
   for await (const e of tw.jobs.watch(job, { signal: gone.signal })) {
     if (e.type === "job:progress") send({ event: "progress", percent: e.data.progress, message: e.data.message });
-    if (e.type === "job:status") send({ event: "status", status: e.data.job.status });
+    if (e.type === "job:status") send({ event: "status", status: e.data.job.status, percent: e.data.job.progress });
   }
   const final = await tw.jobs.get(job.id);
   if (final.status === "complete") send({ event: "done", path: final.result.path, tasks: final.result.tasks });

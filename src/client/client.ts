@@ -10,8 +10,10 @@ import { VERSION, VERSION_HEADER } from "../protocol/version.js";
 import type { ControlEvent, EventMap, EventName, StreamEvent } from "../protocol/events.js";
 import { RpcConnection, RpcUnsupported, replyError } from "./rpc.js";
 import { lazyImport } from "../lib/lazy-import.js";
-import { formatDuration } from "../lib/duration.js";
+import { NotAnswering } from "./errors.js";
 import { readFileSync } from "node:fs";
+
+export { NotAnswering };
 
 /** How long a call waits for the daemon unless told otherwise (the CLI passes its --timeout, 10 s by default). */
 export const DEFAULT_TIMEOUT_MS = 60_000;
@@ -54,31 +56,6 @@ export function unreachable(socket: string, err: NodeJS.ErrnoException): Teamwor
     return new TeamworkError("daemon_unreachable", `cannot open the daemon's socket ${socket}: permission denied`, "the socket belongs to another user; run as that user or use your own --home");
   }
   return new TeamworkError("daemon_unreachable", "daemon not running", "start it with `teamwork daemon start`");
-}
-
-/**
- * A daemon took the connection but did not answer in time: stopped (SIGSTOP), wedged or
- * swamped. Exit 3 like an unreachable one, but never a reason to start another daemon, nor
- * to retry.
- */
-export class NotAnswering extends TeamworkError {
-  constructor(
-    readonly pid: number | null,
-    readonly timeoutMs: number,
-    /** The call asked for a change, which may or may not have been made. */
-    readonly write = false,
-  ) {
-    const who = pid === null ? "the daemon" : `the daemon (pid ${pid})`;
-    super(
-      "daemon_unreachable",
-      `${who} is not answering (no reply within ${formatDuration(timeoutMs)})`,
-      [
-        write ? "the change asked for may or may not have been made; check before repeating it. " : "",
-        "It may be stopped (kill -STOP) or overloaded: see `teamwork daemon status`, allow longer with --timeout (or TEAMWORK_TIMEOUT)",
-        pid === null ? "" : `, or end it with \`kill ${pid}\``,
-      ].join(""),
-    );
-  }
 }
 
 function readPidFile(file: string | undefined): number | null {

@@ -5,8 +5,11 @@
 import { TeamworkError } from "../lib/errors.js";
 import { formatDuration } from "../lib/duration.js";
 import type { ControlEvent, StreamEvent } from "../protocol/events.js";
-import type { Job, JobAttemptError, JobHead, JobStatus } from "../protocol/types.js";
-import { NotAnswering, type Client } from "./client.js";
+import type { Job, JobHead, JobStatus } from "../protocol/types.js";
+import type { Client } from "./client.js";
+import { JobFailedError, NotAnswering } from "./errors.js";
+
+export { JobFailedError };
 
 export const FINAL_STATUSES: ReadonlySet<JobStatus> = new Set<JobStatus>(["complete", "failed", "cancelled"]);
 
@@ -29,22 +32,6 @@ export interface WatchOptions {
   onBack?: () => void;
   /** The stream's control events (docs/protocol.md, "Event streams"); they are not yielded. */
   onControl?: (e: ControlEvent) => void;
-}
-
-/** A job that ended failed or cancelled, as `wait` sees it: the job and its last error. */
-export class JobFailedError extends TeamworkError {
-  /** The last failed attempt's error, or null (cancelled before any attempt failed). */
-  readonly lastError: JobAttemptError | null;
-  constructor(readonly job: Job) {
-    const lastError = job.errors.at(-1) ?? null;
-    const why = job.status === "cancelled" ? "was cancelled" : `failed: ${job.error ?? lastError?.message ?? "no error recorded"}`;
-    super("job_failed", `job ${job.id} (${job.type}) ${why}`, `see why with \`teamwork jobs why ${job.id}\` or client.jobs.why(${job.id})`, {
-      jobId: job.id,
-      status: job.status,
-    });
-    this.name = "JobFailedError";
-    this.lastError = lastError;
-  }
 }
 
 /** The TeamworkError an aborted signal becomes: "timeout" for AbortSignal.timeout, "aborted" otherwise. */
