@@ -32,7 +32,7 @@ beforeAll(async () => {
   if (!tgz) throw new Error(`npm pack wrote no tarball in ${dir}`);
   app = join(dir, "app");
   mkdirSync(join(app, "node_modules"), { recursive: true });
-  await run("tar", ["-xzf", join(dir, tgz), "-C", join(app, "node_modules")]);
+  await run("tar", ["--no-same-owner", "-xzf", join(dir, tgz), "-C", join(app, "node_modules")]);
   renameSync(join(app, "node_modules", "package"), join(app, "node_modules", "teamwork"));
   symlinkSync(join(ROOT, "node_modules"), join(app, "node_modules", "teamwork", "node_modules"));
   symlinkSync(join(ROOT, "node_modules", "@types"), join(app, "node_modules", "@types"));
