@@ -105,7 +105,8 @@ export interface ScheduleInput {
   payload?: Json;
 }
 
-function jobSpec(type: string, payload: unknown, o: EnqueueOptions = {}): JobSpec {
+/** The wire form of one job to enqueue: options as the route takes them (delay → delayMs, runAt → ISO text). */
+export function toJobSpec(type: string, payload: unknown, o: EnqueueOptions = {}): JobSpec {
   let delayMs: number | undefined;
   if (typeof o.delay === "string") {
     try {
@@ -130,14 +131,14 @@ class Jobs {
 
   /** Queues a job; answers once it is committed. */
   async enqueue<K extends AnyJobType>(type: K, ...[payload, options]: PayloadArgs<K>): Promise<Enqueued<K>> {
-    return (await this.t.call("jobsEnqueue", jobSpec(type, payload, options))) as unknown as Enqueued<K>;
+    return (await this.t.call("jobsEnqueue", toJobSpec(type, payload, options))) as unknown as Enqueued<K>;
   }
 
   /** Queues several jobs in one commit: all of them or none. Answers in input order. */
   async enqueueMany<T extends readonly JobRequest[] | []>(
     jobs: T & { [I in keyof T]: T[I] extends { type: infer K extends string } ? JobRequest<K> : never },
   ): Promise<{ -readonly [I in keyof T]: T[I] extends { type: infer K extends string } ? Enqueued<K> : never }> {
-    const specs = (jobs as readonly JobRequest<string>[]).map(({ type, payload, ...o }) => jobSpec(type, payload, o));
+    const specs = (jobs as readonly JobRequest<string>[]).map(({ type, payload, ...o }) => toJobSpec(type, payload, o));
     return (await this.t.call("jobsEnqueueBatch", { jobs: specs })).jobs as never;
   }
 
