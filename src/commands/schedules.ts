@@ -68,10 +68,10 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
       ctx.out.result(schedule, (s) => ctx.out.line(`Schedule ${safe(s.name)}: ${safe(s.cron)} (${s.timezone !== null ? safe(s.timezone) : "local time"}), next run ${nextRun(s)}`));
     });
 
-  for (const [verb, route, done] of [
-    ["pause", "schedulesPause", "paused"],
-    ["resume", "schedulesResume", "resumed"],
-    ["rm", "schedulesRemove", "removed"],
+  for (const [verb, method, done] of [
+    ["pause", "pause", "paused"],
+    ["resume", "resume", "resumed"],
+    ["rm", "remove", "removed"],
   ] as const) {
     schedules
       .command(verb)
@@ -79,7 +79,7 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
       .argument("<name>", "schedule name")
       .action(async (name: string) => {
         const client = await ctx.client();
-        const { schedule } = await client.call(route, { name });
+        const schedule = await client.schedules[method](name);
         ctx.out.result(schedule, (s) => ctx.out.line(`Schedule ${safe(s.name)} ${done}${verb === "resume" && s.nextRunAt ? `; next run ${nextRun(s)}` : ""}`));
       });
   }
