@@ -37,6 +37,14 @@ describe("connect", () => {
     other.close();
   });
 
+  it("connects to a socket given as such, without a home; autostart then needs the home", async () => {
+    const bySocket = await connect({ socket: d.paths.socket, env: {} });
+    expect((await bySocket.daemon.health()).pid).toBe(d.pid);
+    bySocket.close();
+    const err = await rejection(connect({ socket: "/nonexistent/daemon.sock", autostart: true, env: {} }));
+    expect([err.code, err.hint]).toEqual(["invalid_input", "pass `home` instead of `socket`"]);
+  });
+
   it("rejects with daemon_unreachable (503, with a hint) when no daemon answers", async () => {
     const home = tempHome();
     try {
