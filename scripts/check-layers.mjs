@@ -37,7 +37,7 @@ export const MAY_IMPORT = {
   scheduler: ["lib", "protocol", "config", "store", "queue", "board"],
   "daemon/routes": ["lib", "protocol", "config", "daemon", "board", "queue", "scheduler"],
   daemon: ["lib", "protocol", "config", "store", "board", "queue", "scheduler", "jobs", "daemon/routes"],
-  ".": ["jobs"],
+  ".": ["jobs", "client", "protocol", "lib"],
 };
 
 /** Database drivers, each importable only from the area of its store. */

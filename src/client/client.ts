@@ -10,8 +10,10 @@ import { VERSION, VERSION_HEADER } from "../protocol/version.js";
 import type { ControlEvent, EventMap, EventName, StreamEvent } from "../protocol/events.js";
 import { RpcConnection, RpcUnsupported, replyError } from "./rpc.js";
 import { lazyImport } from "../lib/lazy-import.js";
-import { formatDuration } from "../lib/duration.js";
+import { NotAnswering } from "./errors.js";
 import { readFileSync } from "node:fs";
+
+export { NotAnswering };
 
 /** How long a call waits for the daemon unless told otherwise (the CLI passes its --timeout, 10 s by default). */
 export const DEFAULT_TIMEOUT_MS = 60_000;
@@ -44,36 +46,16 @@ export interface ClientOptions {
   explainLoss?: (duringCall: boolean) => Promise<TeamworkError | null>;
 }
 
+/** A connection failure that is none of the known kinds, as a TeamworkError: never a bare socket error. */
+export function connectionFailed(err: Error): TeamworkError {
+  return new TeamworkError("unavailable", `the connection to the daemon failed: ${err.message}`, "try again; see `teamwork daemon status`", undefined, { cause: err });
+}
+
 export function unreachable(socket: string, err: NodeJS.ErrnoException): TeamworkError {
   if (err.code === "EACCES" || err.code === "EPERM") {
     return new TeamworkError("daemon_unreachable", `cannot open the daemon's socket ${socket}: permission denied`, "the socket belongs to another user; run as that user or use your own --home");
   }
   return new TeamworkError("daemon_unreachable", "daemon not running", "start it with `teamwork daemon start`");
-}
-
-/**
- * A daemon took the connection but did not answer in time: stopped (SIGSTOP), wedged or
- * swamped. Exit 3 like an unreachable one, but never a reason to start another daemon, nor
- * to retry.
- */
-export class NotAnswering extends TeamworkError {
-  constructor(
-    readonly pid: number | null,
-    readonly timeoutMs: number,
-    /** The call asked for a change, which may or may not have been made. */
-    readonly write = false,
-  ) {
-    const who = pid === null ? "the daemon" : `the daemon (pid ${pid})`;
-    super(
-      "daemon_unreachable",
-      `${who} is not answering (no reply within ${formatDuration(timeoutMs)})`,
-      [
-        write ? "the change asked for may or may not have been made; check before repeating it. " : "",
-        "It may be stopped (kill -STOP) or overloaded: see `teamwork daemon status`, allow longer with --timeout (or TEAMWORK_TIMEOUT)",
-        pid === null ? "" : `, or end it with \`kill ${pid}\``,
-      ].join(""),
-    );
-  }
 }
 
 function readPidFile(file: string | undefined): number | null {
@@ -156,7 +138,8 @@ export class Client {
     for (let resets = 0; ; resets++) {
       try {
         return await this.once(name, input);
-      } catch (err) {
+      } catch (caught) {
+        const err = caught instanceof TeamworkError || !(caught instanceof Error) ? caught : connectionFailed(caught);
         if (!(err instanceof TeamworkError)) throw err;
         const lost = err.code === "unavailable" && /closed the connection/.test(err.message);
         // Took the connection and then said nothing: a daemon is there; starting another or
@@ -217,7 +200,7 @@ export class Client {
           this.checkVersion(res);
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("error", reject);
+          res.on("error", (err) => reject(connectionFailed(err)));
           res.on("end", () => {
             clearTimeout(timer);
             const text = Buffer.concat(chunks).toString("utf8");
@@ -244,7 +227,7 @@ export class Client {
         if (err instanceof TeamworkError) reject(err);
         else if (["ENOENT", "ECONNREFUSED", "EACCES", "EPERM", "ENOTDIR"].includes(err.code ?? "")) reject(unreachable(this.opts.socket, err));
         else if (err.code === "ECONNRESET" || err.code === "EPIPE") reject(new TeamworkError("unavailable", "the daemon closed the connection (is it stopping?)"));
-        else reject(err);
+        else reject(connectionFailed(err));
       });
       req.end(body);
     });
@@ -327,7 +310,7 @@ export class Client {
         req.on("error", (err: NodeJS.ErrnoException) => {
           if (["ENOENT", "ECONNREFUSED", "EACCES", "EPERM"].includes(err.code ?? "")) reject(unreachable(this.opts.socket, err));
           else if (err.code === "ECONNRESET" || err.message === "aborted") resolve();
-          else reject(err);
+          else reject(err instanceof TeamworkError ? err : connectionFailed(err));
         });
         req.end();
       }, reject);

@@ -11,7 +11,7 @@ export function registerBoards(program: Command, ctx: CliContext): void {
     .description("list boards with their task counts")
     .action(async () => {
       const client = await ctx.client();
-      const { boards: list } = await client.call("boardsList", {});
+      const list = await client.boards.list();
       ctx.out.result(list, (l) =>
         ctx.out.table(
           [
@@ -31,7 +31,7 @@ export function registerBoards(program: Command, ctx: CliContext): void {
     .addHelpText("after", "\nExample:\n  $ teamwork boards add web")
     .action(async (name: string) => {
       const client = await ctx.client();
-      const { board } = await client.call("boardsAdd", { name });
+      const board = await client.boards.add(name);
       ctx.out.result(board, (b) => ctx.out.line(`Created board ${safe(b.name)}`));
     });
 }

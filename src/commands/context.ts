@@ -3,9 +3,9 @@
 
 import { InvalidArgumentError, type Command } from "commander";
 import { resolvePaths, type Paths } from "../config/paths.js";
-import type { Client } from "../client/client.js";
+import type { TeamworkClient } from "../client/teamwork.js";
 import { formatDuration, parseDuration } from "../lib/duration.js";
-import { connect } from "../client/autostart.js";
+import { openClient } from "../client/connect.js";
 import { Output } from "../output/output.js";
 
 /** How long a command waits for the daemon's answer unless --timeout or TEAMWORK_TIMEOUT says otherwise. */
@@ -22,7 +22,7 @@ export interface GlobalOptions {
 export class CliContext {
   private _paths?: Paths;
   private _out?: Output;
-  private _client?: Client;
+  private _client?: TeamworkClient;
   private warnedVersion = false;
 
   constructor(private readonly program: Command) {}
@@ -41,8 +41,9 @@ export class CliContext {
     return (this._out ??= new Output({ json: Boolean(this.options.json) }));
   }
 
-  async client(): Promise<Client> {
-    return (this._client ??= connect({
+  /** The client applications use too (src/client/teamwork.ts): what the CLI can do, they can. */
+  async client(): Promise<TeamworkClient> {
+    return (this._client ??= openClient({
       paths: this.paths,
       autostart: this.options.autostart,
       timeoutMs: this.options.timeoutMs,

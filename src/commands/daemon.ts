@@ -5,6 +5,7 @@ import { formatDuration } from "../lib/duration.js";
 import { loadConfig } from "../config/config.js";
 import type { Paths } from "../config/paths.js";
 import { Client, NotAnswering } from "../client/client.js";
+import { TeamworkClient } from "../client/teamwork.js";
 import { DAEMON_ENTRY, DAEMON_NODE_FLAGS, isRunning, lockHolderOf, logTail, startDaemon, stoppedUnexpectedly, stoppedUnexpectedlyError } from "../client/autostart.js";
 import { type CliContext, intOption } from "./context.js";
 import { registerService } from "./service.js";
@@ -15,17 +16,17 @@ import { DAEMON_EXIT, errorCodeForDaemonExit } from "../protocol/daemon-exit.js"
  * The daemon's health if one answers. A daemon that holds the lock but does not answer yet
  * (just started) gets a few seconds; one that still does not is an error, never "not running".
  */
-async function answeringDaemon(client: Client, paths: Paths) {
+async function answeringDaemon(client: TeamworkClient, paths: Paths) {
   // One that takes the connection and says nothing is not waited on again (--timeout).
   const noAnswer = (err: unknown) => {
     if (err instanceof NotAnswering) throw err;
     return null;
   };
-  const health = await client.call("health", {}).catch(noAnswer);
+  const health = await client.daemon.health().catch(noAnswer);
   if (health) return health;
   const deadline = Date.now() + 5000;
   for (let holder = await lockHolderOf(paths); holder; holder = await lockHolderOf(paths)) {
-    const h = await client.call("health", {}).catch(noAnswer);
+    const h = await client.daemon.health().catch(noAnswer);
     if (h) return h;
     if (Date.now() > deadline) {
       const pid = holder.pid ?? "unknown";
@@ -38,7 +39,7 @@ async function answeringDaemon(client: Client, paths: Paths) {
 
 export function registerDaemon(program: Command, ctx: CliContext): void {
   /** A client that never starts a daemon, and waits --timeout for an answer. */
-  const plainClient = () => new Client({ socket: ctx.paths.socket, pidFile: ctx.paths.pidFile, timeoutMs: ctx.options.timeoutMs });
+  const plainClient = () => new TeamworkClient(new Client({ socket: ctx.paths.socket, pidFile: ctx.paths.pidFile, timeoutMs: ctx.options.timeoutMs }));
   const daemon = program.command("daemon").description("start, stop and inspect the background daemon");
 
   daemon
@@ -52,7 +53,7 @@ export function registerDaemon(program: Command, ctx: CliContext): void {
       const concurrency = opts.concurrency;
       loadConfig({ configFile: paths.configFile, flags: { concurrency } }); // fail early with exit 2
       const existing = await plainClient()
-        .call("health", {})
+        .daemon.health()
         .catch((err: unknown) => {
           if (err instanceof NotAnswering) throw err; // there is one, frozen
           return null;
@@ -88,7 +89,7 @@ export function registerDaemon(program: Command, ctx: CliContext): void {
         ctx.out.result({ stopped: false, running: false }, () => ctx.out.line("daemon not running"));
         return;
       }
-      await client.call("daemonStop", {});
+      await client.daemon.stop();
       // Stopped when its lock is free: the kernel frees it only when the process is gone.
       const deadline = Date.now() + 120_000;
       while ((await isRunning(paths)) || (await lockHolderOf(paths))) {
@@ -106,7 +107,7 @@ export function registerDaemon(program: Command, ctx: CliContext): void {
       const client = plainClient();
       let status;
       try {
-        status = await client.call("daemonStatus", {});
+        status = await client.daemon.status();
       } catch (err) {
         // Took the connection and said nothing within --timeout: running, not answering.
         if (err instanceof NotAnswering) {

@@ -2,7 +2,7 @@
 // fed by the daemon's event stream (with a 5 s polling fallback while the stream is down).
 // Outside a terminal it prints one plain line per status change; with --json, one event per line.
 
-import type { Client } from "../client/client.js";
+import type { TeamworkClient } from "../client/teamwork.js";
 import type { Job, JobHead, JobStatus, JobSummary } from "../protocol/types.js";
 import { JOB_STATUSES } from "../protocol/types.js";
 import type { StreamEvent } from "../protocol/events.js";
@@ -81,12 +81,12 @@ export function renderDashboard(ctx: Pick<CliContext, "out">, s: DashboardState,
   return lines.map((l) => guardRendered(l, { colour })).map((l) => (visible(l) > width ? truncate(stripColour(l), width) : l)).slice(0, height);
 }
 
-export async function runDashboard(ctx: CliContext, client: Client): Promise<void> {
+export async function runDashboard(ctx: CliContext, client: TeamworkClient): Promise<void> {
   const out = ctx.out;
   const state: DashboardState = { jobs: new Map(), counts: { pending: 0, running: 0, complete: 0, failed: 0, cancelled: 0 }, toast: null, connected: true, lastLog: new Map(), paused: { all: false, types: [] } };
   const limit = Math.max(20, out.rows);
   const refresh = async () => {
-    const [{ jobs }, status] = await Promise.all([client.call("jobsList", { limit }), client.call("daemonStatus", {})]);
+    const [jobs, status] = await Promise.all([client.jobs.page({ limit }), client.daemon.status()]);
     state.jobs = new Map(jobs.map((j) => [j.id, j]));
     state.counts = status.counts.jobs;
     state.paused = status.paused;
@@ -121,10 +121,10 @@ export async function runDashboard(ctx: CliContext, client: Client): Promise<voi
     };
     if (reading >= 4) return show(head);
     reading++;
-    client
-      .call("jobsGet", { id: head.id })
+    client.jobs
+      .get(head.id)
       .then(
-        ({ job }) => show(job),
+        (job) => show(job),
         () => show(head),
       )
       .finally(() => reading--);
@@ -172,7 +172,7 @@ export async function runDashboard(ctx: CliContext, client: Client): Promise<voi
   for (;;) {
     // Resumes where the last stream stopped (events missed while away arrive first); a
     // reset (the daemon restarted) is covered by the read below.
-    const stream = client.stream("eventsStream", {}, onEvent, { lastEventId: resumeAt });
+    const stream = client.events(onEvent, { lastEventId: resumeAt });
     try {
       await stream.opened;
       // Read again once subscribed: whatever changed between the first read and the stream

@@ -53,7 +53,7 @@ export function registerEnqueue(program: Command, ctx: CliContext): void {
       const payload = withShorthands(o.data as Json | undefined, { board: o.board, format: o.format });
       const client = await ctx.client();
       if (o.watch) client.willStream();
-      const { job, created } = await client.call("jobsEnqueue", { type, payload, uniqueKey: o.unique, delayMs: o.in, runAt: o.at, priority: o.priority, maxAttempts: o.maxAttempts });
+      const { job, created } = await client.jobs.enqueue(type, payload, { uniqueKey: o.unique, delay: o.in, runAt: o.at, priority: o.priority, maxAttempts: o.maxAttempts });
       if (o.watch) {
         if (!ctx.out.json) ctx.out.line(created ? `Queued job ${job.id} (${safe(job.type)})` : `Job ${job.id} with key "${safe(job.uniqueKey ?? "")}" is already ${job.status}`);
         const final = await watchJob(ctx, client, job.id);

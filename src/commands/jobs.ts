@@ -47,7 +47,7 @@ export function registerJobs(program: Command, ctx: CliContext): void {
     .addHelpText("after", "\nExample:\n  $ teamwork jobs list --status failed --limit 10")
     .action(async (o: { status?: Job["status"]; type?: string; limit: number }) => {
       const client = await ctx.client();
-      const { jobs: list } = await client.call("jobsList", { status: o.status, type: o.type, limit: o.limit });
+      const list = await client.jobs.page({ status: o.status, type: o.type, limit: o.limit });
       ctx.out.result(list, (l) => {
         if (l.length === 0) return ctx.out.line("no jobs");
         const c = ctx.out.c;
@@ -82,7 +82,7 @@ export function registerJobs(program: Command, ctx: CliContext): void {
     .argument("<id>", "job id", parseId)
     .action(async (id: number) => {
       const client = await ctx.client();
-      const { job } = await client.call("jobsGet", { id });
+      const job = await client.jobs.get(id);
       ctx.out.result(job, (j) => printJob(ctx, j));
     });
 
@@ -92,7 +92,7 @@ export function registerJobs(program: Command, ctx: CliContext): void {
     .argument("<id>", "job id", parseId)
     .action(async (id: number) => {
       const client = await ctx.client();
-      const { job } = await client.call("jobsGet", { id });
+      const job = await client.jobs.get(id);
       ctx.out.result(job, (j) => ctx.out.line(jobLine(j)));
     });
 
@@ -104,17 +104,16 @@ export function registerJobs(program: Command, ctx: CliContext): void {
     .addHelpText("after", "\nExample:\n  $ teamwork jobs logs 42 --follow")
     .action(async (id: number, o: { follow?: boolean }) => {
       const client = await ctx.client();
-      const { logs } = await client.call("jobsLogs", { id });
+      const logs = await client.jobs.logs(id);
       const print = (l: { at: string; attempt: number; message: string }) =>
         ctx.out.json ? ctx.out.data(l) : ctx.out.line(`${ctx.out.c.dim(l.at)} ${ctx.out.c.dim(`[${l.attempt}]`)} ${safe(l.message)}`);
       for (const l of logs) print(l);
       if (!o.follow) return;
       const seen = new Set(logs.map((l) => `${l.at}\u0000${l.message}`));
-      const stream = client.stream("jobsStream", { id }, (e) => {
+      // One stream: it ends with the job, or with the daemon (no waiting for it to come back).
+      for await (const e of client.jobs.watch(id, { resume: false })) {
         if (e.type === "job:log" && !seen.has(`${e.data.at}\u0000${e.data.message}`)) print(e.data);
-        if (e.type === "job:status" && ["complete", "failed", "cancelled"].includes(e.data.job.status)) stream.close();
-      });
-      await stream.done;
+      }
     });
 
   jobs
@@ -124,7 +123,7 @@ export function registerJobs(program: Command, ctx: CliContext): void {
     .addHelpText("after", "\nExample:\n  $ teamwork jobs why 42")
     .action(async (id: number) => {
       const client = await ctx.client();
-      const why = await client.call("jobsWhy", { id });
+      const why = await client.jobs.why(id);
       ctx.out.result(why, (w) => ctx.out.line(`job ${w.jobId}: ${safe(w.message)}`));
     });
 
@@ -145,7 +144,7 @@ export function registerJobs(program: Command, ctx: CliContext): void {
     .argument("<id>", "job id", parseId)
     .action(async (id: number) => {
       const client = await ctx.client();
-      const { job } = await client.call("jobsCancel", { id });
+      const job = await client.jobs.cancel(id);
       ctx.out.result(job, (j) => ctx.out.line(`job ${j.id} (${safe(j.type)}): ${statusLabel(j.status)}`));
     });
 
@@ -155,7 +154,7 @@ export function registerJobs(program: Command, ctx: CliContext): void {
     .argument("<id>", "job id", parseId)
     .action(async (id: number) => {
       const client = await ctx.client();
-      const { job } = await client.call("jobsRetry", { id });
+      const job = await client.jobs.retry(id);
       ctx.out.result(job, (j) => ctx.out.line(`job ${j.id} (${safe(j.type)}) queued again (attempt ${j.attempts + 1}/${j.maxAttempts})`));
     });
 
@@ -165,7 +164,7 @@ export function registerJobs(program: Command, ctx: CliContext): void {
     .addOption(new Option("--older-than <duration>", "e.g. 1h, 7d").argParser((v: string) => (parseDurationArg(v), v)))
     .action(async (o: { olderThan?: string }) => {
       const client = await ctx.client();
-      const r = await client.call("jobsPrune", { olderThan: o.olderThan });
+      const r = { pruned: await client.jobs.prune({ olderThan: o.olderThan }) };
       ctx.out.result(r, () => ctx.out.line(`pruned ${r.pruned} finished job${r.pruned === 1 ? "" : "s"}`));
     });
 }

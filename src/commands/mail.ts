@@ -26,7 +26,7 @@ export function registerUploadAndNotify(program: Command, ctx: CliContext): void
       const path = resolve(file);
       if (!existsSync(path)) throw new TeamworkError("not_found", `file not found: ${file}`);
       const client = await ctx.client();
-      const { upload, job } = await client.call("uploadsAdd", { path, taskId: o.task });
+      const { upload, job } = await client.uploads.add(path, { taskId: o.task });
       if (o.watch && job) {
         if (!ctx.out.json) ctx.out.line(`Uploaded ${safe(upload.name)} as upload ${upload.id}; thumbnail job ${job.id}`);
         exitForJob(await watchJob(ctx, client, job.id));
@@ -45,7 +45,7 @@ export function registerUploadAndNotify(program: Command, ctx: CliContext): void
     .addHelpText("after", '\nExample:\n  $ teamwork notify 12 --to ana@example.com,bo@example.com --message "Please review"')
     .action(async (taskId: number, o: { to: string[]; message?: string; watch?: boolean }) => {
       const client = await ctx.client();
-      const { job } = await client.call("jobsEnqueue", { type: "notify", payload: { taskId, to: o.to, ...(o.message !== undefined ? { message: o.message } : {}) } });
+      const { job } = await client.jobs.enqueue("notify", { taskId, to: o.to, ...(o.message !== undefined ? { message: o.message } : {}) });
       if (o.watch) {
         if (!ctx.out.json) ctx.out.line(`Queued job ${job.id} (notify)`);
         const final = await watchJob(ctx, client, job.id);

@@ -18,7 +18,7 @@ export function registerQueue(program: Command, ctx: CliContext): void {
     .description("paused or running, and slots busy")
     .action(async () => {
       const client = await ctx.client();
-      const q = await client.call("queueGet", {});
+      const q = await client.queue.state();
       ctx.out.result(q, () => ctx.out.line(describe(q)));
     });
 
@@ -29,7 +29,7 @@ export function registerQueue(program: Command, ctx: CliContext): void {
     .addHelpText("after", "\nExamples:\n  $ teamwork queue pause            # everything\n  $ teamwork queue pause thumbnail  # one type")
     .action(async (type: string | undefined) => {
       const client = await ctx.client();
-      const q = await client.call("queuePause", { type });
+      const q = await client.queue.pause(type);
       ctx.out.result(q, () => ctx.out.line(describe(q)));
     });
 
@@ -39,7 +39,7 @@ export function registerQueue(program: Command, ctx: CliContext): void {
     .argument("[type]", "only this job type")
     .action(async (type: string | undefined) => {
       const client = await ctx.client();
-      const q = await client.call("queueResume", { type });
+      const q = await client.queue.resume(type);
       ctx.out.result(q, () => ctx.out.line(describe(q)));
     });
 
@@ -50,7 +50,7 @@ export function registerQueue(program: Command, ctx: CliContext): void {
     .addHelpText("after", "\nExample:\n  $ teamwork queue concurrency 6")
     .action(async (n: number) => {
       const client = await ctx.client();
-      const q = await client.call("queueConcurrency", { concurrency: n });
+      const q = await client.queue.concurrency(n);
       ctx.out.result(q, () => ctx.out.line(describe(q)));
     });
 
@@ -61,7 +61,7 @@ export function registerQueue(program: Command, ctx: CliContext): void {
     .addHelpText("after", "\nExamples:\n  $ teamwork stats --since 1h\n  $ curl --unix-socket SOCKET http://localhost/metrics   # the same, for Prometheus")
     .action(async (o: { since: string }) => {
       const client = await ctx.client();
-      const s = await client.call("stats", { since: o.since });
+      const s = await client.queue.stats({ since: o.since });
       ctx.out.result(s, () => {
         const ms = (v: number | null) => (v === null ? "-" : v < 1000 ? `${Math.round(v)}ms` : `${(v / 1000).toFixed(1)}s`);
         ctx.out.line(`since ${s.since}: ${s.queue.pending} pending (${s.queue.due} due), ${s.queue.running} of ${s.queue.concurrency} slots busy${s.queue.paused.all ? ", queue paused" : ""}`);

@@ -36,7 +36,7 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
     .description("every schedule with its last and next run")
     .action(async () => {
       const client = await ctx.client();
-      const { schedules: list } = await client.call("schedulesList", {});
+      const list = await client.schedules.list();
       ctx.out.result(list, (l) =>
         ctx.out.table(
           [
@@ -64,14 +64,14 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
     .addHelpText("after", '\nExamples:\n  $ teamwork schedules set cleanup "0 */30 * * * *"\n  $ teamwork schedules set weekly-report "0 0 9 * * MON" --tz Europe/Oslo --type report --data \'{"board":"web"}\'')
     .action(async (name: string, cron: string, o: { tz?: string; type?: string; data?: unknown }) => {
       const client = await ctx.client();
-      const { schedule } = await client.call("schedulesSet", { name, cron, timezone: o.tz, type: o.type, payload: o.data as never });
+      const schedule = await client.schedules.set(name, { cron, timezone: o.tz, type: o.type, payload: o.data as never });
       ctx.out.result(schedule, (s) => ctx.out.line(`Schedule ${safe(s.name)}: ${safe(s.cron)} (${s.timezone !== null ? safe(s.timezone) : "local time"}), next run ${nextRun(s)}`));
     });
 
-  for (const [verb, route, done] of [
-    ["pause", "schedulesPause", "paused"],
-    ["resume", "schedulesResume", "resumed"],
-    ["rm", "schedulesRemove", "removed"],
+  for (const [verb, method, done] of [
+    ["pause", "pause", "paused"],
+    ["resume", "resume", "resumed"],
+    ["rm", "remove", "removed"],
   ] as const) {
     schedules
       .command(verb)
@@ -79,7 +79,7 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
       .argument("<name>", "schedule name")
       .action(async (name: string) => {
         const client = await ctx.client();
-        const { schedule } = await client.call(route, { name });
+        const schedule = await client.schedules[method](name);
         ctx.out.result(schedule, (s) => ctx.out.line(`Schedule ${safe(s.name)} ${done}${verb === "resume" && s.nextRunAt ? `; next run ${nextRun(s)}` : ""}`));
       });
   }
@@ -91,7 +91,7 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
     .option("--watch", "follow the job until it ends")
     .action(async (name: string, o: { watch?: boolean }) => {
       const client = await ctx.client();
-      const r = await client.call("schedulesRun", { name });
+      const r = await client.schedules.run(name);
       if (o.watch && r.outcome === "enqueued") {
         if (!ctx.out.json) ctx.out.line(`Queued job ${r.job.id} (${safe(r.job.type)})`);
         exitForJob(await watchJob(ctx, client, r.job.id));
@@ -106,7 +106,7 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
     .description("folder, files and bytes removed (last run and total), last and next run")
     .action(async () => {
       const client = await ctx.client();
-      const s = await client.call("cleanupStats", {});
+      const s = await client.schedules.cleanupStats();
       ctx.out.result(s, () => {
         ctx.out.line(`folder:     ${safe(s.folder)}`);
         ctx.out.line(`max age:    ${formatDuration(s.maxAgeMs)}`);
@@ -122,7 +122,7 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
     .action(async (o: { olderThan?: string }) => {
       const client = await ctx.client();
       const payload: Json = o.olderThan === undefined ? {} : { olderThanMs: parseDuration(o.olderThan) };
-      const { job, created } = await client.call("jobsEnqueue", { type: "cleanup", payload, uniqueKey: "schedule:cleanup" });
+      const { job, created } = await client.jobs.enqueue("cleanup", payload, { uniqueKey: "schedule:cleanup" });
       if (!created) {
         ctx.out.result(job, () => ctx.out.line(`a cleanup is already ${job.status} (job ${job.id})`));
         return;
@@ -140,7 +140,7 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
     .description("show exactly what the next digest will contain, without sending it")
     .action(async () => {
       const client = await ctx.client();
-      const p = await client.call("digestPreview", {});
+      const p = await client.schedules.digestPreview();
       ctx.out.result(p, () => {
         ctx.out.line(`To:      ${safe(p.recipients.join(", ")) || "(no recipients: set digest.recipients in config.json)"}`);
         ctx.out.line(`Subject: ${safe(p.subject)}`);
@@ -154,7 +154,7 @@ export function registerSchedules(program: Command, ctx: CliContext): void {
     .description("send the digest now")
     .action(async () => {
       const client = await ctx.client();
-      const r = await client.call("schedulesRun", { name: "digest" });
+      const r = await client.schedules.run("digest");
       if (r.outcome === "skipped") {
         ctx.out.result(r, () => ctx.out.line(`a digest is already ${r.job.status} (job ${r.job.id})`));
         return;

@@ -49,7 +49,7 @@ export function registerTasks(program: Command, ctx: CliContext): void {
     .addHelpText("after", '\nExample:\n  $ teamwork tasks add "Write spec" --board web --assignee ana@example.com --due 2026-12-01')
     .action(async (title: string, o: { board: string; assignee?: string; due?: string; description?: string; status?: Task["status"] }) => {
       const client = await ctx.client();
-      const { task } = await client.call("tasksAdd", { title, board: o.board, assignee: o.assignee, dueDate: o.due, description: o.description, status: o.status });
+      const task = await client.tasks.add({ title, board: o.board, assignee: o.assignee, dueDate: o.due, description: o.description, status: o.status });
       ctx.out.result(task, (t) => ctx.out.line(`Created task ${t.id} on board ${safe(t.board)}: ${safe(t.title)}`));
     });
 
@@ -64,7 +64,7 @@ export function registerTasks(program: Command, ctx: CliContext): void {
     .addHelpText("after", "\nExample:\n  $ teamwork tasks list --board web --status todo")
     .action(async (o: { board?: string; status?: Task["status"]; assignee?: string; limit?: number }) => {
       const client = await ctx.client();
-      const { tasks: list } = await client.call("tasksList", { board: o.board, status: o.status, assignee: o.assignee, limit: o.limit });
+      const list = await client.tasks.list({ board: o.board, status: o.status, assignee: o.assignee, limit: o.limit });
       ctx.out.result(list, (l) => {
         if (l.length === 0) return ctx.out.line("no tasks");
         ctx.out.table(
@@ -88,8 +88,7 @@ export function registerTasks(program: Command, ctx: CliContext): void {
     .addHelpText("after", "\nExample:\n  $ teamwork tasks show 12")
     .action(async (id: number) => {
       const client = await ctx.client();
-      const { task, attachments } = await client.call("tasksGet", { id });
-      const { events } = await client.call("taskEventsList", { taskId: id });
+      const { task, attachments, events } = await client.tasks.show(id);
       ctx.out.result({ ...task, attachments, events }, () => {
         printTask(ctx, task);
         if (attachments.length) {
@@ -126,8 +125,7 @@ export function registerTasks(program: Command, ctx: CliContext): void {
     .addHelpText("after", '\nExample:\n  $ teamwork tasks edit 12 --title "Write the spec" --status doing')
     .action(async (id: number, o: { title?: string; board?: string; description?: string; assignee?: string; unassign?: boolean; due?: string; clearDue?: boolean; status?: Task["status"] }) => {
       const client = await ctx.client();
-      const { task } = await client.call("tasksEdit", {
-        id,
+      const task = await client.tasks.edit(id, {
         title: o.title,
         board: o.board,
         description: o.description,
@@ -144,7 +142,7 @@ export function registerTasks(program: Command, ctx: CliContext): void {
     .argument("<id>", "task id", parseId)
     .action(async (id: number) => {
       const client = await ctx.client();
-      const { task } = await client.call("tasksDone", { id });
+      const task = await client.tasks.done(id);
       ctx.out.result(task, (t) => ctx.out.line(`Task ${t.id} done: ${safe(t.title)}`));
     });
 
@@ -157,7 +155,7 @@ export function registerTasks(program: Command, ctx: CliContext): void {
     .addHelpText("after", "\nExample:\n  $ teamwork tasks assign 12 ana@example.com --wait")
     .action(async (id: number, email: string, o: { wait?: boolean }) => {
       const client = await ctx.client();
-      const { task, job } = await client.call("tasksAssign", { id, assignee: email });
+      const { task, job } = await client.tasks.assign(id, email);
       if (o.wait && job) {
         if (!ctx.out.json) ctx.out.line(`Assigned task ${task.id} to ${safe(task.assignee ?? "")}; sending the notification (job ${job.id})`);
         return waitForNotification(ctx, job.id);
@@ -172,7 +170,7 @@ export function registerTasks(program: Command, ctx: CliContext): void {
     .argument("<id>", "task id", parseId)
     .action(async (id: number) => {
       const client = await ctx.client();
-      const { task } = await client.call("tasksRemove", { id });
+      const task = await client.tasks.remove(id);
       ctx.out.result(task, (t) => ctx.out.line(`Deleted task ${t.id}: ${safe(t.title)}`));
     });
 }

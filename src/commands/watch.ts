@@ -1,11 +1,10 @@
 // Following one job to its end: an ora spinner on a terminal, one plain line per change
 // elsewhere, one JSON event per line under --json. Survives a daemon restart by
-// reconnecting. Resolves with the job's final state.
+// reconnecting (client.jobs.watch). Resolves with the job's final state.
 
-import { NotAnswering, type Client } from "../client/client.js";
-import { TeamworkError } from "../lib/errors.js";
+import type { TeamworkClient } from "../client/teamwork.js";
+import { errorMessage } from "../lib/errors.js";
 import type { Job, JobHead } from "../protocol/types.js";
-import type { StreamEvent } from "../protocol/events.js";
 import { jobLine, summariseResult } from "../output/jobs.js";
 import { safe } from "../output/safe.js";
 import { displayWidth, truncateToWidth } from "../output/width.js";
@@ -66,71 +65,27 @@ async function renderer(ctx: CliContext): Promise<Renderer> {
   };
 }
 
-export async function watchJob(ctx: CliContext, client: Client, id: number): Promise<Job> {
+export async function watchJob(ctx: CliContext, client: TeamworkClient, id: number): Promise<Job> {
   const r = await renderer(ctx);
-  let job: JobHead | null = null;
-  /** Where the last stream stopped: the next one resumes there, with nothing missed or twice. */
-  let resumeAt: string | null = null;
-  let lastConnect = 0;
-  let lostErr: unknown = null;
-  let lostSaid = false;
-  for (;;) {
-    let final: JobHead | null = null;
-    lastConnect = Date.now();
-    const stream = client.stream("jobsStream", { id }, (e: StreamEvent) => {
-      if (ctx.out.json) ctx.out.data({ event: e.type, ...e.data });
-      if (e.type === "job:log") {
-        r.log(e.data.message);
-        return;
-      }
-      if (e.type === "job:status") job = e.data.job;
-      else if (job && e.type === "job:progress") job = { ...job, progress: e.data.progress, progressMessage: e.data.message };
-      if (!job) return;
-      r.update(job);
-      if (FINAL.has(job.status)) {
-        final = job;
-        stream.close();
-      }
-    }, { lastEventId: resumeAt });
-    try {
-      await stream.done;
-    } catch (err) {
-      // 404 and the like are final; an unreachable daemon may be restarting.
-      if (!(err instanceof TeamworkError) || err.code !== "daemon_unreachable") throw err;
-      lostErr = err;
+  let job = null as JobHead | null;
+  const events = client.jobs.watch(id, {
+    onLost: (err) => ctx.out.warn(`lost the daemon while watching job ${id}: ${errorMessage(err)}; still trying (Ctrl-C to stop)`),
+    onBack: () => ctx.out.warn(`the daemon answers again; still watching job ${id}`),
+  });
+  for await (const e of events) {
+    if (ctx.out.json) ctx.out.data({ event: e.type, ...e.data });
+    if (e.type === "job:log") {
+      r.log(e.data.message);
+      continue;
     }
-    resumeAt = stream.lastEventId;
-    if (final) {
-      // Events carry the job's head; its result is read once, at the end.
-      const whole = (await client.call("jobsGet", { id })).job;
-      r.end(whole);
-      return whole;
-    }
-    // The stream dropped (daemon restarting, or frozen): reconnect. A daemon that is there
-    // but does not answer (NotAnswering) is waited for as long as it takes, saying so once;
-    // one that is gone, a minute.
-    if (Date.now() - lastConnect > 60_000 && !job && !(lostErr instanceof NotAnswering)) throw new TeamworkError("daemon_unreachable", "lost the daemon while watching");
-    await new Promise((res) => setTimeout(res, 200));
-    let deadline = Date.now() + 60_000;
-    for (;;) {
-      if (lostErr instanceof NotAnswering) {
-        deadline = Date.now() + 60_000;
-        if (!lostSaid) ctx.out.warn(`lost the daemon while watching job ${id}: ${lostErr.message}; still trying (Ctrl-C to stop)`);
-        lostSaid = true;
-      }
-      try {
-        await client.call("health", {});
-        if (lostSaid) ctx.out.warn(`the daemon answers again; still watching job ${id}`);
-        lostSaid = false;
-        lostErr = null;
-        break;
-      } catch (err) {
-        lostErr = err;
-        if (Date.now() > deadline && !(err instanceof NotAnswering)) throw new TeamworkError("daemon_unreachable", `lost the daemon while watching job ${id}`, "check `teamwork daemon status`");
-        await new Promise((res) => setTimeout(res, 200));
-      }
-    }
+    if (e.type === "job:status") job = e.data.job;
+    else if (job && e.type === "job:progress") job = { ...job, progress: e.data.progress, progressMessage: e.data.message };
+    if (job) r.update(job);
   }
+  // Events carry the job's head; its result is read once, at the end.
+  const whole = await client.jobs.get(id);
+  r.end(whole);
+  return whole;
 }
 
 /** Exit 0 when the job completed, 1 when it failed or was cancelled. */

@@ -3,6 +3,7 @@
 // stable: only optional members are ever added.
 
 import type { Json } from "../protocol/types.js";
+import type { JobType, PayloadOf, ResultOf } from "../protocol/job-types.js";
 import type { BoardPort } from "../store/board-port.js";
 
 export interface JobContext {
@@ -84,6 +85,21 @@ export class PermanentJobError extends Error {
   }
 }
 
-export function defineJob<P = Json, R = Json>(def: JobDefinition<P, R>): JobDefinition<P, R> {
+/**
+ * Only for names the JobTypes map does not know. A known type that reaches this overload has
+ * a payload or result that differ from the map's, and the compiler's error says so.
+ */
+type UnmappedType<T extends string> = string extends T ? T : T extends JobType ? `${T}: its run() must take and return the types declared for it in JobTypes` : T;
+
+/**
+ * Declares a job type. For a type in the JobTypes map (protocol/job-types.ts; applications
+ * extend it by declaration merging), the payload and the result are the map's: a handler
+ * whose `run` returns something else does not compile, so it cannot drift from what
+ * producers enqueue (`client.jobs.enqueue`). Other types give their types explicitly
+ * (`defineJob<{ path: string }>(…)`), or default to JSON.
+ */
+export function defineJob<const T extends JobType>(def: JobDefinition<PayloadOf<T>, ResultOf<T>> & { type: T }): JobDefinition<PayloadOf<T>, ResultOf<T>>;
+export function defineJob<P = Json, R = Json, const T extends string = string>(def: JobDefinition<P, R> & { type: UnmappedType<T> }): JobDefinition<P, R>;
+export function defineJob(def: JobDefinition<unknown, unknown>): JobDefinition<unknown, unknown> {
   return def;
 }

@@ -12,7 +12,32 @@ export type ErrorCode =
   | "version_mismatch"
   | "schema_too_new" // the database was written by a newer teamwork
   | "unavailable" // 503: shutting down, store failing
-  | "internal"; // 500: a bug
+  | "internal" // 500: a bug
+  // Client only (never sent by the daemon): what waiting on a job can end in.
+  | "job_failed" // the job ended failed or cancelled
+  | "timeout" // the client stopped waiting after the time it was given
+  | "aborted"; // the caller's AbortSignal fired
+
+/**
+ * The HTTP status each code travels with on the socket (protocol/errors.ts re-exports it as
+ * HTTP_STATUS); client-only codes have the status the daemon would give them.
+ */
+export const ERROR_STATUS: Record<ErrorCode, number> = {
+  invalid_input: 400,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  version_mismatch: 400,
+  daemon_unreachable: 503,
+  schema_too_new: 500,
+  unavailable: 503,
+  internal: 500,
+  job_failed: 500,
+  timeout: 408,
+  aborted: 499,
+};
 
 export class TeamworkError extends Error {
   constructor(
@@ -20,9 +45,15 @@ export class TeamworkError extends Error {
     message: string,
     readonly hint?: string,
     readonly details?: Record<string, unknown>,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = "TeamworkError";
+  }
+
+  /** The HTTP status of this code (ERROR_STATUS). */
+  get status(): number {
+    return ERROR_STATUS[this.code];
   }
 }
 

@@ -1,26 +1,14 @@
 // Error codes ↔ HTTP status ↔ CLI exit code: the one table both sides read. And what each
 // kind of store failure becomes (STORE_FAILURES).
 
-import { TeamworkError, type ErrorCode } from "../lib/errors.js";
+import { ERROR_STATUS, TeamworkError, type ErrorCode } from "../lib/errors.js";
 import { DAEMON_EXIT } from "./daemon-exit.js";
 
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; hint?: string; details?: Record<string, unknown> };
 }
 
-export const HTTP_STATUS: Record<ErrorCode, number> = {
-  invalid_input: 400,
-  not_found: 404,
-  method_not_allowed: 405,
-  conflict: 409,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  version_mismatch: 400,
-  daemon_unreachable: 503,
-  schema_too_new: 500,
-  unavailable: 503,
-  internal: 500,
-};
+export const HTTP_STATUS: Record<ErrorCode, number> = ERROR_STATUS;
 
 /** Documented in the README; cli/main.ts is the only place that exits with them. */
 export const EXIT = {
@@ -46,6 +34,8 @@ export function exitCodeFor(code: ErrorCode): number {
       return EXIT.unreachable;
     case "schema_too_new":
       return EXIT.schemaTooNew;
+    case "aborted":
+      return EXIT.interrupted;
     default:
       return EXIT.failed;
   }
