@@ -123,7 +123,7 @@ const adminPool = () => {
 
 export const postgresFactory: StoreFactory = {
   name: "postgres",
-  supportsJobs: false,
+  supportsJobs: true,
   async create(opts = {}) {
     const database = `tw_test_${randomBytes(6).toString("hex")}`;
     await adminPool().query(`CREATE DATABASE ${database}`);
