@@ -94,7 +94,8 @@ const LIVE = `status IN ('pending', 'running')`;
  * The claim (store/types.ts ClaimLimits), as one statement:
  *   $1 owner, $2 now, $3 limit, $4 paused types, $5 budgets, $6 draws, $7 otherTypes.
  * `locked`: due pending jobs of types not paused, in claim order, at most the limit, each
- * locked for this claim (SKIP LOCKED: one another claim holds is left to it). `used`: for each
+ * locked for this claim (SKIP LOCKED: one another claim holds is left to it; the function's
+ * plan is pinned to the jobs_due index: migration 002). `used`: for each
  * budget a job draws on, how many of the jobs up to and including it draw on it. `stop`: the
  * first job that finds a budget used up (it would take budget - used + 1 <= 0): it and every
  * job after it are left, so no job overtakes one that could not be taken. The last SELECT
@@ -102,12 +103,7 @@ const LIVE = `status IN ('pending', 'running')`;
  * of due jobs, the earliest pending job left.
  */
 const CLAIM = `
-WITH locked AS MATERIALIZED (
-  SELECT id, type, priority, run_at FROM jobs
-   WHERE status = 'pending' AND run_at <= $2 AND type <> ALL ($4::text[])
-   ORDER BY priority DESC, run_at, id
-   LIMIT $3
-   FOR UPDATE SKIP LOCKED),
+WITH locked AS MATERIALIZED (SELECT * FROM jobs_lock_due($2, $3, $4::text[])),
 cand AS (SELECT id, type, row_number() OVER (ORDER BY priority DESC, run_at, id) AS pos FROM locked),
 used AS (
   SELECT c.pos, d.name, count(*) OVER (PARTITION BY d.name ORDER BY c.pos) AS n
@@ -123,7 +119,7 @@ claimed AS (
 seen AS (SELECT (SELECT count(*) FROM locked) AS locked, (SELECT pos FROM stop) AS stopped_at)
 SELECT s.locked AS claim_locked, s.stopped_at AS claim_stopped_at,
        CASE WHEN s.stopped_at IS NULL AND s.locked < $3 THEN
-         (SELECT min(run_at) FROM jobs WHERE status = 'pending' AND type <> ALL ($4::text[]) AND id NOT IN (SELECT id FROM take))
+         jobs_next_due($4::text[], ARRAY(SELECT id FROM take))
        END AS claim_next_due,
        c.*
   FROM seen s LEFT JOIN claimed c ON true
@@ -182,7 +178,7 @@ function storedJob(id: number, job: NewJob, now: number): JobRecord {
  * Jobs without a unique key, in one statement. Identity values are drawn row by row in the
  * SELECT's order (ORDER BY n), so the ids returned, sorted, are the jobs' in input order.
  */
-async function insertPlain(c: pg.ClientBase, jobs: NewJob[], now: number): Promise<JobRecord[]> {
+async function insertPlain(c: Queryable, jobs: NewJob[], now: number): Promise<JobRecord[]> {
   const r = await c.query<{ id: number }>({
     name: "tw_jobs_insert",
     text: `${INSERT_COLUMNS}
@@ -205,7 +201,7 @@ const UNIQUE_INSERT_TRIES = 3;
  * the same key to commit or roll back), so two daemons racing with one key cannot both
  * insert. Otherwise the live job is returned.
  */
-async function insertUnique(c: pg.ClientBase, job: NewJob & { uniqueKey: string }, now: number): Promise<{ job: JobRecord; created: boolean }> {
+async function insertUnique(c: Queryable, job: NewJob & { uniqueKey: string }, now: number): Promise<{ job: JobRecord; created: boolean }> {
   for (let i = 0; i < UNIQUE_INSERT_TRIES; i++) {
     const r = await c.query<{ id: number }>({
       name: "tw_jobs_insert_unique",
@@ -222,7 +218,7 @@ async function insertUnique(c: pg.ClientBase, job: NewJob & { uniqueKey: string 
 }
 
 /** The inserts of a tick, in order: runs of plain jobs in one statement each, keyed ones one by one (ids follow the input order). */
-async function insertAll(c: pg.ClientBase, jobs: NewJob[], now: number): Promise<{ job: JobRecord; created: boolean }[]> {
+async function insertAll(c: Queryable, jobs: NewJob[], now: number): Promise<{ job: JobRecord; created: boolean }[]> {
   const out: { job: JobRecord; created: boolean }[] = [];
   for (let i = 0; i < jobs.length; ) {
     const j = jobs[i]!;
@@ -246,7 +242,7 @@ async function insertAll(c: pg.ClientBase, jobs: NewJob[], now: number): Promise
  * they would one after the other). Every write whose attempt matched nothing is refused.
  */
 async function fencedUpdate<W extends { id: number; attempt: number }>(
-  c: pg.ClientBase,
+  c: Queryable,
   kind: RefusedWrite["write"],
   writes: W[],
   owner: string,
@@ -340,7 +336,7 @@ function resultText(result: Json | undefined): { text: string } | { refused: str
 type Complete = Extract<Finish, { outcome: "complete" }>;
 
 /** Completions in one statement; returns the stored jobs of those applied, and refuses the rest. */
-async function completeAll(c: pg.ClientBase, fs: { f: Complete; text: string }[], owner: string, now: number, refused: RefusedWrite[]): Promise<Map<number, JobRecord>> {
+async function completeAll(c: Queryable, fs: { f: Complete; text: string }[], owner: string, now: number, refused: RefusedWrite[]): Promise<Map<number, JobRecord>> {
   const out = new Map<number, JobRecord>();
   if (!fs.length) return out;
   const r = await c.query<{ id: number }>({
@@ -357,7 +353,7 @@ async function completeAll(c: pg.ClientBase, fs: { f: Complete; text: string }[]
     }
     const run = f.running;
     // Exactly what the UPDATE wrote over the running attempt.
-    if (run && run.id === f.id && run.attempts === f.attempt) {
+    if (run && knowsRunning(f)) {
       out.set(f.id, { ...run, status: "complete", result: f.result ?? null, progress: 100, error: null, slot: null, finishedAt: now, startedAt: run.startedAt ?? f.startedAt ?? null });
     } else readBack.push(f.id);
   }
@@ -367,47 +363,67 @@ async function completeAll(c: pg.ClientBase, fs: { f: Complete; text: string }[]
   return out;
 }
 
-async function finishOne(c: pg.ClientBase, f: Other, owner: string, now: number): Promise<JobRecord | null> {
+async function finishOne(c: Queryable, f: Other, owner: string, now: number): Promise<JobRecord | null> {
   const stmt = FINISH[f.outcome] as { sql: string; values: (f: Other, now: number, startedAt: Date | null) => unknown[] };
   const values = [owner, f.id, f.attempt, ...stmt.values(f, now, f.startedAt === undefined ? null : ts(f.startedAt))];
   const row = (await c.query<JobRow>({ name: `tw_jobs_finish_${f.outcome}`, text: stmt.sql, values })).rows[0];
   return row ? toJobRecord(row) : null;
 }
 
-/** The finishes of a tick, applied as they would be one after another; the stored jobs in input order. */
-async function finishAll(c: pg.ClientBase, finishes: Finish[], owner: string, now: number, refused: RefusedWrite[]): Promise<JobRecord[]> {
-  // A complete whose result cannot be stored fails instead (never wedge the tick on one result).
-  const fs: Finish[] = finishes.map((f): Finish => {
-    if (f.outcome !== "complete") return f;
+/** A tick's finish, ready to write: a complete carries its result's text. */
+type Prepared = { f: Complete; text: string } | { f: Other };
+
+/** A complete whose result cannot be stored fails instead (never wedge the tick on one result). */
+function prepareFinishes(finishes: Finish[]): Prepared[] {
+  return finishes.map((f): Prepared => {
+    if (f.outcome !== "complete") return { f };
     const t = resultText(f.result);
-    if ("text" in t) return f;
-    return { id: f.id, attempt: f.attempt, outcome: "failed", error: t.refused, permanent: true, ...(f.startedAt !== undefined ? { startedAt: f.startedAt } : {}) };
+    if ("text" in t) return { f, text: t.text };
+    return { f: { id: f.id, attempt: f.attempt, outcome: "failed", error: t.refused, permanent: true, ...(f.startedAt !== undefined ? { startedAt: f.startedAt } : {}) } };
   });
+}
+
+const isComplete = (p: Prepared): p is { f: Complete; text: string } => p.f.outcome === "complete";
+/** A complete whose stored job is built from the running attempt it gives (no read back). */
+const knowsRunning = (f: Complete) => f.running !== undefined && f.running.id === f.id && f.running.attempts === f.attempt;
+/** One job finished twice in one batch (rare; the engine finishes an attempt once). */
+const repeats = (ps: Prepared[]) => new Set(ps.map((p) => p.f.id)).size !== ps.length;
+
+/** How many statements finishAll makes. */
+function finishStatements(ps: Prepared[]): number {
+  if (repeats(ps)) return ps.length + ps.filter((p) => isComplete(p) && !knowsRunning(p.f)).length;
+  const completes = ps.filter(isComplete);
+  return (completes.length ? 1 : 0) + (completes.some((p) => !knowsRunning(p.f)) ? 1 : 0) + (ps.length - completes.length);
+}
+
+/** The finishes of a tick, applied as they would be one after another; the stored jobs in input order. */
+async function finishAll(c: Queryable, ps: Prepared[], owner: string, now: number, refused: RefusedWrite[]): Promise<JobRecord[]> {
   const finished: JobRecord[] = [];
-  // One job finished twice in one batch: one after the other, so that the second is refused
-  // as it would be (rare; the engine finishes an attempt once).
-  if (new Set(fs.map((f) => f.id)).size !== fs.length) {
-    for (const f of fs) {
-      const r =
-        f.outcome === "complete"
-          ? (await completeAll(c, [{ f, text: (resultText(f.result) as { text: string }).text }], owner, now, refused)).get(f.id)
-          : await finishOne(c, f, owner, now);
+  // A job finished twice: one finish after the other, so that the second is refused as it
+  // would be.
+  if (repeats(ps)) {
+    for (const p of ps) {
+      if (isComplete(p)) {
+        const r = (await completeAll(c, [p], owner, now, refused)).get(p.f.id);
+        if (r) finished.push(r);
+        continue;
+      }
+      const r = await finishOne(c, p.f, owner, now);
       if (r) finished.push(r);
-      else if (f.outcome !== "complete") refused.push({ write: "finish", id: f.id, attempt: f.attempt });
+      else refused.push({ write: "finish", id: p.f.id, attempt: p.f.attempt });
     }
     return finished;
   }
-  const completes = fs.filter((f): f is Complete => f.outcome === "complete");
-  const done = await completeAll(c, completes.map((f) => ({ f, text: (resultText(f.result) as { text: string }).text })), owner, now, refused);
-  for (const f of fs) {
-    if (f.outcome === "complete") {
-      const r = done.get(f.id);
+  const done = await completeAll(c, ps.filter(isComplete), owner, now, refused);
+  for (const p of ps) {
+    if (isComplete(p)) {
+      const r = done.get(p.f.id);
       if (r) finished.push(r);
       continue;
     }
-    const r = await finishOne(c, f, owner, now);
+    const r = await finishOne(c, p.f, owner, now);
     if (r) finished.push(r);
-    else refused.push({ write: "finish", id: f.id, attempt: f.attempt });
+    else refused.push({ write: "finish", id: p.f.id, attempt: p.f.attempt });
   }
   return finished;
 }
@@ -450,13 +466,27 @@ const toSummary = (r: SummaryRow): JobSummaryRecord => ({
   resultTruncated: r.result_preview !== null && Buffer.byteLength(r.result_preview) < r.result_bytes!,
 });
 
+/** How many statements a tick takes at least (2 standing for "more than one"). */
+function statementsOf(b: TickBatch, finishes: Prepared[]): number {
+  let n = 0;
+  for (let i = 0; i < b.inserts.length; i++) {
+    if (b.inserts[i]!.uniqueKey !== null) n += 2;
+    else if (i === 0 || b.inserts[i - 1]!.uniqueKey !== null) n++;
+  }
+  n += (b.progress.length ? 1 : 0) + (b.checkpoints.length ? 1 : 0) + (b.logs.length ? 2 : 0) + (b.begins.length ? 1 : 0);
+  n += finishStatements(finishes);
+  if (b.claim && b.claim.limit > 0) n++;
+  return n;
+}
+
 /** Milliseconds between two timestamptz expressions, as a double. */
 const msBetween = (a: string, b: string) => `(extract(epoch FROM (${a} - ${b})) * 1000)::float8`;
 
 export function pgJobs(pool: pg.Pool): JobStore {
   return {
     async tick(b: TickBatch): Promise<TickResult> {
-      return inTransaction(pool, async (c) => {
+      const finishes = prepareFinishes(b.finishes);
+      const write = async (c: Queryable): Promise<TickResult> => {
         const inserted = await insertAll(c, b.inserts, b.now);
         const owner = b.owner;
         const refused: RefusedWrite[] = [];
@@ -474,10 +504,13 @@ export function pgJobs(pool: pg.Pool): JobStore {
           if (r.rows.length) await c.query({ name: "tw_jobs_trim_logs", text: TRIM_LOGS, values: [[...new Set(r.rows.map((x) => x.id))]] });
         }
         await fencedUpdate(c, "begin", b.begins, owner, BEGIN, (ws) => [ws.map((w) => ts(w.at)), ws.map((w) => w.slot)], refused);
-        const finished = await finishAll(c, b.finishes, owner, b.now, refused);
+        const finished = await finishAll(c, finishes, owner, b.now, refused);
         const { claimed, nextDueAt } = b.claim ? await claimDue(c, b.claim, owner, b.now) : { claimed: [], nextDueAt: null };
         return { inserted, finished, claimed, nextDueAt, refused };
-      });
+      };
+      // A tick that is one statement is atomic on its own: no BEGIN and COMMIT (two round
+      // trips of three) around it.
+      return statementsOf(b, finishes) <= 1 ? write(pool) : inTransaction(pool, write);
     },
     async claim({ owner, now, ...limits }) {
       // One statement: atomic on its own, no transaction to open.

@@ -35,7 +35,7 @@ CREATE TABLE jobs (
 -- The claim's order (priority DESC, run_at, id) over pending jobs: the claim walks it with
 -- FOR UPDATE SKIP LOCKED.
 CREATE INDEX jobs_due ON jobs (priority DESC, run_at, id) WHERE status = 'pending';
--- The earliest pending job (nextDueAt), and the claim when few jobs are due among many later ones.
+-- The earliest pending job (nextDueAt).
 CREATE INDEX jobs_pending_run_at ON jobs (run_at) WHERE status = 'pending';
 CREATE INDEX jobs_status ON jobs (status, id);
 CREATE INDEX jobs_type ON jobs (type, id);
@@ -63,3 +63,38 @@ CREATE FUNCTION json_append(arr json, elem json) RETURNS json
       FROM (SELECT v, n FROM json_array_elements(arr) WITH ORDINALITY AS e (v, n)
             UNION ALL SELECT elem, 9223372036854775807) AS x
   $$;
+
+-- The two reads of the claim whose plan must not depend on statistics. A queue's pending
+-- rows go from a few to 100,000 and back faster than ANALYZE follows: planned with
+-- statistics from a quiet moment (or none, on a fresh database), the claim read every due
+-- row and sorted them (measured: 6 ms for 7,000 due jobs, against 0.15 ms walking jobs_due).
+-- enable_sort = off leaves the planner one way: the index in the order asked for, stopping
+-- at the limit. PL/pgSQL, not SQL: a function with a SET clause is never inlined, and
+-- PL/pgSQL keeps its plans for the session where SQL plans each call again (+0.5 ms).
+
+-- Due pending jobs of types not paused, in claim order, at most n, locked for the caller;
+-- one another transaction holds is skipped (SKIP LOCKED), never waited for.
+CREATE FUNCTION jobs_lock_due(due_by timestamptz, n bigint, paused text[])
+  RETURNS TABLE (id bigint, type text, priority integer, run_at timestamptz)
+  LANGUAGE plpgsql VOLATILE ROWS 10 SET enable_sort = off AS $$
+  BEGIN
+    RETURN QUERY
+      SELECT j.id, j.type, j.priority, j.run_at FROM jobs j
+       WHERE j.status = 'pending' AND j.run_at <= due_by AND j.type <> ALL (paused)
+       ORDER BY j.priority DESC, j.run_at, j.id
+       LIMIT n
+       FOR UPDATE SKIP LOCKED;
+  END
+$$;
+
+-- The earliest run_at among pending jobs of types not paused, those in `taken` left out.
+CREATE FUNCTION jobs_next_due(paused text[], taken bigint[])
+  RETURNS timestamptz
+  LANGUAGE plpgsql STABLE SET enable_sort = off AS $$
+  BEGIN
+    RETURN (SELECT j.run_at FROM jobs j
+             WHERE j.status = 'pending' AND j.type <> ALL (paused) AND j.id <> ALL (taken)
+             ORDER BY j.run_at
+             LIMIT 1);
+  END
+$$;
