@@ -107,7 +107,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: the job queue's own behavi
     const notices: string[] = [];
     raw.on("notice", (n) => notices.push(n.message ?? ""));
     await raw.query("BEGIN");
-    const got = await raw.query<{ id: number; priority: number }>(`SELECT * FROM jobs_lock_due($1, 10, '{}')`, [new Date(T0)]);
+    const got = await raw.query<{ id: number | null; priority: number }>(`SELECT * FROM jobs_claim('X', $1, 10, '{}', '{"any": 10}', '{}', '["any"]')`, [new Date(T0)]);
     await raw.query("ROLLBACK");
     expect(got.rows.map((r) => r.priority)).toEqual(Array(10).fill(2));
     const plan = notices.find((n) => n.includes("FOR UPDATE SKIP LOCKED")) ?? "";

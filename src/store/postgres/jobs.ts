@@ -1,11 +1,11 @@
 // The job queue on PostgreSQL: the same JobStore as SQLite (store/sqlite/jobs.ts), for
 // several daemons on one database. What differs is only how:
 //
-// - Claim: one statement. Due pending jobs are locked in claim order with FOR UPDATE SKIP
-//   LOCKED (another daemon's claim in flight is stepped over, never waited for nor taken
-//   twice); the budget walk (ClaimLimits) runs in the same statement over the locked rows; the
-//   prefix that fits becomes running for the owner. Rows locked but not taken are let go at
-//   commit.
+// - Claim: one call of jobs_claim (migration 002). Due pending jobs are locked in claim order
+//   with FOR UPDATE SKIP LOCKED (another daemon's claim in flight is stepped over, never
+//   waited for nor taken twice); the budget walk (ClaimLimits) runs as they are read; those
+//   that fit become running for the owner. Its plans are pinned to indexes, whatever the
+//   statistics say.
 // - Fencing: every write of an attempt says `WHERE id AND status = 'running' AND attempts AND
 //   owner` in the statement that applies it; under READ COMMITTED a row changed meanwhile is
 //   re-checked against that condition after its lock is had, so a late write of a rescued or
@@ -85,51 +85,15 @@ const holdableOrNull = (s: string | null): string | null => (s === null ? null :
 // The columns of every job the store returns (owner is the store's own business).
 const COLUMNS = `id, type, payload, status, progress, progress_message, attempts, max_attempts, run_at, priority, unique_key, slot,
   result, error, errors, created_at, started_at, finished_at, state`;
-const jCOLUMNS = COLUMNS.split(",").map((c) => `j.${c.trim()}`).join(", ");
 
 const FENCE = `j.status = 'running' AND j.attempts = u.attempt AND j.owner = $1`;
 const LIVE = `status IN ('pending', 'running')`;
 
-/**
- * The claim (store/types.ts ClaimLimits), as one statement:
- *   $1 owner, $2 now, $3 limit, $4 paused types, $5 budgets, $6 draws, $7 otherTypes.
- * `locked`: due pending jobs of types not paused, in claim order, at most the limit, each
- * locked for this claim (SKIP LOCKED: one another claim holds is left to it; the function's
- * plan is pinned to the jobs_due index: migration 002). `used`: for each
- * budget a job draws on, how many of the jobs up to and including it draw on it. `stop`: the
- * first job that finds a budget used up (it would take budget - used + 1 <= 0): it and every
- * job after it are left, so no job overtakes one that could not be taken. The last SELECT
- * also says what the claim saw (how many were locked, where it stopped) and, when it ran out
- * of due jobs, the earliest pending job left.
- */
-const CLAIM = `
-WITH locked AS MATERIALIZED (SELECT * FROM jobs_lock_due($2, $3, $4::text[])),
-cand AS (SELECT id, type, row_number() OVER (ORDER BY priority DESC, run_at, id) AS pos FROM locked),
-used AS (
-  SELECT c.pos, d.name, count(*) OVER (PARTITION BY d.name ORDER BY c.pos) AS n
-    FROM cand c
-   CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN $6::jsonb ? c.type THEN $6::jsonb -> c.type ELSE $7::jsonb END) AS d (name)),
-stop AS (SELECT min(pos) AS pos FROM used WHERE coalesce(($5::jsonb ->> name)::float8, 0) - n + 1 <= 0),
-take AS (SELECT id, pos FROM cand WHERE pos < coalesce((SELECT pos FROM stop), 9223372036854775807)),
-claimed AS (
-  UPDATE jobs j SET status = 'running', slot = NULL, attempts = j.attempts + 1, started_at = NULL, owner = $1,
-         progress = 0, progress_message = NULL
-    FROM take WHERE j.id = take.id
-  RETURNING ${jCOLUMNS}, take.pos),
-seen AS (SELECT (SELECT count(*) FROM locked) AS locked, (SELECT pos FROM stop) AS stopped_at)
-SELECT s.locked AS claim_locked, s.stopped_at AS claim_stopped_at,
-       CASE WHEN s.stopped_at IS NULL AND s.locked < $3 THEN
-         jobs_next_due($4::text[], ARRAY(SELECT id FROM take))
-       END AS claim_next_due,
-       c.*
-  FROM seen s LEFT JOIN claimed c ON true
- ORDER BY c.pos`;
+/** The claim: jobs_claim (migration 002) says what it does, and why it is a function. */
+const CLAIM = `SELECT * FROM jobs_claim($1, $2, $3, $4::text[], $5::jsonb, $6::jsonb, $7::jsonb)`;
 
 interface ClaimRow extends JobRow {
-  claim_locked: number;
-  claim_stopped_at: number | null;
-  claim_next_due: number | null;
-  pos: number | null;
+  next_due: number | null;
 }
 
 type Queryable = pg.Pool | pg.ClientBase;
@@ -143,8 +107,12 @@ async function claimDue(q: Queryable, c: ClaimLimits, owner: string, now: number
       values: [owner, ts(now), c.limit, c.pausedTypes, JSON.stringify(c.budgets), JSON.stringify(c.draws), JSON.stringify(c.otherTypes)],
     })
   ).rows;
-  const claimed = rows.filter((r) => r.id !== null).map(toJobRecord);
-  return { claimed, nextDueAt: rows[0]?.claim_next_due ?? null };
+  // In claim order (the function returns them in none).
+  const claimed = rows
+    .filter((r) => r.id !== null)
+    .sort((a, b) => b.priority - a.priority || a.run_at - b.run_at || a.id - b.id)
+    .map(toJobRecord);
+  return { claimed, nextDueAt: rows.find((r) => r.id === null)?.next_due ?? null };
 }
 
 const INSERT_COLUMNS = `INSERT INTO jobs (type, payload, status, max_attempts, run_at, priority, unique_key, created_at)`;
