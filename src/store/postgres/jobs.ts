@@ -20,7 +20,8 @@
 //   tick fail. In what an enqueue gives (a unique key) it is refused: the tick fails invalid.
 // - nextDueAt may be at or before `now` when due jobs were locked by another daemon's claim at
 //   that moment, or were enqueued by another daemon during this claim: "look again now".
-// - Ids of a failed transaction are not reused, as on SQLite; they may leave gaps.
+// - Ids drawn by a transaction that rolled back are never handed out again (SQLite reuses
+//   them): ids keep their order, with gaps.
 
 import pg from "pg";
 import type { Json, JobStatus } from "../../protocol/types.js";
@@ -258,7 +259,7 @@ const COMPLETE = `UPDATE jobs j SET status = 'complete', result = u.result::json
 
 // Appends one {attempt, message, permanent, at, crashed} object to the errors array:
 // $4 message, $5 permanent, $6 at (epoch ms), $7 crashed.
-const APPEND_ERROR = `errors = json_append(errors, json_build_object('attempt', attempts, 'message', $4::text, 'permanent', $5::boolean, 'at', $6::bigint, 'crashed', $7::boolean))`;
+const APPEND_ERROR = `errors = json_append(errors, json_build_object('attempt', attempts, 'message', $4::text, 'permanent', $5::boolean, 'at', $6::float8, 'crashed', $7::boolean))`;
 const ONE_FENCE = `WHERE id = $2 AND status = 'running' AND attempts = $3 AND owner = $1`;
 type Other = Exclude<Finish, { outcome: "complete" }>;
 /**
@@ -615,7 +616,7 @@ export function pgJobs(pool: pg.Pool): JobStore {
              CASE WHEN started_at IS NULL
                THEN 'interrupted: the daemon stopped while this attempt was handed to its worker (it may have begun)'
                ELSE 'interrupted: the daemon stopped while this attempt was running' END,
-             'permanent', false, 'at', $1::bigint))
+             'permanent', false, 'at', $1::float8))
          WHERE status = 'running' AND (owner IS NULL OR owner <> ALL ($2::text[]))`,
         [now, liveOwners],
       );
