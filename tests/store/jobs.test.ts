@@ -92,6 +92,15 @@ for (const factory of STORE_FACTORIES) {
         expect((await claim(store, "A", anyJobs(10))).claimed.map((j) => j.id)).toEqual([paused!.id]);
       });
 
+      it("a tick's claim comes after its other writes: it sees the jobs the tick enqueued and finished", async () => {
+        const [old] = await enqueue(store, [newJob({ priority: 1 })]);
+        await claim(store, "A", anyJobs(1));
+        const r = await store.jobs.tick(batch("A", { inserts: [newJob(), newJob({ uniqueKey: "k" })], finishes: [complete(old!.id, 1)], claim: anyJobs(5) }));
+        expect(r.finished.map((j) => j.id)).toEqual([old!.id]);
+        expect(r.claimed.map((j) => j.id)).toEqual(r.inserted.map((i) => i.job.id));
+        expect(r.nextDueAt).toBeNull();
+      });
+
       it("says when the next job is due even when none is due now", async () => {
         await enqueue(store, [newJob({ runAt: T0 + 5000 }), newJob({ runAt: T0 + 2000, priority: -1 })]);
         expect(await claim(store, "A", anyJobs(10))).toEqual({ claimed: [], nextDueAt: T0 + 2000 });
