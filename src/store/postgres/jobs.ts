@@ -304,8 +304,8 @@ function resultText(result: Json | undefined): { text: string } | { refused: str
 
 type Complete = Extract<Finish, { outcome: "complete" }>;
 
-/** Completions in one statement; returns the stored jobs of those applied, and refuses the rest. */
-async function completeAll(c: Queryable, fs: { f: Complete; text: string }[], owner: string, now: number, refused: RefusedWrite[]): Promise<Map<number, JobRecord>> {
+/** Completions in one statement; returns the stored jobs of those applied (the others were refused). */
+async function completeAll(c: Queryable, fs: { f: Complete; text: string }[], owner: string, now: number): Promise<Map<number, JobRecord>> {
   const out = new Map<number, JobRecord>();
   if (!fs.length) return out;
   const r = await c.query<{ id: number }>({
@@ -316,10 +316,7 @@ async function completeAll(c: Queryable, fs: { f: Complete; text: string }[], ow
   const applied = new Set(r.rows.map((x) => x.id));
   const readBack: number[] = [];
   for (const { f } of fs) {
-    if (!applied.has(f.id)) {
-      refused.push({ write: "finish", id: f.id, attempt: f.attempt });
-      continue;
-    }
+    if (!applied.has(f.id)) continue;
     const run = f.running;
     // Exactly what the UPDATE wrote over the running attempt.
     if (run && knowsRunning(f)) {
@@ -365,35 +362,21 @@ function finishStatements(ps: Prepared[]): number {
   return (completes.length ? 1 : 0) + (completes.some((p) => !knowsRunning(p.f)) ? 1 : 0) + (ps.length - completes.length);
 }
 
-/** The finishes of a tick, applied as they would be one after another; the stored jobs in input order. */
+/** The finishes of a tick, applied as they would be one after another: the stored jobs, and the refusals, in input order. */
 async function finishAll(c: Queryable, ps: Prepared[], owner: string, now: number, refused: RefusedWrite[]): Promise<JobRecord[]> {
   const finished: JobRecord[] = [];
+  const settle = (p: Prepared, stored: JobRecord | null | undefined) => {
+    if (stored) finished.push(stored);
+    else refused.push({ write: "finish", id: p.f.id, attempt: p.f.attempt });
+  };
   // A job finished twice: one finish after the other, so that the second is refused as it
   // would be.
   if (repeats(ps)) {
-    for (const p of ps) {
-      if (isComplete(p)) {
-        const r = (await completeAll(c, [p], owner, now, refused)).get(p.f.id);
-        if (r) finished.push(r);
-        continue;
-      }
-      const r = await finishOne(c, p.f, owner, now);
-      if (r) finished.push(r);
-      else refused.push({ write: "finish", id: p.f.id, attempt: p.f.attempt });
-    }
+    for (const p of ps) settle(p, isComplete(p) ? (await completeAll(c, [p], owner, now)).get(p.f.id) : await finishOne(c, p.f, owner, now));
     return finished;
   }
-  const done = await completeAll(c, ps.filter(isComplete), owner, now, refused);
-  for (const p of ps) {
-    if (isComplete(p)) {
-      const r = done.get(p.f.id);
-      if (r) finished.push(r);
-      continue;
-    }
-    const r = await finishOne(c, p.f, owner, now);
-    if (r) finished.push(r);
-    else refused.push({ write: "finish", id: p.f.id, attempt: p.f.attempt });
-  }
+  const done = await completeAll(c, ps.filter(isComplete), owner, now);
+  for (const p of ps) settle(p, isComplete(p) ? done.get(p.f.id) : await finishOne(c, p.f, owner, now));
   return finished;
 }
 
