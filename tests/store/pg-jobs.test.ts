@@ -1,7 +1,8 @@
 // What only the PostgreSQL job queue has to say (the shared promises are in jobs.test.ts): a
 // claim steps over a job another connection holds instead of waiting for it; a late write of
 // an attempt waiting behind a rescue's row lock is re-checked once it gets the row, and
-// refused; text PostgreSQL cannot hold (U+0000) never wedges a tick of a running attempt.
+// refused, and a rescue behind a finish leaves the job finished; text PostgreSQL cannot hold
+// (U+0000) never wedges a tick of a running attempt.
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import pg from "pg";
@@ -71,6 +72,19 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: the job queue's own behavi
     await raw.query("COMMIT");
     expect((await late).refused).toEqual([{ write: "finish", id: job!.id, attempt: 1 }]);
     expect(await store.jobs.get(job!.id)).toMatchObject({ status: "pending", result: null });
+  });
+
+  it("a rescue that waited behind a finish's row lock leaves the finished job alone", async () => {
+    const [job] = (await store.jobs.tick(batch("E", { inserts: [newJob()] }))).inserted.map((i) => i.job);
+    await store.jobs.claim({ ...anyJobs(1), owner: "A", now: T0 });
+    // A's finish, not committed yet: it holds the row.
+    await raw.query("BEGIN");
+    await raw.query(`UPDATE jobs SET status = 'complete', owner = NULL, finished_at = now() WHERE id = $1`, [job!.id]);
+    const rescue = store.jobs.rescue({ now: T0 + 1, liveOwners: ["B"] });
+    await someoneWaits(raw);
+    await raw.query("COMMIT");
+    expect(await rescue).toEqual({ interrupted: 0 });
+    expect(await store.jobs.get(job!.id)).toMatchObject({ status: "complete", errors: [] });
   });
 
   it("U+0000 in what a running attempt writes is kept as U+FFFD; in a payload it is kept as is", async () => {
