@@ -28,12 +28,6 @@ export interface StoreFixture {
 
 export interface StoreFactory {
   name: string;
-  /**
-   * Whether the kind has a job queue (store.jobs). Not yet on PostgreSQL: its store.jobs
-   * refuses every call. Suites of the queue say `forEachStore(title, body, { needs: "jobs" })`
-   * (suite.ts), or check this flag, and are skipped, saying so, for a kind without one.
-   */
-  supportsJobs: boolean;
   create(opts?: Partial<StoreOptions>): Promise<StoreFixture>;
 }
 
@@ -41,7 +35,6 @@ const defaults: StoreOptions = { durability: "process", taskEvents: taskEventPol
 
 export const sqliteFactory: StoreFactory = {
   name: "sqlite",
-  supportsJobs: true,
   async create(opts = {}) {
     const dir = mkdtempSync(join(tmpdir(), "tw-store-"));
     const location: StoreLocation = { kind: "sqlite", path: join(dir, "teamwork.db") };
@@ -123,7 +116,6 @@ const adminPool = () => {
 
 export const postgresFactory: StoreFactory = {
   name: "postgres",
-  supportsJobs: false,
   async create(opts = {}) {
     const database = `tw_test_${randomBytes(6).toString("hex")}`;
     await adminPool().query(`CREATE DATABASE ${database}`);

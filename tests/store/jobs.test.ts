@@ -38,8 +38,7 @@ const finish = (store: Store, owner: string, f: Finish, now = T0) => store.jobs.
 const complete = (id: number, attempt: number): Finish => ({ id, attempt, outcome: "complete", result: { ok: true } });
 
 for (const factory of STORE_FACTORIES) {
-  // The PostgreSQL queue is issue 14's next step: its store refuses every jobs call until then.
-  describe.skipIf(!factory.supportsJobs)(`jobs store: ${factory.name}`, () => {
+  describe(`jobs store: ${factory.name}`, () => {
     let f: StoreFixture;
     let store: Store;
     beforeEach(async () => {
@@ -91,6 +90,15 @@ for (const factory of STORE_FACTORIES) {
         expect(r.nextDueAt).toBe(future!.runAt);
         expect((await store.jobs.get(paused!.id))!.status).toBe("pending");
         expect((await claim(store, "A", anyJobs(10))).claimed.map((j) => j.id)).toEqual([paused!.id]);
+      });
+
+      it("a tick's claim comes after its other writes: it sees the jobs the tick enqueued and finished", async () => {
+        const [old] = await enqueue(store, [newJob({ priority: 1 })]);
+        await claim(store, "A", anyJobs(1));
+        const r = await store.jobs.tick(batch("A", { inserts: [newJob(), newJob({ uniqueKey: "k" })], finishes: [complete(old!.id, 1)], claim: anyJobs(5) }));
+        expect(r.finished.map((j) => j.id)).toEqual([old!.id]);
+        expect(r.claimed.map((j) => j.id)).toEqual(r.inserted.map((i) => i.job.id));
+        expect(r.nextDueAt).toBeNull();
       });
 
       it("says when the next job is due even when none is due now", async () => {
@@ -319,6 +327,29 @@ for (const factory of STORE_FACTORIES) {
         await finish(store, "A", { id: r!.id, attempt: 1, outcome: "failed", error: "quarantined: ...", permanent: true, crashed: true });
         expect(await store.jobs.retry(r!.id, T0 + 5)).toMatchObject({ status: "pending", runAt: T0 + 5, error: null, finishedAt: null, maxAttempts: 3, errors: [{ crashed: false }] });
         expect(await store.jobs.retry(r!.id, T0 + 5)).toBeNull();
+      });
+
+      it("gives per-type figures over the jobs finished since a time, and the queue now", async () => {
+        const [a1, a2, a3, b] = await enqueue(store, [newJob({ type: "a" }), newJob({ type: "a" }), newJob({ type: "a" }), newJob({ type: "b" }), newJob({ type: "a", runAt: T0 + 60_000 })]);
+        await store.jobs.cancelPending(b!.id, T0 + 5);
+        await claim(store, "A", anyJobs(3));
+        await store.jobs.tick(batch("A", { now: T0 + 30, begins: [{ id: a1!.id, attempt: 1, at: T0 + 10, slot: 0 }, { id: a2!.id, attempt: 1, at: T0 + 20, slot: 1 }] }));
+        await finish(store, "A", complete(a1!.id, 1), T0 + 110);
+        await finish(store, "A", { id: a2!.id, attempt: 1, outcome: "failed", error: "boom", permanent: true }, T0 + 50);
+        await finish(store, "A", { id: a3!.id, attempt: 1, outcome: "retry", error: "boom", runAt: T0 }, T0 + 15);
+        expect((await claim(store, "A", anyJobs(1), T0 + 25)).claimed).toMatchObject([{ id: a3!.id, attempts: 2 }]);
+        await store.jobs.tick(batch("A", { now: T0 + 30, begins: [{ id: a3!.id, attempt: 2, at: T0 + 30, slot: 0 }] }));
+        await finish(store, "A", complete(a3!.id, 2), T0 + 330);
+        expect(await store.jobs.stats(T0, T0 + 1000)).toEqual({
+          types: [
+            { type: "a", finished: 3, complete: 2, failed: 1, cancelled: 0, retried: 1, runMs: { mean: 200, p95: 300 }, startLatencyMs: { p50: 20, p95: 30, p99: 30 } },
+            { type: "b", finished: 1, complete: 0, failed: 0, cancelled: 1, retried: 0, runMs: { mean: null, p95: null }, startLatencyMs: { p50: null, p95: null, p99: null } },
+          ],
+          pending: 1,
+          due: 0,
+          running: 0,
+        });
+        expect((await store.jobs.stats(T0 + 200, T0 + 1000)).types.map((t) => [t.type, t.finished])).toEqual([["a", 1]]);
       });
 
       it("counts the due jobs ahead of one, paused types left out", async () => {

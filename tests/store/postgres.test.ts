@@ -1,7 +1,7 @@
 // What only the PostgreSQL store has to say: a database that cannot be reached is a clear
 // StoreError naming the host and the reason, within the connect timeout, and never shows the
 // password; several daemons starting at once migrate once; task events get their ids in
-// commit order (the gap-free cursor); the job queue refuses clearly until it is built.
+// commit order (the gap-free cursor).
 
 import { inspect } from "node:util";
 import { randomBytes } from "node:crypto";
@@ -118,11 +118,5 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: on the local server", () =
     await holder.end();
     const t = await writing;
     expect((await store.taskEvents.list({ afterId: 0 })).map((e) => e.taskId)).toEqual([before.id, t.id]);
-  });
-
-  it("the job queue is not built on PostgreSQL yet: every call says so", async () => {
-    f = await postgresFactory.create();
-    const err = await storeError(f.store.jobs.list({}), "unavailable");
-    expect(err.reason).toMatch(/not implemented on the PostgreSQL store yet/);
   });
 });

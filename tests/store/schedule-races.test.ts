@@ -59,4 +59,4 @@ forEachStore("one firing per slot, across processes", (fx) => {
     const busy = results.flat().reduce((n, f) => n + f.busy, 0);
     console.log(`slots won per process: ${winners.join(", ")}; busy retries: ${busy}`);
   });
-}, { needs: "jobs" }); // it cancels what it enqueued (store.jobs)
+});

@@ -23,9 +23,7 @@ const def = (over: Partial<{ name: string; cron: string; timezone: string | null
   ...over,
 });
 
-forEachStore("schedules", (fx, factory) => {
-  /** A test that checks through store.jobs: skipped for a kind without a job queue yet. */
-  const itJobs = it.skipIf(!factory.supportsJobs);
+forEachStore("schedules", (fx) => {
   it("upsert creates a schedule, enabled, never handled; get and list give it back", async () => {
     const { store } = fx();
     const s = await store.schedules.upsert(def(), T0);
@@ -112,13 +110,13 @@ forEachStore("schedules", (fx, factory) => {
   const job = (over = {}) => scheduledJob("nightly", newJob({ type: "report", payload: { board: "default" }, ...over }));
   const setUp = async (store: Store) => store.schedules.upsert(def(), T0);
 
-  itJobs("fire of an unknown schedule: null, and nothing is added", async () => {
+  it("fire of an unknown schedule: null, and nothing is added", async () => {
     const { store } = fx();
     expect(await store.schedules.fire("nope", S(1), S(1), job())).toBeNull();
     expect(await store.jobs.list({})).toEqual([]);
   });
 
-  itJobs("the first firing of a slot enqueues the job and records the slot", async () => {
+  it("the first firing of a slot enqueues the job and records the slot", async () => {
     const { store } = fx();
     await setUp(store);
     const r = await store.schedules.fire("nightly", S(1), S(1) + 5, job({ priority: 3 }));
@@ -129,7 +127,7 @@ forEachStore("schedules", (fx, factory) => {
     expect(await store.schedules.runs("nightly")).toEqual([{ schedule: "nightly", slot: S(1), firedAt: S(1) + 5, outcome: "enqueued", jobId: id }]);
   });
 
-  itJobs("a slot handled already, or at or before the last one: already-fired, nothing added or recorded", async () => {
+  it("a slot handled already, or at or before the last one: already-fired, nothing added or recorded", async () => {
     const { store } = fx();
     await setUp(store);
     await store.schedules.fire("nightly", S(2), S(2), job());
@@ -146,7 +144,7 @@ forEachStore("schedules", (fx, factory) => {
     expect((await store.schedules.fire("nightly", S(6), S(6), job()))!.outcome).toBe("skipped");
   });
 
-  itJobs("a later slot while the job under the same key is live: skipped with that job; once it is not, enqueued", async () => {
+  it("a later slot while the job under the same key is live: skipped with that job; once it is not, enqueued", async () => {
     const { store } = fx();
     await setUp(store);
     const first = await store.schedules.fire("nightly", S(1), S(1), job());
@@ -167,14 +165,14 @@ forEachStore("schedules", (fx, factory) => {
     ]);
   });
 
-  itJobs("the no-overlap rule is the job's unique key: a job without one is always added", async () => {
+  it("the no-overlap rule is the job's unique key: a job without one is always added", async () => {
     const { store } = fx();
     await setUp(store);
     for (let i = 1; i <= 3; i++) expect((await store.schedules.fire("nightly", S(i), S(i), newJob()))!.outcome).toBe("enqueued");
     expect(await store.jobs.list({})).toHaveLength(3);
   });
 
-  itJobs("a manual run (slot null) is never refused, leaves lastSlot alone and records no slot", async () => {
+  it("a manual run (slot null) is never refused, leaves lastSlot alone and records no slot", async () => {
     const { store } = fx();
     await setUp(store);
     await store.schedules.fire("nightly", S(3), S(3), job());
@@ -197,7 +195,7 @@ forEachStore("schedules", (fx, factory) => {
     expect(await store.schedules.runs("nope")).toEqual([]);
   });
 
-  itJobs("pruneRuns forgets slots fired before the cutoff, and they stay refused", async () => {
+  it("pruneRuns forgets slots fired before the cutoff, and they stay refused", async () => {
     const { store } = fx();
     await setUp(store);
     for (let i = 1; i <= 4; i++) await store.schedules.fire("nightly", S(i), S(i), newJob());
@@ -220,7 +218,7 @@ forEachStore("schedules", (fx, factory) => {
     expect((await store.schedules.fire("nightly", S(1), S(2), newJob()))!.outcome).toBe("enqueued");
   });
 
-  itJobs("two handles firing the same slots at once: each slot is handled by exactly one", async () => {
+  it("two handles firing the same slots at once: each slot is handled by exactly one", async () => {
     const { store, openAnother } = fx();
     const other = await openAnother();
     await setUp(store);

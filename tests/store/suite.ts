@@ -12,11 +12,6 @@ import type { NewJob, NewTask } from "../../src/store/types.js";
 export const T0 = Date.parse("2026-05-04T09:00:00Z");
 export const iso = (ms: number) => new Date(ms).toISOString();
 
-export interface SuiteNeeds {
-  /** The suite uses store.jobs: skipped (saying so) for a kind without a job queue yet (StoreFactory.supportsJobs). */
-  needs?: "jobs";
-}
-
 /** A suite that does not run, shown as skipped with why. */
 function skipped(title: string, why: string): void {
   describe.skip(title, () => {
@@ -27,16 +22,10 @@ function skipped(title: string, why: string): void {
 /**
  * Runs `body` once per store kind, inside describe(kind). `fx()` is that test's fresh store
  * (created before it, cleaned up after it, including every second handle it opened).
- * With `{ needs: "jobs" }` a kind without a job queue is skipped; a single test that needs
- * store.jobs inside a wider suite says `it.skipIf(!factory.supportsJobs)(...)`.
  */
-export function forEachStore(title: string, body: (fx: () => StoreFixture, factory: StoreFactory) => void, opts: SuiteNeeds = {}): void {
+export function forEachStore(title: string, body: (fx: () => StoreFixture, factory: StoreFactory) => void): void {
   if (POSTGRES_SKIPPED !== null) skipped(`postgres: ${title}`, POSTGRES_SKIPPED);
   for (const factory of STORE_FACTORIES) {
-    if (opts.needs === "jobs" && !factory.supportsJobs) {
-      skipped(`${factory.name}: ${title}`, `the ${factory.name} store has no job queue yet`);
-      continue;
-    }
     describe(`${factory.name}: ${title}`, () => {
       let current: StoreFixture | undefined;
       beforeEach(async () => {

@@ -83,7 +83,12 @@ export const CONNECT_TIMEOUT_MS = 5000;
 const SYNCHRONOUS_COMMIT: Record<Durability, "on" | "off"> = { full: "on", process: "off" };
 
 export function createPool(url: string, opts: { durability: Durability; max: number; allowExitOnIdle?: boolean; readOnly?: boolean }): pg.Pool {
-  const options = [`-c synchronous_commit=${SYNCHRONOUS_COMMIT[opts.durability]}`];
+  // force_custom_plan: a named (prepared) statement is planned again at each run, with its
+  // values and the table's size then, never with a generic plan kept from when the table was
+  // small (measured on the job queue: a join kept as a scan of the whole table, which grew
+  // with every job). Unnamed statements are planned each run anyway. Functions that must not
+  // be planned per call say so themselves (jobs_claim, migration 002).
+  const options = [`-c synchronous_commit=${SYNCHRONOUS_COMMIT[opts.durability]}`, "-c plan_cache_mode=force_custom_plan"];
   if (opts.readOnly) options.push("-c default_transaction_read_only=on");
   const pool = new pg.Pool({
     connectionString: url,

@@ -11,7 +11,7 @@ import { pgBoards } from "./boards.js";
 import { pgTaskEvents, pgTasks } from "./tasks.js";
 import { pgMeta, pgSchedules } from "./schedules.js";
 import { pgAttachments } from "./attachments.js";
-import { pgJobsNotBuilt } from "./jobs.js";
+import { pgJobs } from "./jobs.js";
 
 export { redactUrl } from "./connect.js";
 
@@ -47,7 +47,7 @@ function storeOn(pool: pg.Pool, opts: StoreOptions, ctx: GuardContext, close: ()
     boards: guarded(pgBoards(pool), ctx),
     tasks: guarded(pgTasks(pool, opts.taskEvents), ctx),
     taskEvents: guarded(pgTaskEvents(pool), ctx),
-    jobs: guarded(pgJobsNotBuilt(), ctx),
+    jobs: guarded(pgJobs(pool), ctx),
     schedules: guarded(pgSchedules(pool), ctx),
     meta: guarded(pgMeta(pool), ctx),
     attachments: guarded(pgAttachments(pool), ctx),

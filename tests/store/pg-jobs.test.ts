@@ -1,0 +1,131 @@
+// What only the PostgreSQL job queue has to say (the shared promises are in jobs.test.ts): a
+// claim steps over a job another connection holds instead of waiting for it; a late write of
+// an attempt waiting behind a rescue's row lock is re-checked once it gets the row, and
+// refused, and a rescue behind a finish leaves the job finished; text PostgreSQL cannot hold
+// (U+0000) never wedges a tick of a running attempt.
+
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import pg from "pg";
+import { POSTGRES_SKIPPED, postgresFactory, type StoreFixture } from "./factory.js";
+import { newJob, T0 } from "./suite.js";
+import type { ClaimLimits, Store, TickBatch } from "../../src/store/types.js";
+
+const anyJobs = (n: number): ClaimLimits => ({ limit: n, pausedTypes: [], budgets: { any: n }, draws: {}, otherTypes: ["any"] });
+const batch = (owner: string, over: Partial<TickBatch> = {}): TickBatch => ({
+  now: T0,
+  owner,
+  inserts: [],
+  finishes: [],
+  progress: [],
+  checkpoints: [],
+  logs: [],
+  begins: [],
+  claim: null,
+  ...over,
+});
+
+/** Resolves once some connection waits for a row lock (a transactionid or tuple lock not granted). */
+async function someoneWaits(c: pg.Client): Promise<void> {
+  for (;;) {
+    const r = await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND locktype IN ('transactionid', 'tuple')`);
+    if (r.rows[0]!.n > 0) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: the job queue's own behaviour", () => {
+  let f: StoreFixture;
+  let store: Store;
+  let raw: pg.Client;
+  beforeEach(async () => {
+    f = await postgresFactory.create();
+    store = f.store;
+    if (f.location.kind !== "postgres") throw new Error("unreachable");
+    raw = new pg.Client({ connectionString: f.location.url });
+    await raw.connect();
+  });
+  afterEach(async () => {
+    await raw.end().catch(() => {});
+    await f.cleanup();
+  });
+
+  it("a claim steps over a due job another connection holds locked, without waiting; nextDueAt says to look again", async () => {
+    const jobs = (await store.jobs.tick(batch("E", { inserts: [newJob(), newJob(), newJob()] }))).inserted.map((i) => i.job);
+    await raw.query("BEGIN");
+    await raw.query("SELECT id FROM jobs WHERE id = $1 FOR UPDATE", [jobs[0]!.id]);
+    const r = await store.jobs.claim({ ...anyJobs(5), owner: "A", now: T0 });
+    expect(r.claimed.map((j) => j.id)).toEqual([jobs[1]!.id, jobs[2]!.id]);
+    // The held job is still pending and due: "now", not null nor later.
+    expect(r.nextDueAt).toBe(T0);
+    await raw.query("ROLLBACK");
+    expect((await store.jobs.claim({ ...anyJobs(5), owner: "A", now: T0 })).claimed.map((j) => j.id)).toEqual([jobs[0]!.id]);
+  });
+
+  it("a late finish that waited behind a rescue's row lock is re-checked when it gets the row, and refused", async () => {
+    const [job] = (await store.jobs.tick(batch("E", { inserts: [newJob()] }))).inserted.map((i) => i.job);
+    await store.jobs.claim({ ...anyJobs(1), owner: "A", now: T0 });
+    // Another daemon's rescue of A's job, not committed yet: it holds the row.
+    await raw.query("BEGIN");
+    await raw.query(`UPDATE jobs SET status = 'pending', owner = NULL WHERE id = $1`, [job!.id]);
+    const late = store.jobs.tick(batch("A", { finishes: [{ id: job!.id, attempt: 1, outcome: "complete", result: { late: true } }] }));
+    await someoneWaits(raw);
+    await raw.query("COMMIT");
+    expect((await late).refused).toEqual([{ write: "finish", id: job!.id, attempt: 1 }]);
+    expect(await store.jobs.get(job!.id)).toMatchObject({ status: "pending", result: null });
+  });
+
+  it("a rescue that waited behind a finish's row lock leaves the finished job alone", async () => {
+    const [job] = (await store.jobs.tick(batch("E", { inserts: [newJob()] }))).inserted.map((i) => i.job);
+    await store.jobs.claim({ ...anyJobs(1), owner: "A", now: T0 });
+    // A's finish, not committed yet: it holds the row.
+    await raw.query("BEGIN");
+    await raw.query(`UPDATE jobs SET status = 'complete', owner = NULL, finished_at = now() WHERE id = $1`, [job!.id]);
+    const rescue = store.jobs.rescue({ now: T0 + 1, liveOwners: ["B"] });
+    await someoneWaits(raw);
+    await raw.query("COMMIT");
+    expect(await rescue).toEqual({ interrupted: 0 });
+    expect(await store.jobs.get(job!.id)).toMatchObject({ status: "complete", errors: [] });
+  });
+
+  it("U+0000 in what a running attempt writes is kept as U+FFFD; in a payload it is kept as is", async () => {
+    const [job] = (await store.jobs.tick(batch("E", { inserts: [newJob({ payload: { s: "a\0b" } })] }))).inserted.map((i) => i.job);
+    const [c] = (await store.jobs.claim({ ...anyJobs(1), owner: "A", now: T0 })).claimed;
+    expect(c!.payload).toEqual({ s: "a\0b" });
+    const r = await store.jobs.tick(
+      batch("A", {
+        progress: [{ id: job!.id, attempt: 1, progress: 10, message: "p\0" }],
+        logs: [{ id: job!.id, attempt: 1, at: T0, message: "l\0" }],
+        checkpoints: [{ id: job!.id, attempt: 1, state: { s: "c\0" } }],
+        finishes: [{ id: job!.id, attempt: 1, outcome: "retry", error: "e\0", runAt: T0 }],
+      }),
+    );
+    expect(r.refused).toEqual([]);
+    expect(r.finished).toMatchObject([{ status: "pending", error: "e\uFFFD", progressMessage: "p\uFFFD", state: { s: "c\0" }, errors: [{ message: "e\uFFFD" }] }]);
+    expect((await store.jobs.logs(job!.id, 0)).map((l) => l.message)).toEqual(["l\uFFFD"]);
+  });
+
+  it("U+0000 in a unique key is refused invalid, and nothing of the tick is written", async () => {
+    const err = await store.jobs.tick(batch("E", { inserts: [newJob(), newJob({ uniqueKey: "k\0" })] })).catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: "TeamworkError", code: "invalid_input" });
+    expect(await store.jobs.counts()).toMatchObject({ pending: 0 });
+  });
+
+  it("the claim walks the due index in claim order on a database never analyzed, whatever the backlog", async () => {
+    // 5,000 due jobs on a fresh table (no statistics): the locking read must stop at the
+    // limit, not read and sort every due row. Buffers touched say which it did.
+    await store.jobs.tick(batch("E", { inserts: Array.from({ length: 5000 }, (_, i) => newJob({ priority: i % 3 })) }));
+    const analyzed = await raw.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_user_tables WHERE relname = 'jobs' AND (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL)`);
+    expect(analyzed.rows[0]!.n).toBe(0);
+    await raw.query("LOAD 'auto_explain'");
+    await raw.query("SET auto_explain.log_min_duration = 0; SET auto_explain.log_nested_statements = on; SET auto_explain.log_analyze = on; SET auto_explain.log_buffers = on; SET client_min_messages = log");
+    const notices: string[] = [];
+    raw.on("notice", (n) => notices.push(n.message ?? ""));
+    await raw.query("BEGIN");
+    const got = await raw.query<{ id: number | null; priority: number }>(`SELECT * FROM jobs_claim('X', $1, 10, '{}', '{"any": 10}', '{}', '["any"]')`, [new Date(T0)]);
+    await raw.query("ROLLBACK");
+    expect(got.rows.map((r) => r.priority)).toEqual(Array(10).fill(2));
+    const plan = notices.find((n) => n.includes("FOR UPDATE SKIP LOCKED")) ?? "";
+    expect(plan).toMatch(/Index Scan using jobs_due/);
+    expect(plan).not.toMatch(/Sort/);
+  });
+});
