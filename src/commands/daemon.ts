@@ -142,7 +142,8 @@ export function registerDaemon(program: Command, ctx: CliContext): void {
         ctx.out.line(`${c.green("●")} daemon running (pid ${s.pid}), up ${formatDuration(s.uptimeMs)}, version ${s.version}`);
         ctx.out.line(`  home:        ${s.home}`);
         ctx.out.line(`  socket:      ${s.socket}`);
-        ctx.out.line(`  database:    ${s.database} (durability ${s.durability})`);
+        ctx.out.line(`  database:    ${s.store === "postgres" ? "PostgreSQL " : ""}${s.database} (durability ${s.durability})`);
+        if (s.store === "postgres" && s.node) ctx.out.line(`  node:        ${s.node}`);
         ctx.out.line(`  log:         ${s.logFile}`);
         ctx.out.line(`  slots:       ${s.concurrency}${s.paused.all ? c.yellow("   queue paused") : s.paused.types.length ? c.yellow(`   paused: ${s.paused.types.join(", ")}`) : ""}`);
         if (s.isolation?.processTypes.length) ctx.out.line(`  processes:   ${s.isolation.processTypes.join(", ")} (memory cap by ${s.isolation.memoryCap})`);

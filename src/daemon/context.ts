@@ -29,6 +29,8 @@ export interface AppContext {
   startedAt: number;
   /** The limit of open files at start, and whether it was raised (./descriptors.ts). */
   openFiles: DescriptorReport;
+  /** Which store the daemon serves and where it is, fit to show. */
+  storeWhere: { kind: "sqlite" | "postgres"; where: string };
   /** Begins a graceful shutdown after the current response is sent. */
   requestStop(reason: string): void;
 }

@@ -8,6 +8,8 @@
 
 import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
 import { errorMessage } from "../lib/errors.js";
 import { createLogger } from "../lib/logger.js";
 import { RotatingLog } from "../lib/rotating-log.js";
@@ -149,6 +151,24 @@ async function serve(paths: Paths, config: Config): Promise<number> {
     else fatal("daemon.store_failed", { kind: err.kind, error: message, hint, driverCode: err.driverCode });
     return STORE_FAILURES[err.kind].daemonExit;
   }
+  // This daemon run: the owner its claims record. The store is taken for it before anything
+  // is rescued or claimed (on PostgreSQL a second daemon on the database is refused here).
+  const owner = randomUUID();
+  try {
+    await store.serveAsDaemon({ host: hostname(), pid: process.pid, owner });
+  } catch (err) {
+    await store.close().catch(() => {});
+    removePidFile(paths.pidFile);
+    if (!(err instanceof StoreError)) throw err;
+    if (err.kind === "busy") {
+      log.error("daemon.database_taken", { error: err.message, store: store.where });
+      return DAEMON_EXIT.alreadyRunning;
+    }
+    const { message, hint } = storeFailure(err);
+    fatal("daemon.store_failed", { kind: err.kind, error: message, hint, driverCode: err.driverCode });
+    return STORE_FAILURES[err.kind].daemonExit;
+  }
+  log.info("daemon.store", { store: store.where, owner });
 
   const clock = systemClock;
   const bus = new EventBus();
@@ -162,6 +182,7 @@ async function serve(paths: Paths, config: Config): Promise<number> {
     return DAEMON_EXIT.config;
   }
   const engine = new Engine({
+    owner,
     store,
     registry,
     bus,
@@ -203,6 +224,7 @@ async function serve(paths: Paths, config: Config): Promise<number> {
     uploads,
     startedAt: clock.now(),
     openFiles,
+    storeWhere: { kind: location.kind, where: store.where },
     requestStop: (reason) => setImmediate(() => void shutdown(reason)),
   };
   const apiCounters = new ApiCounters();

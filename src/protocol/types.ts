@@ -223,7 +223,12 @@ export interface DaemonStatus {
   uptimeMs: number;
   home: string;
   socket: string;
+  /** Where the data is: the SQLite file, or postgres://user@host:port/database (never a password). */
   database: string;
+  /** Which store: "sqlite" (embedded, this host) or "postgres" (shared by a team). */
+  store?: "sqlite" | "postgres";
+  /** This daemon run's id: the owner its claims record (a node, on a shared database). */
+  node?: string;
   logFile: string;
   concurrency: number;
   durability: "full" | "process";

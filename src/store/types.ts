@@ -341,5 +341,15 @@ export interface Store {
   readonly schedules: ScheduleStore;
   readonly meta: MetaStore;
   readonly attachments: AttachmentStore;
+  /** Where the data is, fit to show: a file path, or postgres://user@host:port/database (never a password). */
+  readonly where: string;
+  /**
+   * Takes the store for one daemon, until close. SQLite: nothing to do (one daemon per home,
+   * and the database is in the home). PostgreSQL: a session lock on a connection of its own,
+   * so that a second daemon on the same database is refused busy, naming the first, rather
+   * than handing the first one's running jobs back to the queue at its start (several daemons
+   * on one database need nodes and leases, which this version does not have yet).
+   */
+  serveAsDaemon(who: { host: string; pid: number; owner: string }): Promise<void>;
   close(): Promise<void>;
 }

@@ -5,6 +5,7 @@
 import type pg from "pg";
 import type { Store, StoreOptions } from "../types.js";
 import { createPool, targetOf } from "./connect.js";
+import { holdDaemonLock } from "./daemon-lock.js";
 import { guarded, pgFailure, type GuardContext } from "./errors.js";
 import { migrate } from "./migrate.js";
 import { pgBoards } from "./boards.js";
@@ -35,14 +36,23 @@ export async function openPostgresStore(url: string, opts: StoreOptions): Promis
   }
   let closed = false;
   const ctx: GuardContext = { target, closed: () => closed };
-  return storeOn(pool, opts, ctx, async () => {
+  let daemonLock: { release(): Promise<void> } | undefined;
+  const store = storeOn(pool, opts, ctx, async () => {
     if (closed) return;
     closed = true;
+    await daemonLock?.release();
     await pool.end();
   });
+  return {
+    ...store,
+    where: `postgres://${target.where}`,
+    async serveAsDaemon(who) {
+      daemonLock ??= await holdDaemonLock(url, target, who);
+    },
+  };
 }
 
-function storeOn(pool: pg.Pool, opts: StoreOptions, ctx: GuardContext, close: () => Promise<void>): Store {
+function storeOn(pool: pg.Pool, opts: StoreOptions, ctx: GuardContext, close: () => Promise<void>): Omit<Store, "where" | "serveAsDaemon"> {
   return {
     boards: guarded(pgBoards(pool), ctx),
     tasks: guarded(pgTasks(pool, opts.taskEvents), ctx),

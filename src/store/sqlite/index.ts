@@ -15,7 +15,7 @@ export async function openSqliteStore(path: string, opts: StoreOptions): Promise
   let db: Db | undefined;
   try {
     db = openDatabase(path, opts);
-    return storeOn(db, opts);
+    return storeOn(db, opts, path);
   } catch (err) {
     if (db?.open) db.close();
     throw sqliteFailure(err);
@@ -23,7 +23,7 @@ export async function openSqliteStore(path: string, opts: StoreOptions): Promise
 }
 
 /** Prepares every statement (which reads the schema: a damaged one fails here, at open). */
-function storeOn(db: Db, opts: StoreOptions): Store {
+function storeOn(db: Db, opts: StoreOptions, where: string): Store {
   return {
     boards: guarded(sqliteBoards(db)),
     tasks: guarded(sqliteTasks(db, opts.taskEvents)),
@@ -32,6 +32,8 @@ function storeOn(db: Db, opts: StoreOptions): Store {
     schedules: guarded(sqliteSchedules(db)),
     meta: guarded(sqliteMeta(db)),
     attachments: guarded(sqliteAttachments(db)),
+    where,
+    async serveAsDaemon() {},
     async close() {
       if (db.open) db.close();
     },

@@ -1,0 +1,115 @@
+// A daemon on PostgreSQL (config `database`): it runs jobs and the board there, says so in
+// `daemon status`, and takes the database for itself: a second daemon on the same database is
+// refused, naming the first, until the first stops or dies.
+import { randomBytes } from "node:crypto";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DAEMON, startDaemon, tempHome, writeConfig, FIXTURE_JOBS, type TestDaemon } from "../helpers/daemon.js";
+import { runCli } from "../helpers/cli.js";
+import { waitFor } from "../helpers/wait.js";
+import { PG_TEST_URL, POSTGRES_SKIPPED, pgUrlFor } from "../store/factory.js";
+import { DAEMON_EXIT } from "../../src/protocol/daemon-exit.js";
+
+const PASSWORD = "not-a-real-secret-9137";
+
+describe.skipIf(POSTGRES_SKIPPED !== null)("a daemon on PostgreSQL", () => {
+  const database = `tw_daemon_${randomBytes(5).toString("hex")}`;
+  // The server trusts every local connection, so a password in the URL is accepted and unused:
+  // enough to show it never reaches output or logs.
+  const url = pgUrlFor(database).replace("postgres@", `postgres:${PASSWORD}@`);
+  const admin = new pg.Client({ connectionString: PG_TEST_URL });
+  const daemons: TestDaemon[] = [];
+
+  beforeAll(async () => {
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${database}`);
+  });
+  afterAll(async () => {
+    for (const d of daemons) await d.cleanup().catch(() => {});
+    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.end();
+  });
+
+  const start = async () => {
+    const d = await startDaemon({ env: { TEAMWORK_DATABASE_URL: url } });
+    daemons.push(d);
+    return d;
+  };
+
+  /** A second daemon on another home and the same database: its exit code and log. */
+  const second = async (): Promise<{ code: number | null; log: string }> => {
+    const home = tempHome();
+    writeConfig(home, { jobModules: [FIXTURE_JOBS] });
+    const child = spawn(process.execPath, [DAEMON, "--home", home, "--log-file", join(home, "daemon.log")], {
+      stdio: "ignore",
+      env: { ...process.env, TEAMWORK_DATABASE_URL: url },
+    });
+    const code = await new Promise<number | null>((r) => child.on("exit", r));
+    return { code, log: readFileSync(join(home, "daemon.log"), "utf8") };
+  };
+
+  it("runs jobs and keeps the board there; daemon status names the store and the node, never the password", async () => {
+    const d = await start();
+    const { job } = await d.client.call("jobsEnqueue", { type: "noop" });
+    const done = await waitFor(async () => {
+      const j = (await d.client.call("jobsGet", { id: job.id })).job;
+      return j.status === "complete" ? j : null;
+    });
+    expect(done.attempts).toBe(1);
+    // The rows are in PostgreSQL, not in a file under the home.
+    const check = new pg.Client({ connectionString: pgUrlFor(database) });
+    await check.connect();
+    try {
+      expect((await check.query("SELECT status FROM jobs WHERE id = $1", [job.id])).rows).toEqual([{ status: "complete" }]);
+    } finally {
+      await check.end();
+    }
+
+    const status = await runCli(["daemon", "status"], { home: d.home });
+    expect(status.exitCode).toBe(0);
+    expect(status.stdout).toContain(`database:    PostgreSQL postgres://postgres@127.0.0.1:5432/${database}`);
+    expect(status.stdout).toMatch(/node: {8}[0-9a-f-]{36}/);
+    const json = await runCli(["daemon", "status", "--json"], { home: d.home });
+    expect(JSON.parse(json.stdout)).toMatchObject({ store: "postgres", database: `postgres://postgres@127.0.0.1:5432/${database}` });
+    for (const text of [status.stdout, status.stderr, json.stdout, d.log()]) expect(text).not.toContain(PASSWORD);
+  });
+
+  it("refuses a second daemon on the same database, naming the first; takes it once the first is killed", async () => {
+    const first = daemons[0]!;
+    // A job running on the first when it dies.
+    const { job } = await first.client.call("jobsEnqueue", { type: "until-cancelled" });
+    await waitFor(async () => (await first.client.call("jobsGet", { id: job.id })).job.status === "running");
+
+    const refused = await second();
+    expect(refused.code).toBe(DAEMON_EXIT.alreadyRunning);
+    expect(refused.log).toContain("daemon.database_taken");
+    expect(refused.log).toContain(`teamwork daemon pid ${first.pid} on`);
+    expect(refused.log).not.toContain(PASSWORD);
+    // The first one's job was left alone by the refused daemon.
+    expect((await first.client.call("jobsGet", { id: job.id })).job).toMatchObject({ status: "running", attempts: 1 });
+
+    // kill -9: the server ends the session, the lock goes with it; a new daemon takes over and
+    // hands the interrupted attempt back to the queue, where it runs again.
+    await first.kill9();
+    const next = await waitFor(
+      async () => {
+        try {
+          return await start();
+        } catch {
+          return null; // the server may not have seen the connection close yet
+        }
+      },
+      { timeoutMs: 20_000, what: "a daemon taking the database over" },
+    );
+    const again = await waitFor(async () => {
+      const j = (await next.client.call("jobsGet", { id: job.id })).job;
+      return j.status === "running" && j.attempts === 2 ? j : null;
+    });
+    expect(again.attempts).toBe(2);
+    await next.client.call("jobsCancel", { id: job.id });
+    await waitFor(async () => (await next.client.call("jobsGet", { id: job.id })).job.status === "cancelled");
+  });
+});
