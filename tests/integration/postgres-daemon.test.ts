@@ -113,3 +113,14 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("a daemon on PostgreSQL", () => {
     await waitFor(async () => (await next.client.call("jobsGet", { id: job.id })).job.status === "cancelled");
   });
 });
+
+describe("a daemon whose PostgreSQL cannot be reached", () => {
+  it("does not start; the command says where and why, with exit 3, without the password and without hanging", async () => {
+    const home = tempHome();
+    // Port 9 (discard) on loopback: nothing listens there, so the connection is refused.
+    const r = await runCli(["tasks", "list"], { home, env: { TEAMWORK_DATABASE_URL: `postgres://team:${PASSWORD}@127.0.0.1:9/teamwork` }, timeoutMs: 20_000 });
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toContain("cannot reach PostgreSQL at team@127.0.0.1:9/teamwork: connection refused");
+    expect(r.stderr + r.stdout).not.toContain(PASSWORD);
+  });
+});
