@@ -187,10 +187,12 @@ export function stoppedUnexpectedlyError(paths: Paths, pid: number, duringCall =
  * up front: a command costs one round trip, not two. A daemon that had stopped
  * unexpectedly is said so (`onNotice` when a new one is started in its place).
  */
-export function connect(opts: { paths: Paths; autostart: boolean; onNotice?: (message: string) => void } & Omit<ClientOptions, "socket" | "onUnreachable" | "explainLoss">): Client {
-  const { paths } = opts;
+export function connect(
+  opts: { paths: Paths; autostart: boolean; onNotice?: (message: string) => void; daemonEnv?: NodeJS.ProcessEnv } & Omit<ClientOptions, "socket" | "onUnreachable" | "explainLoss">,
+): Client {
+  const { paths, daemonEnv, ...clientOpts } = opts;
   return new Client({
-    ...opts,
+    ...clientOpts,
     socket: paths.socket,
     pidFile: paths.pidFile,
     onUnreachable: async (err) => {
@@ -200,7 +202,7 @@ export function connect(opts: { paths: Paths; autostart: boolean; onNotice?: (me
         throw new TeamworkError("daemon_unreachable", err.message, "start it with `teamwork daemon start` (auto-start is off)");
       }
       if (crashed !== null) opts.onNotice?.(`the daemon (pid ${crashed}) had stopped unexpectedly (log at ${paths.logFile}); starting a new one`);
-      await startDaemon({ paths });
+      await startDaemon({ paths, env: daemonEnv });
     },
     explainLoss: async (duringCall) => {
       const crashed = await stoppedUnexpectedly(paths, 1000);

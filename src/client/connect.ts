@@ -17,6 +17,12 @@ export interface ConnectOptions {
   env?: NodeJS.ProcessEnv;
   /** Start the daemon in the background when none answers (default false). */
   autostart?: boolean;
+  /**
+   * The PostgreSQL URL a daemon started by `autostart` serves (as TEAMWORK_DATABASE_URL);
+   * without it, the daemon's configuration decides (SQLite in the home by default). A daemon
+   * already running keeps its own store: `tw.daemon.status()` says which.
+   */
+  database?: string;
   /** How long one call may take before it fails with daemon_unreachable (default 60 s). */
   timeoutMs?: number;
   /** Called once when the daemon runs another version of teamwork. */
@@ -37,7 +43,12 @@ export function openClient(opts: ConnectOptions & { paths?: Paths }): TeamworkCl
     if (opts.autostart) throw new TeamworkError("invalid_input", "autostart needs the daemon's home, not only its socket", "pass `home` instead of `socket`");
     return new TeamworkClient(new Client({ socket: opts.socket, ...common }));
   }
-  return new TeamworkClient(connectTransport({ paths, autostart: opts.autostart ?? false, onNotice: opts.onNotice, ...common }));
+  // The environment an auto-started daemon gets: the one given (it found the home), and the database asked for.
+  const daemonEnv =
+    opts.env === undefined && opts.database === undefined
+      ? undefined
+      : { ...(opts.env ?? process.env), ...(opts.database === undefined ? {} : { TEAMWORK_DATABASE_URL: opts.database }) };
+  return new TeamworkClient(connectTransport({ paths, autostart: opts.autostart ?? false, onNotice: opts.onNotice, daemonEnv, ...common }));
 }
 
 /**

@@ -12,6 +12,9 @@ import { runCli } from "../helpers/cli.js";
 import { waitFor } from "../helpers/wait.js";
 import { PG_TEST_URL, POSTGRES_SKIPPED, pgUrlFor } from "../store/factory.js";
 import { DAEMON_EXIT } from "../../src/protocol/daemon-exit.js";
+import { connect } from "../../src/client/connect.js";
+import { isRunning } from "../../src/client/autostart.js";
+import { resolvePaths } from "../../src/config/paths.js";
 
 const PASSWORD = "not-a-real-secret-9137";
 
@@ -111,6 +114,34 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("a daemon on PostgreSQL", () => {
     expect(again.attempts).toBe(2);
     await next.client.call("jobsCancel", { id: job.id });
     await waitFor(async () => (await next.client.call("jobsGet", { id: job.id })).job.status === "cancelled");
+  });
+});
+
+describe.skipIf(POSTGRES_SKIPPED !== null)("connect({ database, autostart }) from an application", () => {
+  it("starts the daemon on that database; the job it queues runs there", async () => {
+    const database = `tw_connect_${randomBytes(5).toString("hex")}`;
+    const admin = new pg.Client({ connectionString: PG_TEST_URL });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${database}`);
+    const home = tempHome();
+    writeConfig(home, { jobModules: [FIXTURE_JOBS] });
+    const tw = await connect({ home, autostart: true, database: pgUrlFor(database) });
+    try {
+      expect(await tw.daemon.status()).toMatchObject({ store: "postgres", database: `postgres://postgres@127.0.0.1:5432/${database}` });
+      const { job } = await tw.jobs.enqueue("noop", {});
+      await tw.jobs.wait(job.id, { timeout: 10_000 });
+      expect((await admin.query(`SELECT count(*)::int AS n FROM pg_database WHERE datname = $1`, [database])).rows[0].n).toBe(1);
+      const check = new pg.Client({ connectionString: pgUrlFor(database) });
+      await check.connect();
+      expect((await check.query("SELECT status FROM jobs WHERE id = $1", [job.id])).rows).toEqual([{ status: "complete" }]);
+      await check.end();
+    } finally {
+      await tw.daemon.stop().catch(() => {});
+      await waitFor(async () => !(await isRunning(resolvePaths({ home }))), { what: "the daemon to stop" });
+      tw.close();
+      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await admin.end();
+    }
   });
 });
 
