@@ -37,6 +37,7 @@ export async function startTeamwork({ concurrency = 3, durability = "full", home
     home,
     client,
     pid: child.pid,
+    socket: paths.socket,
     database: join(home, "teamwork.db"),
     startMs: 0,
     async stop({ keepHome = !ownHome } = {}) {

@@ -414,7 +414,7 @@ export class Engine {
           group.resolve(result.inserted.slice(at, at + group.jobs.length));
           at += group.jobs.length;
         }
-        if (this.opts.bus.wants("job:status")) for (const r of result.inserted) if (r.created) this.attempts.emitStatus(r.job);
+        if (this.opts.bus.wantsNewJobs()) for (const r of result.inserted) if (r.created) this.attempts.emitStatus(r.job);
         const byId = new Map(result.finished.map((j) => [j.id, j]));
         for (const f of w.finishes) {
           const stored = byId.get(f.finish.id) ?? null;

@@ -95,7 +95,8 @@ export class JobMetrics {
   private readonly unsubscribe: () => void;
 
   constructor(bus: EventBus) {
-    this.unsubscribe = bus.on("job:status", ({ job }) => this.onStatus(job));
+    // A new job's announcement (pending, no attempt) changes no counter: not asked for.
+    this.unsubscribe = bus.on("job:status", ({ job }) => this.onStatus(job), { newJobs: false });
   }
 
   close(): void {

@@ -56,6 +56,10 @@ export interface TakenWrites<A> {
   begins: QueuedBegin[];
 }
 
+/** The empty list take() hands out (frozen: nothing may add to it). */
+const NONE: readonly never[] = Object.freeze([]);
+const none = <T>(): T[] => NONE as unknown as T[];
+
 export class WriteQueue<A> {
   inserts: InsertGroup[] = [];
   finishes: QueuedFinish<A>[] = [];
@@ -70,14 +74,19 @@ export class WriteQueue<A> {
     return !this.inserts.length && !this.finishes.length && !this.progress.size && !this.checkpoints.length && !this.logs.length && !this.begins.size;
   }
 
+  /**
+   * Takes everything queued. What is empty is handed out as one shared, frozen empty list
+   * rather than a new one: most ticks carry one or two kinds of write (an enqueue's tick has
+   * inserts only; take() took 20-36 ms in profiles of 8,000 one-by-one enqueues).
+   */
   take(): TakenWrites<A> {
     const taken: TakenWrites<A> = {
-      inserts: this.inserts.splice(0),
-      finishes: this.finishes.splice(0),
-      checkpoints: this.checkpoints.splice(0),
-      logs: this.logs.splice(0),
-      begins: [...this.begins.values()],
-      progress: [...this.progress].map(([id, p]) => ({ id, ...p })),
+      inserts: this.inserts.length ? this.inserts.splice(0) : none(),
+      finishes: this.finishes.length ? this.finishes.splice(0) : none(),
+      checkpoints: this.checkpoints.length ? this.checkpoints.splice(0) : none(),
+      logs: this.logs.length ? this.logs.splice(0) : none(),
+      begins: this.begins.size ? [...this.begins.values()] : none(),
+      progress: this.progress.size ? [...this.progress].map(([id, p]) => ({ id, ...p })) : none(),
     };
     this.begins.clear();
     this.progress.clear();

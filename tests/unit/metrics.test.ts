@@ -148,3 +148,32 @@ describe("JobMetrics", () => {
     expect(m.snapshot()[0]!.finished.cancelled).toBe(2);
   });
 });
+
+describe("the skipped announcement (new jobs are not announced for the metrics alone)", () => {
+  it("the metrics do not ask for new jobs' announcement; any other status listener does, until it leaves", () => {
+    const bus = new EventBus();
+    const m = new JobMetrics(bus);
+    expect(bus.wants("job:status")).toBe(true);
+    expect(bus.wantsNewJobs()).toBe(false);
+    const off = bus.on("job:status", () => {});
+    expect(bus.wantsNewJobs()).toBe(true);
+    off();
+    expect(bus.wantsNewJobs()).toBe(false);
+    m.close();
+    expect(bus.wants("job:status")).toBe(false);
+  });
+
+  it("the metrics count the same whether a new job was announced or not", () => {
+    const run = (announceNew: boolean) => {
+      const bus = new EventBus();
+      const m = new JobMetrics(bus);
+      const emit = (j: Job) => bus.emit("job:status", { job: j });
+      if (announceNew) emit(job({ id: 1, status: "pending" }));
+      emit(job({ id: 1, status: "running", attempts: 1, startedAt: iso(10) }));
+      emit(job({ id: 1, status: "complete", attempts: 1, startedAt: iso(10), finishedAt: iso(50) }));
+      return m.snapshot();
+    };
+    expect(run(false)).toEqual(run(true));
+    expect(run(false)[0]!.finished.complete).toBe(1);
+  });
+});

@@ -1,0 +1,82 @@
+// One-by-one enqueue three ways, each awaiting the reply before the next (issue 16, item 4):
+// teamwork over RPC (the client's one connection), teamwork over HTTP (POST /jobs on one
+// keep-alive connection over the Unix socket), and BullMQ's add() on the local Redis.
+//
+//   node bench/http-enqueue.mjs [--n 3000] [--rounds 3] [--durability process|full]
+//
+// Rounds alternate the three (RPC, HTTP, BullMQ, RPC, ...) on a fresh daemon per round, as
+// the machine is shared; each line is one round, then the medians and the ratios.
+import { Agent, request } from "node:http";
+import { startTeamwork } from "./teamwork.mjs";
+import * as bullmq from "./peers/bullmq.mjs";
+import { median } from "./lib/util.mjs";
+
+const args = process.argv.slice(2);
+const opt = (name, fallback) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const N = Number(opt("n", 3000));
+const ROUNDS = Number(opt("rounds", 3));
+const durability = opt("durability", "process");
+const WARM = 300;
+
+/** POST /jobs on one keep-alive connection; resolves with the status once the body is read. */
+function httpPoster(socketPath) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const post = (spec) =>
+    new Promise((resolve, reject) => {
+      const body = JSON.stringify(spec);
+      const req = request({ socketPath, path: "/jobs", method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => (res.statusCode >= 200 && res.statusCode < 300 ? resolve() : reject(new Error(`POST /jobs: ${res.statusCode} ${Buffer.concat(chunks)}`))));
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.end(body);
+    });
+  return { post, close: () => agent.destroy() };
+}
+
+async function teamwork(way) {
+  const tw = await startTeamwork({ durability });
+  const http = httpPoster(tw.socket);
+  try {
+    await tw.client.call("queuePause", {});
+    const one = way === "rpc" ? (i) => tw.client.call("jobsEnqueue", { type: "bench-noop", payload: { i } }) : (i) => http.post({ type: "bench-noop", payload: { i } });
+    for (let i = 0; i < WARM; i++) await one(i);
+    const t = performance.now();
+    for (let i = 0; i < N; i++) await one(i);
+    return N / ((performance.now() - t) / 1000);
+  } finally {
+    http.close();
+    await tw.stop();
+  }
+}
+
+async function bull() {
+  const q = await bullmq.openQueue();
+  try {
+    for (let i = 0; i < WARM; i++) await q.add(i);
+    const t = performance.now();
+    for (let i = 0; i < N; i++) await q.add(i);
+    return N / ((performance.now() - t) / 1000);
+  } finally {
+    await q.close();
+  }
+}
+
+const redisDown = await bullmq.probe();
+const rates = { rpc: [], http: [], bullmq: [] };
+for (let r = 0; r < ROUNDS; r++) {
+  rates.rpc.push(await teamwork("rpc"));
+  rates.http.push(await teamwork("http"));
+  if (!redisDown) rates.bullmq.push(await bull());
+  console.log(`round ${r + 1}: RPC ${rates.rpc.at(-1).toFixed(0)}/s, HTTP ${rates.http.at(-1).toFixed(0)}/s${redisDown ? "" : `, BullMQ add ${rates.bullmq.at(-1).toFixed(0)}/s`}`);
+}
+const m = Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, v.length ? median(v) : NaN]));
+console.log(
+  `median of ${ROUNDS} (n=${N}, durability ${durability}): RPC ${m.rpc.toFixed(0)}/s, HTTP ${m.http.toFixed(0)}/s (RPC/HTTP ${(m.rpc / m.http).toFixed(2)}x)` +
+    (redisDown ? `; BullMQ skipped: ${redisDown}` : `, BullMQ ${m.bullmq.toFixed(0)}/s (HTTP/BullMQ ${(m.http / m.bullmq).toFixed(2)}x)`),
+);
