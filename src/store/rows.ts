@@ -2,7 +2,7 @@
 // that do not depend on the database, written once.
 
 import type { Attachment } from "../protocol/types.js";
-import type { TaskPatch } from "./types.js";
+import type { JobSummaryRecord, TaskPatch } from "./types.js";
 
 /** The fields a patch names: one given as undefined is left out like a missing one (a spread
  * of `{ title: undefined }` must not clear or fail the stored value). */
@@ -16,3 +16,51 @@ export function fieldsGiven(patch: TaskPatch): TaskPatch {
 export function thumbnailStatus(path: string | null, error: string | null): Attachment["thumbnail"]["status"] {
   return path ? "ready" : error ? "failed" : "pending";
 }
+
+/** A job's summary row as both stores select it (SUMMARY_COLUMNS in each): sizes and the start of payload and result. */
+export interface JobSummaryRow {
+  id: JobSummaryRecord["id"];
+  type: JobSummaryRecord["type"];
+  status: JobSummaryRecord["status"];
+  progress: JobSummaryRecord["progress"];
+  progress_message: JobSummaryRecord["progressMessage"];
+  attempts: JobSummaryRecord["attempts"];
+  max_attempts: JobSummaryRecord["maxAttempts"];
+  run_at: JobSummaryRecord["runAt"];
+  priority: JobSummaryRecord["priority"];
+  unique_key: JobSummaryRecord["uniqueKey"];
+  slot: JobSummaryRecord["slot"];
+  error: JobSummaryRecord["error"];
+  created_at: JobSummaryRecord["createdAt"];
+  started_at: JobSummaryRecord["startedAt"];
+  finished_at: JobSummaryRecord["finishedAt"];
+  payload_bytes: number;
+  payload_preview: string;
+  result_bytes: number | null;
+  result_preview: string | null;
+}
+
+/** The summary a list returns; a preview shorter (in bytes) than its value is marked truncated. */
+export const toJobSummary = (r: JobSummaryRow): JobSummaryRecord => ({
+  id: r.id,
+  type: r.type,
+  status: r.status,
+  progress: r.progress,
+  progressMessage: r.progress_message,
+  attempts: r.attempts,
+  maxAttempts: r.max_attempts,
+  runAt: r.run_at,
+  priority: r.priority,
+  uniqueKey: r.unique_key,
+  slot: r.slot,
+  error: r.error,
+  createdAt: r.created_at,
+  startedAt: r.started_at,
+  finishedAt: r.finished_at,
+  payloadBytes: r.payload_bytes,
+  payloadPreview: r.payload_preview,
+  payloadTruncated: Buffer.byteLength(r.payload_preview) < r.payload_bytes,
+  resultBytes: r.result_bytes,
+  resultPreview: r.result_preview,
+  resultTruncated: r.result_preview !== null && Buffer.byteLength(r.result_preview) < r.result_bytes!,
+});

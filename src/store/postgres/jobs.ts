@@ -23,11 +23,12 @@
 // - Ids drawn by a transaction that rolled back are never handed out again (SQLite reuses
 //   them): ids keep their order, with gaps.
 
+import { toJobSummary } from "../rows.js";
 import pg from "pg";
 import type { Json, JobStatus } from "../../protocol/types.js";
 import { JOB_PREVIEW_CHARS, JOB_STATUSES } from "../../protocol/types.js";
 import { MAX_RESULT_BYTES, resultTooLarge } from "../../protocol/routes.js";
-import type { ClaimLimits, ClaimResult, Finish, JobRecord, JobStore, JobSummaryRecord, NewJob, RefusedWrite, TickBatch, TickResult } from "../types.js";
+import type { ClaimLimits, ClaimResult, Finish, JobRecord, JobStore, NewJob, RefusedWrite, TickBatch, TickResult } from "../types.js";
 import { conflict } from "../../lib/errors.js";
 import { inTransaction, ts } from "./connect.js";
 
@@ -394,29 +395,7 @@ const SUMMARY_COLUMNS = `id, type, status, progress, progress_message, attempts,
   octet_length(payload::text) AS payload_bytes, substr(payload::text, 1, ${JOB_PREVIEW_CHARS}) AS payload_preview,
   octet_length(result::text) AS result_bytes, substr(result::text, 1, ${JOB_PREVIEW_CHARS}) AS result_preview`;
 
-const toSummary = (r: SummaryRow): JobSummaryRecord => ({
-  id: r.id,
-  type: r.type,
-  status: r.status,
-  progress: r.progress,
-  progressMessage: r.progress_message,
-  attempts: r.attempts,
-  maxAttempts: r.max_attempts,
-  runAt: r.run_at,
-  priority: r.priority,
-  uniqueKey: r.unique_key,
-  slot: r.slot,
-  error: r.error,
-  createdAt: r.created_at,
-  startedAt: r.started_at,
-  finishedAt: r.finished_at,
-  payloadBytes: r.payload_bytes,
-  payloadPreview: r.payload_preview,
-  payloadTruncated: Buffer.byteLength(r.payload_preview) < r.payload_bytes,
-  resultBytes: r.result_bytes,
-  resultPreview: r.result_preview,
-  resultTruncated: r.result_preview !== null && Buffer.byteLength(r.result_preview) < r.result_bytes!,
-});
+const toSummary = toJobSummary;
 
 /** How many statements a tick takes at least (2 standing for "more than one"). */
 function statementsOf(b: TickBatch, finishes: Prepared[]): number {
