@@ -164,10 +164,14 @@ export function registerDaemon(program: Command, ctx: CliContext): void {
       const file = ctx.paths.logFile;
       if (!existsSync(file)) throw new TeamworkError("not_found", `no log yet at ${file}`);
       const lines = opts.lines;
+      // Followed from the file open now, to the byte the tail ends at: a rotation right after
+      // the tail is printed is followed into the new file, not skipped over by its size.
+      const fd = opts.follow ? openSync(file, "r") : null;
+      const size = fd === null ? 0 : fstatSync(fd).size;
       const tail = logTail(file, lines);
       if (tail) process.stdout.write(tail + "\n");
-      if (!opts.follow) return;
-      await followLog(file, statSync(file).size);
+      if (fd === null) return;
+      await followLog(file, fd, size);
     });
 }
 
@@ -177,8 +181,8 @@ export function registerDaemon(program: Command, ctx: CliContext): void {
  * from its first byte. Bytes are copied as they are, never decoded here, so a character or
  * a line cut between two reads reaches the terminal whole.
  */
-async function followLog(file: string, from: number): Promise<never> {
-  let fd = openSync(file, "r");
+async function followLog(file: string, opened: number, from: number): Promise<never> {
+  let fd = opened;
   let pos = from;
   const drain = async () => {
     for (;;) {
