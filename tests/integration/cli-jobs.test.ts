@@ -50,7 +50,17 @@ describe("teamwork enqueue / jobs", () => {
   });
 
   it("watch exits 1 when the job fails, and shows the error", async () => {
-    const r = await runCli(["enqueue", "throw", "--max-attempts", "2", "--watch"], { home: d.home });
+    // The type is paused until the watcher follows the job: with 20 ms between attempts, a
+    // watcher that subscribes late (a loaded machine) would only see the end.
+    await d.client.call("queuePause", { type: "throw" });
+    let resumed: Promise<unknown> | null = null;
+    const r = await runCli(["enqueue", "throw", "--max-attempts", "2", "--watch"], {
+      home: d.home,
+      onStdout: (soFar) => {
+        if (!resumed && /\(throw\) pending/.test(soFar)) resumed = d.client.call("queueResume", { type: "throw" });
+      },
+    });
+    await resumed;
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toMatch(/retry 2\/2 after error: boom on attempt 1/);
     expect(r.stdout.trim().split("\n").at(-1)).toMatch(/failed after 2 attempts: boom on attempt 2/);
