@@ -81,6 +81,21 @@ const ID = /^([0-9a-f]{8})-(\d{1,15})$/;
 
 export type Resume = { from: number } | { reset: string };
 
+/**
+ * Readers woken per turn of the event loop. Each writes up to a chunk (64 KiB) to its socket;
+ * fifty of them in one task held the main thread for 60-70 ms under the hostile-clients run
+ * (`node bench/hostile.mjs --profile`), and /health, the engine and the socket waited behind
+ * them. In groups, the other work gets a turn between groups.
+ */
+export const WAKE_GROUP = 8;
+
+/** Wakes `readers` WAKE_GROUP at a time, the next group on the next turn; one detached meanwhile is skipped. */
+function wakeInGroups(readers: { wake(): void }[], stillAttached: (r: { wake(): void }) => boolean, from = 0): void {
+  const end = Math.min(from + WAKE_GROUP, readers.length);
+  for (let i = from; i < end; i++) if (stillAttached(readers[i]!)) readers[i]!.wake();
+  if (end < readers.length) setImmediate(() => wakeInGroups(readers, stillAttached, end));
+}
+
 export class EventLog {
   /** This daemon run's part of every id: an id from another run cannot be resumed. */
   readonly run = randomBytes(4).toString("hex");
@@ -186,7 +201,7 @@ export class EventLog {
       this.wakeQueued = false;
       this.lastWakeAt = this.clock.now();
       this.chunks.clear();
-      for (const r of this.readers) r.wake();
+      wakeInGroups([...this.readers], (r) => this.readers.has(r));
     };
     const wait = this.lastWakeAt + this.opts.wakeEveryMs - this.clock.now();
     if (wait <= 0) queueMicrotask(wake);
