@@ -2,7 +2,7 @@
 // that do not depend on the database, written once.
 
 import type { Attachment } from "../protocol/types.js";
-import type { JobSummaryRecord, TaskPatch } from "./types.js";
+import type { JobRecord, JobSummaryRecord, NewJob, ScheduleRun, TaskPatch } from "./types.js";
 
 /** The fields a patch names: one given as undefined is left out like a missing one (a spread
  * of `{ title: undefined }` must not clear or fail the stored value). */
@@ -64,3 +64,68 @@ export const toJobSummary = (r: JobSummaryRow): JobSummaryRecord => ({
   resultPreview: r.result_preview,
   resultTruncated: r.result_preview !== null && Buffer.byteLength(r.result_preview) < r.result_bytes!,
 });
+
+/** An attachment's row, the same in every store (times as epoch ms). */
+export interface AttachmentRow {
+  id: number;
+  task_id: number | null;
+  name: string;
+  path: string;
+  tmp_path: string | null;
+  size: number;
+  thumbnail_path: string | null;
+  thumbnail_error: string | null;
+  thumbnail_job_id: number | null;
+  created_at: number;
+}
+
+export const toAttachment = (r: AttachmentRow): Attachment => ({
+  id: r.id,
+  taskId: r.task_id,
+  name: r.name,
+  path: r.path,
+  size: r.size,
+  thumbnail: {
+    status: thumbnailStatus(r.thumbnail_path, r.thumbnail_error),
+    path: r.thumbnail_path,
+    error: r.thumbnail_error,
+    jobId: r.thumbnail_job_id,
+  },
+  createdAt: new Date(r.created_at).toISOString(),
+});
+
+/** A row of schedule_runs, the same in every store. */
+export interface ScheduleRunRow {
+  schedule: string;
+  slot: number;
+  fired_at: number;
+  outcome: "enqueued" | "skipped";
+  job_id: number;
+}
+
+export const toScheduleRun = (r: ScheduleRunRow): ScheduleRun => ({ schedule: r.schedule, slot: r.slot, firedAt: r.fired_at, outcome: r.outcome, jobId: r.job_id });
+
+/** The record of a job just inserted, as the insert and the column defaults make it in every store. */
+export function newJobRecord(id: number, job: NewJob, now: number): JobRecord {
+  return {
+    id,
+    type: job.type,
+    payload: job.payload,
+    status: "pending",
+    progress: 0,
+    progressMessage: null,
+    attempts: 0,
+    maxAttempts: job.maxAttempts,
+    runAt: job.runAt,
+    priority: job.priority,
+    uniqueKey: job.uniqueKey,
+    slot: null,
+    result: null,
+    error: null,
+    errors: [],
+    createdAt: now,
+    startedAt: null,
+    finishedAt: null,
+    state: null,
+  };
+}

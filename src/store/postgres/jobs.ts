@@ -23,7 +23,7 @@
 // - Ids drawn by a transaction that rolled back are never handed out again (SQLite reuses
 //   them): ids keep their order, with gaps.
 
-import { toJobSummary } from "../rows.js";
+import { newJobRecord, toJobSummary } from "../rows.js";
 import pg from "pg";
 import type { Json, JobStatus } from "../../protocol/types.js";
 import { JOB_PREVIEW_CHARS, JOB_STATUSES } from "../../protocol/types.js";
@@ -119,30 +119,6 @@ async function claimDue(q: Queryable, c: ClaimLimits, owner: string, now: number
 
 const INSERT_COLUMNS = `INSERT INTO jobs (type, payload, status, max_attempts, run_at, priority, unique_key, created_at)`;
 
-/** The stored row of a new job, as the insert and the column defaults make it. */
-function storedJob(id: number, job: NewJob, now: number): JobRecord {
-  return {
-    id,
-    type: job.type,
-    payload: job.payload,
-    status: "pending",
-    progress: 0,
-    progressMessage: null,
-    attempts: 0,
-    maxAttempts: job.maxAttempts,
-    runAt: job.runAt,
-    priority: job.priority,
-    uniqueKey: job.uniqueKey,
-    slot: null,
-    result: null,
-    error: null,
-    errors: [],
-    createdAt: now,
-    startedAt: null,
-    finishedAt: null,
-    state: null,
-  };
-}
 
 /**
  * Jobs without a unique key, in one statement. Identity values are drawn row by row in the
@@ -159,7 +135,7 @@ async function insertPlain(c: Queryable, jobs: NewJob[], now: number): Promise<J
     values: [ts(now), jobs.map((j) => j.type), jobs.map((j) => JSON.stringify(j.payload)), jobs.map((j) => j.maxAttempts), jobs.map((j) => ts(j.runAt)), jobs.map((j) => j.priority)],
   });
   const ids = r.rows.map((x) => x.id).sort((a, b) => a - b);
-  return jobs.map((j, i) => storedJob(ids[i]!, j, now));
+  return jobs.map((j, i) => newJobRecord(ids[i]!, j, now));
 }
 
 /** How often an insert under a unique key tries again when the live job it met ended before it could be read. */
@@ -179,7 +155,7 @@ async function insertUnique(c: Queryable, job: NewJob & { uniqueKey: string }, n
         ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND ${LIVE} DO NOTHING RETURNING id`,
       values: [job.type, JSON.stringify(job.payload), job.maxAttempts, ts(job.runAt), job.priority, job.uniqueKey, ts(now)],
     });
-    if (r.rows[0]) return { job: storedJob(r.rows[0].id, job, now), created: true };
+    if (r.rows[0]) return { job: newJobRecord(r.rows[0].id, job, now), created: true };
     // A statement of its own, with a fresh snapshot: it sees the job the insert met.
     const live = (await c.query<JobRow>(`SELECT ${COLUMNS} FROM jobs WHERE unique_key = $1 AND ${LIVE}`, [job.uniqueKey])).rows[0];
     if (live) return { job: toJobRecord(live), created: false };
@@ -395,7 +371,6 @@ const SUMMARY_COLUMNS = `id, type, status, progress, progress_message, attempts,
   octet_length(payload::text) AS payload_bytes, substr(payload::text, 1, ${JOB_PREVIEW_CHARS}) AS payload_preview,
   octet_length(result::text) AS result_bytes, substr(result::text, 1, ${JOB_PREVIEW_CHARS}) AS result_preview`;
 
-const toSummary = toJobSummary;
 
 /** How many statements a tick takes at least (2 standing for "more than one"). */
 function statementsOf(b: TickBatch, finishes: Prepared[]): number {
@@ -462,7 +437,7 @@ export function pgJobs(pool: pg.Pool): JobStore {
       if (filter.type !== undefined) where.push(`type = ${param(filter.type)}`);
       if (filter.beforeId !== undefined) where.push(`id < ${param(filter.beforeId)}`);
       const sql = `SELECT ${SUMMARY_COLUMNS} FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT ${param(filter.limit ?? 50)}`;
-      return (await pool.query<SummaryRow>(sql, values)).rows.map(toSummary);
+      return (await pool.query<SummaryRow>(sql, values)).rows.map(toJobSummary);
     },
     async counts() {
       const out = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;

@@ -1,6 +1,7 @@
 import type pg from "pg";
+import { toScheduleRun, type ScheduleRunRow } from "../rows.js";
 import type { Json } from "../../protocol/types.js";
-import type { FireResult, JobRecord, MetaStore, ScheduleRecord, ScheduleRun, ScheduleStore } from "../types.js";
+import type { FireResult, JobRecord, MetaStore, ScheduleRecord, ScheduleStore } from "../types.js";
 import { inTransaction, ts, tsOrNull } from "./connect.js";
 import { toJobRecord, type JobRow } from "./jobs.js";
 
@@ -34,15 +35,6 @@ const toSchedule = (r: Row): ScheduleRecord => ({
   updatedAt: r.updated_at,
 });
 
-interface RunRow {
-  schedule: string;
-  slot: number;
-  fired_at: number;
-  outcome: "enqueued" | "skipped";
-  job_id: number;
-}
-
-const toRun = (r: RunRow): ScheduleRun => ({ schedule: r.schedule, slot: r.slot, firedAt: r.fired_at, outcome: r.outcome, jobId: r.job_id });
 
 /** How often a firing tries again when its job was neither inserted nor found live (the live one ended in between). */
 const FIRE_INSERT_TRIES = 3;
@@ -131,8 +123,8 @@ export function pgSchedules(pool: pg.Pool): ScheduleStore {
     },
 
     async runs(name, limit = 100) {
-      const r = await pool.query<RunRow>(`SELECT * FROM schedule_runs WHERE schedule = $1 AND outcome IS NOT NULL ORDER BY slot DESC LIMIT $2`, [name, limit]);
-      return r.rows.map(toRun);
+      const r = await pool.query<ScheduleRunRow>(`SELECT * FROM schedule_runs WHERE schedule = $1 AND outcome IS NOT NULL ORDER BY slot DESC LIMIT $2`, [name, limit]);
+      return r.rows.map(toScheduleRun);
     },
     async pruneRuns(firedBefore) {
       return (await pool.query(`DELETE FROM schedule_runs WHERE fired_at < $1`, [ts(firedBefore)])).rowCount ?? 0;

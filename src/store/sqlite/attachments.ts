@@ -1,36 +1,7 @@
-import type { Attachment } from "../../protocol/types.js";
 import type { AttachmentStore } from "../types.js";
 import type { Db } from "./open.js";
-import { iso } from "./convert.js";
-import { thumbnailStatus } from "../rows.js";
+import { toAttachment, type AttachmentRow as Row } from "../rows.js";
 
-interface Row {
-  id: number;
-  task_id: number | null;
-  name: string;
-  path: string;
-  tmp_path: string | null;
-  size: number;
-  thumbnail_path: string | null;
-  thumbnail_error: string | null;
-  thumbnail_job_id: number | null;
-  created_at: number;
-}
-
-const toAttachment = (r: Row): Attachment => ({
-  id: r.id,
-  taskId: r.task_id,
-  name: r.name,
-  path: r.path,
-  size: r.size,
-  thumbnail: {
-    status: thumbnailStatus(r.thumbnail_path, r.thumbnail_error),
-    path: r.thumbnail_path,
-    error: r.thumbnail_error,
-    jobId: r.thumbnail_job_id,
-  },
-  createdAt: iso(r.created_at),
-});
 
 export function sqliteAttachments(db: Db): AttachmentStore {
   const insert = db.prepare(

@@ -1,4 +1,4 @@
-import { toJobSummary } from "../rows.js";
+import { newJobRecord, toJobSummary } from "../rows.js";
 import type { Json, JobStatus } from "../../protocol/types.js";
 import { JOB_PREVIEW_CHARS, JOB_STATUSES } from "../../protocol/types.js";
 import { MAX_RESULT_BYTES, resultTooLarge } from "../../protocol/routes.js";
@@ -66,7 +66,6 @@ const SUMMARY_COLUMNS = `id, type, status, progress, progress_message, attempts,
   octet_length(payload) AS payload_bytes, substr(payload, 1, ${JOB_PREVIEW_CHARS}) AS payload_preview,
   octet_length(result) AS result_bytes, substr(result, 1, ${JOB_PREVIEW_CHARS}) AS result_preview`;
 
-const toSummary = toJobSummary;
 
 // Appends one {attempt, message, permanent, at} object to the errors array.
 const APPEND_ERROR = `errors = json_insert(errors, '$[#]', json_object('attempt', attempts, 'message', @error, 'permanent', json(@permanent), 'at', @now, 'crashed', json(@crashed)))`;
@@ -85,7 +84,7 @@ const INSERT_JOB = `INSERT INTO jobs (type, payload, status, max_attempts, run_a
 /** The one INSERT of a job, shared by the engine's tick and schedule firings. */
 export function jobInserter(db: Db): (job: NewJob, now: number) => JobRecord {
   const insert = db.prepare<[string, string, number, number, number, string | null, number]>(INSERT_JOB);
-  return (job, now) => storedJob(Number(insert.run(job.type, JSON.stringify(job.payload), job.maxAttempts, job.runAt, job.priority, job.uniqueKey, now).lastInsertRowid), job, now);
+  return (job, now) => newJobRecord(Number(insert.run(job.type, JSON.stringify(job.payload), job.maxAttempts, job.runAt, job.priority, job.uniqueKey, now).lastInsertRowid), job, now);
 }
 
 /**
@@ -100,35 +99,11 @@ function uniqueJobInserter(db: Db): (job: NewJob & { uniqueKey: string }, now: n
   const findLive = db.prepare<[string], Row>(`SELECT * FROM jobs WHERE unique_key = ? AND status IN ('pending', 'running')`);
   return (job, now) => {
     const r = insert.run(job.type, JSON.stringify(job.payload), job.maxAttempts, job.runAt, job.priority, job.uniqueKey, now);
-    if (r.changes === 1) return { job: storedJob(Number(r.lastInsertRowid), job, now), created: true };
+    if (r.changes === 1) return { job: newJobRecord(Number(r.lastInsertRowid), job, now), created: true };
     return { job: toRecord(findLive.get(job.uniqueKey)!), created: false };
   };
 }
 
-/** The stored row of a new job, as the column defaults make it (schema.sql). */
-function storedJob(id: number, job: NewJob, now: number): JobRecord {
-  return {
-    id,
-    type: job.type,
-    payload: job.payload,
-    status: "pending",
-    progress: 0,
-    progressMessage: null,
-    attempts: 0,
-    maxAttempts: job.maxAttempts,
-    runAt: job.runAt,
-    priority: job.priority,
-    uniqueKey: job.uniqueKey,
-    slot: null,
-    result: null,
-    error: null,
-    errors: [],
-    createdAt: now,
-    startedAt: null,
-    finishedAt: null,
-    state: null,
-  };
-}
 
 export function sqliteJobs(db: Db): JobStore {
   const insert = jobInserter(db);
@@ -349,7 +324,7 @@ export function sqliteJobs(db: Db): JobStore {
         params.beforeId = filter.beforeId;
       }
       const sql = `SELECT ${SUMMARY_COLUMNS} FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT @limit`;
-      return db.prepare<[Record<string, unknown>], SummaryRow>(sql).all(params).map(toSummary);
+      return db.prepare<[Record<string, unknown>], SummaryRow>(sql).all(params).map(toJobSummary);
     },
     async counts() {
       const out = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;

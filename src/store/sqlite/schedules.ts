@@ -1,5 +1,6 @@
 import type { Json } from "../../protocol/types.js";
-import type { FireResult, MetaStore, NewJob, ScheduleRecord, ScheduleRun, ScheduleStore } from "../types.js";
+import { toScheduleRun, type ScheduleRunRow } from "../rows.js";
+import type { FireResult, MetaStore, NewJob, ScheduleRecord, ScheduleStore } from "../types.js";
 import type { Db } from "./open.js";
 import { toRecord, type Row as JobRow } from "./jobs.js";
 
@@ -33,15 +34,6 @@ const toSchedule = (r: Row): ScheduleRecord => ({
   updatedAt: r.updated_at,
 });
 
-interface RunRow {
-  schedule: string;
-  slot: number;
-  fired_at: number;
-  outcome: "enqueued" | "skipped";
-  job_id: number;
-}
-
-const toRun = (r: RunRow): ScheduleRun => ({ schedule: r.schedule, slot: r.slot, firedAt: r.fired_at, outcome: r.outcome, jobId: r.job_id });
 
 export function sqliteSchedules(db: Db): ScheduleStore {
   const list = db.prepare<[], Row>(`SELECT * FROM schedules ORDER BY name`);
@@ -79,7 +71,7 @@ export function sqliteSchedules(db: Db): ScheduleStore {
     `UPDATE schedules SET last_slot = CASE WHEN @slot IS NULL THEN last_slot ELSE max(coalesce(last_slot, @slot), @slot) END,
        last_fired_at = @now, last_job_id = @jobId, last_outcome = @outcome WHERE name = @name`,
   );
-  const runs = db.prepare<[string, number], RunRow>(`SELECT * FROM schedule_runs WHERE schedule = ? AND outcome IS NOT NULL ORDER BY slot DESC LIMIT ?`);
+  const runs = db.prepare<[string, number], ScheduleRunRow>(`SELECT * FROM schedule_runs WHERE schedule = ? AND outcome IS NOT NULL ORDER BY slot DESC LIMIT ?`);
   const pruneRuns = db.prepare<[number]>(`DELETE FROM schedule_runs WHERE fired_at < ?`);
 
   const fire = db.transaction((name: string, slot: number | null, now: number, job: NewJob): FireResult | null => {
@@ -126,7 +118,7 @@ export function sqliteSchedules(db: Db): ScheduleStore {
       return fire.immediate(name, slot, now, job);
     },
     async runs(name, limit = 100) {
-      return runs.all(name, limit).map(toRun);
+      return runs.all(name, limit).map(toScheduleRun);
     },
     async pruneRuns(firedBefore) {
       return pruneRuns.run(firedBefore).changes;
