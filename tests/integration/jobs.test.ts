@@ -115,6 +115,9 @@ describe("running", () => {
     const { jobs } = await d.client.call("jobsEnqueueBatch", { jobs: Array.from({ length: 6 }, () => ({ type: "cpu-burn", payload: { ms: 150 } })) });
     const ids = new Set(jobs.map((j) => j.job.id));
     for (const id of ids) await finished(id);
+    // Events reach a stream a few ms after the state they report can be read (the stream is
+    // woken at most every 10 ms): wait for the last ones before closing it.
+    await waitFor(() => [...ids].every((id) => runningOverTime(seen, ids).last.get(id) === "complete"), { what: "every job's complete event on the stream" });
     stream.close();
     const { peak, slots, last: state } = runningOverTime(seen, ids);
     expect(peak).toBe(2);
