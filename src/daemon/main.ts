@@ -202,7 +202,8 @@ async function serve(paths: Paths, config: Config): Promise<number> {
     },
   });
 
-  const scheduler = new Scheduler({ store, engine, clock, log, builtins: BUILTIN_SCHEDULES });
+  // On a shared store (PostgreSQL) other daemons change schedules too: follow them every second.
+  const scheduler = new Scheduler({ store, engine, clock, log, builtins: BUILTIN_SCHEDULES, resyncMs: location.kind === "postgres" ? 1000 : 0 });
   const housekeeping = new Housekeeping({ store, engine, scheduler, clock, log, paths, config });
   const uploads = new Uploads({ store, engine, clock, log, paths });
   uploads.start();

@@ -43,3 +43,12 @@ export function slotToCatchUp(cron: Cron, lastSlot: number | null, createdAt: nu
   const floor = lastSlot ?? createdAt;
   return latest > floor ? latest : null;
 }
+
+/**
+ * How long to wait before firing `slot` again after the store said it had not come yet by its
+ * clock (`storeNow`): the gap, and a little more so the retry lands after it (never under
+ * 10 ms, never over a minute: the next answer corrects a wild one).
+ */
+export function earlyRetryIn(slot: number, storeNow: number): number {
+  return Math.min(60_000, Math.max(10, slot - storeNow + 10));
+}

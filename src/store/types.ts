@@ -289,7 +289,15 @@ export type FireResult =
   | { outcome: "already-fired" }
   /** A live job holds the job's unique key (the previous run is still pending or running): no job is added, the slot is recorded as skipped. */
   | { outcome: "skipped"; job: JobRecord }
-  | { outcome: "enqueued"; job: JobRecord };
+  | { outcome: "enqueued"; job: JobRecord }
+  /** The schedule is paused (by this daemon or another one sharing the store): the slot is not fired or recorded. */
+  | { outcome: "paused" }
+  /**
+   * The slot is later than the store's clock: a daemon whose clock runs fast never fires a
+   * slot before it comes. Nothing is recorded; `storeNow` is the store's time, to wait from.
+   * (A store whose clock is the daemon's, as SQLite's, never answers this.)
+   */
+  | { outcome: "early"; storeNow: number };
 
 /** One slot a schedule handled: at most one per (schedule, slot), ever (until pruned). */
 export interface ScheduleRun {
@@ -318,8 +326,9 @@ export interface ScheduleStore {
    * `job`, unless a live job (pending or running) holds its unique key: then that job is
    * returned as skipped and none is added (the scheduler's no-overlap rule is that key:
    * scheduler/policy.ts). lastSlot, lastFiredAt, lastJobId and lastOutcome are recorded in the
-   * same transaction. slot null: a manual run, never refused and not recorded as a slot.
-   * Null if there is no such schedule.
+   * same transaction. A slot of a paused schedule is refused (paused), and so is a slot later
+   * than the store's clock (early). slot null: a manual run, never refused and not recorded
+   * as a slot. Null if there is no such schedule.
    */
   fire(name: string, slot: number | null, now: number, job: NewJob): Promise<FireResult | null>;
   /** The slots a schedule handled, latest first, at most `limit` (default 100). */

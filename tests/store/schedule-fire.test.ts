@@ -30,7 +30,7 @@ forEachStore("schedules: firing", (fx) => {
     await store.schedules.upsert(def, T0);
     const first = await store.schedules.fire("nightly", S(1), S(1) + 5, scheduledJob("nightly", newJob({ type: "report", priority: 3, payload: { a: 1, b: [2] } })));
     expect(first).toMatchObject({ outcome: "enqueued", job: { type: "report", payload: { a: 1, b: [2] }, status: "pending", priority: 3, attempts: 0, uniqueKey: "schedule:nightly", createdAt: S(1) + 5, runAt: T0 } });
-    if (first!.outcome === "already-fired") throw new Error("unreachable");
+    if (!first || !("job" in first)) throw new Error("unreachable");
     const second = await store.schedules.fire("nightly", S(2), S(2), keyed());
     expect(second).toMatchObject({ outcome: "skipped", job: { id: first!.job.id } });
     expect(await store.schedules.get("nightly")).toMatchObject({ lastSlot: S(2), lastFiredAt: S(2), lastJobId: first!.job.id, lastOutcome: "skipped" });
@@ -83,5 +83,37 @@ forEachStore("schedules: firing", (fx) => {
     const runs = await store.schedules.runs("nightly", 1000);
     expect(new Set(runs.map((r) => r.slot)).size).toBe(runs.length);
     expect(runs.length).toBe(handled.length);
+  });
+
+  it("a slot of a paused schedule is refused as paused and not recorded, through any handle; a manual run still runs", async () => {
+    const { store, openAnother } = fx();
+    await store.schedules.upsert(def, T0);
+    const other = await openAnother();
+    await other.schedules.setEnabled("nightly", false, S(1), null); // paused through another daemon
+    expect(await store.schedules.fire("nightly", S(2), S(2), keyed())).toEqual({ outcome: "paused" });
+    expect(await store.schedules.runs("nightly")).toEqual([]);
+    expect(await store.schedules.get("nightly")).toMatchObject({ lastSlot: null, lastJobId: null });
+    expect(await store.schedules.fire("nightly", null, S(3), keyed())).toMatchObject({ outcome: "enqueued" });
+    await other.schedules.setEnabled("nightly", true, S(4), null);
+    expect(await store.schedules.fire("nightly", S(5), S(5), keyed())).toMatchObject({ outcome: "skipped" });
+  });
+
+  it("a slot later than the store's clock is refused as early where the store has a clock of its own; nothing is recorded", async (ctx) => {
+    const { store, location } = fx();
+    await store.schedules.upsert(def, T0);
+    const ahead = Date.now() + 3_600_000; // a daemon whose clock is an hour fast
+    const r = await store.schedules.fire("nightly", ahead, ahead, keyed());
+    if (location.kind === "sqlite") {
+      // SQLite's clock is the daemon's own: there is no other clock to be ahead of.
+      expect(r).toMatchObject({ outcome: "enqueued" });
+      ctx.skip();
+    }
+    expect(r).toMatchObject({ outcome: "early" });
+    if (r?.outcome !== "early") throw new Error("unreachable");
+    expect(Math.abs(r.storeNow - Date.now())).toBeLessThan(60_000);
+    expect(await store.schedules.runs("nightly")).toEqual([]);
+    expect(await store.schedules.get("nightly")).toMatchObject({ lastSlot: null });
+    const due = Date.now() - 1000;
+    expect(await store.schedules.fire("nightly", due, due, keyed())).toMatchObject({ outcome: "enqueued" });
   });
 });

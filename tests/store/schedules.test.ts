@@ -10,7 +10,7 @@ import type { FireResult, Store } from "../../src/store/types.js";
 
 /** The id of the job a firing enqueued or skipped for. */
 function jobId(r: FireResult | null): number {
-  if (!r || r.outcome === "already-fired") throw new Error(`expected a firing with a job, got ${JSON.stringify(r)}`);
+  if (!r || !("job" in r)) throw new Error(`expected a firing with a job, got ${JSON.stringify(r)}`);
   return r.job.id;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { latestSlot, nextSlot, parseCron, slotToCatchUp } from "../../src/scheduler/slots.js";
+import { earlyRetryIn, latestSlot, nextSlot, parseCron, slotToCatchUp } from "../../src/scheduler/slots.js";
 
 const t = (iso: string) => Date.parse(iso);
 
@@ -36,5 +36,12 @@ describe("schedule math", () => {
     expect(() => parseCron("every day")).toThrow(/invalid cron expression "every day"/);
     expect(() => parseCron("61 * * * * *")).toThrow(/invalid cron expression/);
     expect(() => parseCron("* * * * * *", "Mars/Base")).toThrow(/unknown time zone "Mars\/Base"/);
+  });
+
+  it("waits for an early slot by the store's clock, a little past it, within bounds", () => {
+    expect(earlyRetryIn(t("2026-01-01T00:00:05Z"), t("2026-01-01T00:00:03.500Z"))).toBe(1510);
+    expect(earlyRetryIn(t("2026-01-01T00:00:05Z"), t("2026-01-01T00:00:05Z"))).toBe(10); // came meanwhile: try again at once
+    expect(earlyRetryIn(t("2026-01-01T00:00:05Z"), t("2026-01-01T00:00:06Z"))).toBe(10);
+    expect(earlyRetryIn(t("2026-01-01T06:00:00Z"), t("2026-01-01T00:00:00Z"))).toBe(60_000); // a wild gap: ask again in a minute
   });
 });

@@ -78,9 +78,12 @@ export function pgSchedules(pool: pg.Pool): ScheduleStore {
       return inTransaction(pool, async (c) => {
         // The schedule's row is locked until commit: firings of one schedule, from any
         // daemon, take turns; the next one reads the lastSlot the previous one recorded.
-        const row = (await c.query<Row>(`SELECT * FROM schedules WHERE name = $1 FOR UPDATE`, [name])).rows[0];
+        const row = (await c.query<Row & { store_now: number }>(`SELECT *, now() AS store_now FROM schedules WHERE name = $1 FOR UPDATE`, [name])).rows[0];
         if (!row) return null;
         if (slot !== null) {
+          if (!row.enabled) return { outcome: "paused" };
+          // The database's clock decides when a slot has come: every daemon of a team shares it.
+          if (slot > row.store_now) return { outcome: "early", storeNow: row.store_now };
           if (row.last_slot !== null && slot <= row.last_slot) return { outcome: "already-fired" };
           // The slot's row decides, whatever else happened: one row per (schedule, slot), ever.
           const claimed = await c.query(`INSERT INTO schedule_runs (schedule, slot, fired_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [name, ts(slot), ts(now)]);

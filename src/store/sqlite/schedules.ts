@@ -78,6 +78,7 @@ export function sqliteSchedules(db: Db): ScheduleStore {
     const row = get.get(name);
     if (!row) return null;
     if (slot !== null) {
+      if (!row.enabled) return { outcome: "paused" };
       if (row.last_slot !== null && slot <= row.last_slot) return { outcome: "already-fired" };
       if (claimSlot.run({ name, slot, now }).changes === 0) return { outcome: "already-fired" };
     }
