@@ -88,7 +88,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: on the local server", () =
       await c.connect();
       const versions = (await c.query<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version")).rows.map((r) => r.version);
       await c.end();
-      expect(versions).toEqual([1, 2]);
+      expect(versions).toEqual([1, 2, 3]);
       expect((await stores[5]!.boards.list()).map((b) => b.name)).toEqual(["default"]);
     } finally {
       for (const s of stores) await s.close();

@@ -56,7 +56,7 @@ const timestamptz = pg.types.getTypeParser(pg.types.builtins.TIMESTAMPTZ);
  * Values as the store speaks them: timestamptz as epoch ms (the Store's times), bigint ids and
  * counts as numbers (ids stay far below 2^53), json parsed. Per pool, never process-wide.
  */
-const TYPES: pg.CustomTypesConfig = {
+export const TYPES: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: "text" | "binary") => {
     if (oid === pg.types.builtins.TIMESTAMPTZ) return (v: string) => (timestamptz(v) as Date).getTime();
     if (oid === pg.types.builtins.INT8) return (v: string) => Number(v);

@@ -5,7 +5,6 @@
 import type pg from "pg";
 import type { Store, StoreOptions } from "../types.js";
 import { createPool, targetOf } from "./connect.js";
-import { holdDaemonLock } from "./daemon-lock.js";
 import { guarded, pgFailure, type GuardContext } from "./errors.js";
 import { migrate } from "./migrate.js";
 import { pgBoards } from "./boards.js";
@@ -13,6 +12,7 @@ import { pgTaskEvents, pgTasks } from "./tasks.js";
 import { pgMeta, pgSchedules } from "./schedules.js";
 import { pgAttachments } from "./attachments.js";
 import { pgJobs } from "./jobs.js";
+import { pgNodes } from "./nodes.js";
 
 export { redactUrl } from "./connect.js";
 
@@ -36,23 +36,17 @@ export async function openPostgresStore(url: string, opts: StoreOptions): Promis
   }
   let closed = false;
   const ctx: GuardContext = { target, closed: () => closed };
-  let daemonLock: { release(): Promise<void> } | undefined;
+  const { closeAll: closeNodeSessions, ...nodes } = pgNodes(pool, url, target);
   const store = storeOn(pool, opts, ctx, async () => {
     if (closed) return;
     closed = true;
-    await daemonLock?.release();
+    await closeNodeSessions();
     await pool.end();
   });
-  return {
-    ...store,
-    where: `postgres://${target.where}`,
-    async serveAsDaemon(who) {
-      daemonLock ??= await holdDaemonLock(url, target, who);
-    },
-  };
+  return { ...store, nodes: guarded(nodes, ctx), where: `postgres://${target.where}` };
 }
 
-function storeOn(pool: pg.Pool, opts: StoreOptions, ctx: GuardContext, close: () => Promise<void>): Omit<Store, "where" | "serveAsDaemon"> {
+function storeOn(pool: pg.Pool, opts: StoreOptions, ctx: GuardContext, close: () => Promise<void>): Omit<Store, "where" | "nodes"> {
   return {
     boards: guarded(pgBoards(pool), ctx),
     tasks: guarded(pgTasks(pool, opts.taskEvents), ctx),

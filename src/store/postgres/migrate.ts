@@ -16,8 +16,8 @@ export const LOCK_NAMESPACE = 4243;
 export const MIGRATE_LOCK = 0;
 /** Held by every transaction that inserts task events, until it commits (tasks.ts). */
 export const TASK_EVENTS_LOCK = 1;
-/** Held by the one daemon serving the database, on a connection of its own, for its life (daemon-lock.ts). */
-export const DAEMON_LOCK = 2;
+// 2 was the one-daemon lock of the versions before nodes; keys from 16 on are nodes' (nodes.ts,
+// migration 003: nodes_lock_key_seq).
 
 export interface Migration {
   version: number;
