@@ -38,6 +38,7 @@ export type {
   JobSummary,
   JobWhy,
   Json,
+  NodeInfo,
   QueueState,
   Schedule,
   Stats,

@@ -24,6 +24,7 @@ import type {
   JobSummary,
   JobWhy,
   Json,
+  NodeInfo,
   QueueState,
   Schedule,
   Stats,
@@ -350,6 +351,11 @@ class Daemon {
 
   status(): Promise<DaemonStatus> {
     return this.t.call("daemonStatus", {});
+  }
+
+  /** The daemons serving the store (nodes), oldest first; `self` marks the one answering. */
+  async nodes(): Promise<NodeInfo[]> {
+    return (await this.t.call("nodesList", {})).nodes;
   }
 
   /** Asks the daemon to stop (running jobs get their grace period). */

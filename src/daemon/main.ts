@@ -35,6 +35,7 @@ import { taskRoutes } from "./routes/tasks.js";
 import { jobRoutes, jobStreams } from "./routes/jobs.js";
 import { scheduleRoutes } from "./routes/schedules.js";
 import { statsRoutes } from "./routes/stats.js";
+import { nodeRoutes } from "./routes/nodes.js";
 import { Scheduler } from "../scheduler/scheduler.js";
 import { BUILTIN_SCHEDULES, Housekeeping } from "../scheduler/housekeeping.js";
 import { Uploads } from "../board/uploads.js";
@@ -231,7 +232,7 @@ async function serve(paths: Paths, config: Config): Promise<number> {
     requestStop: (reason) => setImmediate(() => void shutdown(reason)),
   };
   const apiCounters = new ApiCounters();
-  const handlers: Handlers = { ...daemonRoutes(app), ...taskRoutes(app), ...jobRoutes(app), ...scheduleRoutes(app), ...statsRoutes(app, apiCounters) };
+  const handlers: Handlers = { ...daemonRoutes(app), ...taskRoutes(app), ...jobRoutes(app), ...scheduleRoutes(app), ...statsRoutes(app, apiCounters), ...nodeRoutes(app) };
   const api = createApiServer({
     handlers,
     streams: jobStreams(app),

@@ -7,7 +7,7 @@
 
 import * as v from "./validate.js";
 import { JOB_STATUSES, TASK_STATUSES } from "./types.js";
-import type { Attachment, Board, CleanupStats, DaemonStatus, DigestPreview, Health, Job, JobLogLine, JobSummary, JobWhy, QueueState, Schedule, Stats, Task, TaskEvent } from "./types.js";
+import type { Attachment, Board, CleanupStats, DaemonStatus, DigestPreview, Health, Job, JobLogLine, JobSummary, JobWhy, NodeInfo, QueueState, Schedule, Stats, Task, TaskEvent } from "./types.js";
 
 export type Method = "GET" | "POST" | "PATCH" | "DELETE";
 
@@ -61,6 +61,8 @@ export const routes = {
   health: { method: "GET", path: "/health", input: v.object({}) },
   daemonStatus: { method: "GET", path: "/daemon/status", input: v.object({}) },
   daemonStop: { method: "POST", path: "/daemon/stop", input: v.object({}) },
+  /** The daemons serving the store (nodes), oldest first. */
+  nodesList: { method: "GET", path: "/nodes", input: v.object({}) },
 
   boardsList: { method: "GET", path: "/boards", input: v.object({}) },
   boardsAdd: { method: "POST", path: "/boards", input: v.object({ name: boardName }) },
@@ -181,6 +183,7 @@ export interface RouteOutput {
   health: Health;
   daemonStatus: DaemonStatus;
   daemonStop: { stopping: true };
+  nodesList: { nodes: NodeInfo[] };
   boardsList: { boards: Board[] };
   boardsAdd: { board: Board };
   tasksList: { tasks: Task[] };

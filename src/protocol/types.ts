@@ -216,6 +216,25 @@ export interface Health {
   pid: number;
 }
 
+/** A daemon serving the store, as `teamwork nodes` shows it (on SQLite: the one daemon of the home). */
+export interface NodeInfo {
+  /** The node's id: the owner its claims record (a daemon that fenced itself has a new one). */
+  id: string;
+  host: string;
+  pid: number;
+  startedAt: string;
+  heartbeatAt: string;
+  /** How long ago its last heartbeat was, on the store's clock. */
+  heartbeatAgeMs: number;
+  leaseUntil: string;
+  /** Stopping gracefully: it claims nothing more. */
+  stopping: boolean;
+  /** Jobs running for it now. */
+  running: number;
+  /** The daemon that answered. */
+  self: boolean;
+}
+
 export interface DaemonStatus {
   pid: number;
   version: string;
