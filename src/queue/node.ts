@@ -62,8 +62,7 @@ export class StoreNode {
   private pollTimer: TimerHandle | null = null;
   private rejoinTimer: TimerHandle | null = null;
   private currentId = "";
-  /** How many times this node fenced itself (for status and tests). */
-  fences = 0;
+  private fenceCount = 0;
   /** The last failure of each loop, logged once until it recovers. */
   private failing = { heartbeat: false, rescue: false };
 
@@ -89,6 +88,11 @@ export class StoreNode {
   /** The id this node serves under now (the last one while fenced). */
   get id(): string {
     return this.currentId;
+  }
+
+  /** How many times this node fenced itself. */
+  get fences(): number {
+    return this.fenceCount;
   }
 
   get serving(): boolean {
@@ -220,7 +224,7 @@ export class StoreNode {
     if (this.state.kind !== "serving") return;
     const { session } = this.state;
     this.state = { kind: "fenced", since: this.mono() };
-    this.fences++;
+    this.fenceCount++;
     this.heartbeatTimer?.cancel();
     this.fenceTimer?.cancel();
     this.deps.log.warn("node.fenced", { node: session.id, reason, note: "running jobs stopped; their late writes are refused; registering again under a new id" });

@@ -365,6 +365,8 @@ export interface NodeIdentity {
 export interface NodeRecord extends NodeIdentity {
   startedAt: number;
   heartbeatAt: number;
+  /** How long ago its last heartbeat was, on the store's clock (whatever this host's says). */
+  heartbeatAgeMs: number;
   leaseUntil: number;
   /** Stopping gracefully: it claims nothing more and drains what it runs. */
   stopping: boolean;
@@ -400,8 +402,8 @@ export interface NodeSession {
   /** A graceful stop begins: the node claims nothing more (it still heartbeats while it drains). */
   markStopping(): Promise<void>;
   /**
-   * A graceful end: jobs still running for the node go back to pending (interrupted), its row
-   * goes, and the control connection is closed.
+   * A graceful end: jobs still running for the node go back to pending (interrupted; on SQLite
+   * at the next daemon's start), its row goes, and the control connection is closed.
    */
   leave(now: number): Promise<void>;
   /** Drops the control connection without a word (a fence): the row is left for rescue to find dead. */

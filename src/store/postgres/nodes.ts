@@ -87,6 +87,7 @@ interface NodeRow {
   pid: number;
   started_at: number;
   heartbeat_at: number;
+  heartbeat_age_ms: number;
   lease_until: number;
   stopping: boolean;
   running: number;
@@ -228,11 +229,12 @@ export function pgNodes(pool: pg.Pool, url: string, target: Target): NodeStore &
     async list() {
       const r = await pool.query<NodeRow>(
         `SELECT n.id, n.host, n.pid, n.started_at, n.heartbeat_at, n.lease_until, n.stopping,
+                (extract(epoch FROM now() - n.heartbeat_at) * 1000)::float8 AS heartbeat_age_ms,
                 (SELECT count(*) FROM jobs j WHERE j.status = 'running' AND j.owner = n.id) AS running
            FROM nodes n ORDER BY n.started_at, n.id`,
       );
       return r.rows.map(
-        (n): NodeRecord => ({ id: n.id, host: n.host, pid: n.pid, startedAt: n.started_at, heartbeatAt: n.heartbeat_at, leaseUntil: n.lease_until, stopping: n.stopping, running: n.running }),
+        (n): NodeRecord => ({ id: n.id, host: n.host, pid: n.pid, startedAt: n.started_at, heartbeatAt: n.heartbeat_at, heartbeatAgeMs: Math.max(0, Math.round(n.heartbeat_age_ms)), leaseUntil: n.lease_until, stopping: n.stopping, running: n.running }),
       );
     },
     async rescueDead({ now, silentMs }) {

@@ -10,7 +10,7 @@ import type { JobStore, NodeRecord, NodeSession, NodeSessionEvents, NodeStore } 
 import type { Db } from "./open.js";
 
 export function sqliteNodes(db: Db, jobs: JobStore): NodeStore {
-  const nodes = new Map<string, Omit<NodeRecord, "running">>();
+  const nodes = new Map<string, Omit<NodeRecord, "running" | "heartbeatAgeMs">>();
   const running = db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM jobs WHERE status = 'running' AND owner = ?`);
 
   return {
@@ -46,7 +46,8 @@ export function sqliteNodes(db: Db, jobs: JobStore): NodeStore {
       return session;
     },
     async list() {
-      return [...nodes.values()].map((n) => ({ ...n, running: running.get(n.id)!.n }));
+      const now = Date.now();
+      return [...nodes.values()].map((n) => ({ ...n, heartbeatAgeMs: Math.max(0, now - n.heartbeatAt), running: running.get(n.id)!.n }));
     },
     async rescueDead({ now, self }) {
       const { interrupted } = await jobs.rescue({ now, liveOwners: [self] });
