@@ -36,6 +36,8 @@ export interface ProxyConnection {
   readonly openedAt: number;
   bytesUp: number;
   bytesDown: number;
+  /** The local port of its connection to the server: pg_stat_activity.client_port of its session (null until opened). */
+  readonly serverPort: number | null;
   /** Stops forwarding this connection only (both ways), keeping it open. */
   blackhole(): void;
   /** Forwards this connection again (unless the whole proxy is blackholed). */
@@ -68,7 +70,8 @@ export interface FaultProxyOptions {
   port?: number;
 }
 
-interface Conn extends ProxyConnection {
+interface Conn extends Omit<ProxyConnection, "serverPort"> {
+  serverPort: number | null;
   client: Socket;
   server: Socket | null;
   /** Bytes held while blackholed, per direction. */
@@ -118,6 +121,7 @@ export async function startFaultProxy(opts: FaultProxyOptions = {}): Promise<Fau
     const server = connect({ host: targetHost, port: targetPort });
     c.server = server;
     server.setNoDelay(true);
+    server.once("connect", () => (c.serverPort = server.localPort ?? null));
     server.on("data", (b: Buffer) => {
       if (held(c)) {
         c.heldDown.push(b);
@@ -151,6 +155,7 @@ export async function startFaultProxy(opts: FaultProxyOptions = {}): Promise<Fau
       openedAt: Date.now(),
       bytesUp: 0,
       bytesDown: 0,
+      serverPort: null,
       client,
       server: null,
       heldUp: [],
