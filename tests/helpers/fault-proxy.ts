@@ -5,7 +5,9 @@
 // - blackhole(): nothing is forwarded either way and nothing is closed, as when a cable is
 //   pulled or a host is partitioned. Connections opened meanwhile are accepted and left
 //   waiting (a connect that never gets an answer). What was sent is held, as TCP would keep
-//   retransmitting it, and delivered by heal() (unless a peer gave up and closed first).
+//   retransmitting it, and delivered by heal(). A close is not forwarded either: a daemon
+//   killed while partitioned leaves its sessions open on the server, which learns of the close
+//   only at heal() (or by its own timeouts), as with a real partition.
 // - cut(): every current connection is closed at both ends (a reset on the client's side, as
 //   when a firewall or the server drops them); new connections are still accepted.
 // - heal(): back to forwarding; held bytes go through, in order.
@@ -80,6 +82,8 @@ interface Conn extends Omit<ProxyConnection, "serverPort"> {
   /** This connection alone is blackholed. */
   own: boolean;
   closed: boolean;
+  /** One side closed while the connection was blackholed: the other is closed at heal. */
+  halfClosed: boolean;
 }
 
 export async function startFaultProxy(opts: FaultProxyOptions = {}): Promise<FaultProxy> {
@@ -104,8 +108,23 @@ export async function startFaultProxy(opts: FaultProxyOptions = {}): Promise<Fau
     }
   };
 
+  /** One side went away: the other learns it now, or at heal if the connection is blackholed. */
+  const sideClosed = (c: Conn) => {
+    if (held(c)) c.halfClosed = true;
+    else close(c, false);
+  };
+
   const flush = (c: Conn) => {
     if (c.closed || held(c)) return;
+    if (c.halfClosed) {
+      // What the surviving side was sent while held is delivered, then it learns of the close.
+      if (c.server && !c.server.destroyed) for (const b of c.heldUp.splice(0)) up(c, b);
+      if (!c.client.destroyed) for (const b of c.heldDown.splice(0)) down(c, b);
+      c.client.end();
+      c.server?.end();
+      close(c, false);
+      return;
+    }
     if (!c.server) {
       openUpstream(c);
       return;
@@ -130,8 +149,8 @@ export async function startFaultProxy(opts: FaultProxyOptions = {}): Promise<Fau
       }
       down(c, b);
     });
-    server.on("error", () => close(c, false));
-    server.on("close", () => close(c, false));
+    server.on("error", () => sideClosed(c));
+    server.on("close", () => sideClosed(c));
     for (const b of c.heldUp.splice(0)) up(c, b);
   };
 
@@ -162,6 +181,7 @@ export async function startFaultProxy(opts: FaultProxyOptions = {}): Promise<Fau
       heldDown: [],
       own: false,
       closed: false,
+      halfClosed: false,
       blackhole() {
         c.own = true;
       },
@@ -183,8 +203,8 @@ export async function startFaultProxy(opts: FaultProxyOptions = {}): Promise<Fau
       }
       up(c, b);
     });
-    client.on("error", () => close(c, false));
-    client.on("close", () => close(c, false));
+    client.on("error", () => sideClosed(c));
+    client.on("close", () => sideClosed(c));
     // A connection opened while blackholed waits, unanswered, for heal().
     if (!held(c)) openUpstream(c);
   });

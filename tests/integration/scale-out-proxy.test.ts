@@ -81,6 +81,30 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("the fault proxy in front of PostgreS
     expect((await d.query("SELECT 2 AS n")).rows).toEqual([{ n: 2 }]);
   });
 
+  it("blackhole: a client that goes away is not seen going by the server until heal (as in a real partition)", async () => {
+    const p = await proxy();
+    const admin = new pg.Client({ connectionString: PG_TEST_URL });
+    clients.push(admin);
+    await admin.connect();
+    const c = await client(p);
+    const backend = (await c.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
+    const alive = async () => (await admin.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", [backend])).rowCount === 1;
+    p.blackhole();
+    p.connections()[0]!.blackhole(); // held on its own too: heal() of the proxy alone does not free it
+    c.connection.stream.destroy(); // the client's process dies
+    // The proxy saw the client go, and holds it back: the server keeps the session. (The
+    // session would go only if it learnt of the close; a moment of the event loop is enough
+    // for a close that was forwarded, so two round trips to the server show it was not.)
+    await waitFor(() => p.connections()[0] !== undefined, { what: "the connection to be held" });
+    expect(await alive()).toBe(true);
+    expect(await alive()).toBe(true);
+    p.heal();
+    expect(await alive()).toBe(true); // still held: the connection's own blackhole
+    p.connections()[0]!.heal();
+    await waitFor(async () => !(await alive()), { what: "the server to end the session after heal" });
+    expect(p.stats().open).toBe(0);
+  });
+
   it("blackhole of one connection leaves the others working", async () => {
     const p = await proxy();
     const a = await client(p);
