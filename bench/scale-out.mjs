@@ -131,10 +131,12 @@ async function cleanup() {
   for (const name of [...databases]) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
   for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
 }
-process.on("SIGINT", () => {
-  log("interrupted: cleaning up");
-  cleanup().finally(() => process.exit(130));
-});
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    log(`${signal}: cleaning up`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
 
 // ---- teamwork -----------------------------------------------------------------------------
 
@@ -182,6 +184,9 @@ async function twThroughput(k) {
     // Every daemon starts paused (the pause is kept in the database), then all resume at once.
     const ds = await daemons(db.url, k, { homes });
     try {
+      // A daemon answers before it has read the saved pause (the engine starts after the socket
+      // opens): a resume sent in that window would be undone by the load. Wait until each says paused.
+      for (const d of ds) await until(async () => (await d.client.call("queueGet", {})).paused.all, { timeoutMs: 30_000, what: "the daemon to load the saved pause" });
       const t = performance.now();
       await Promise.all(ds.map((d) => d.client.call("queueResume", {})));
       await until(() => drained(ds[0].client), { timeoutMs: 600_000, intervalMs: 10, what: `${N} jobs on ${k} daemon(s)` });
