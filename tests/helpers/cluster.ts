@@ -117,7 +117,13 @@ export interface Cluster {
   allJobs(type?: string): Promise<FinalJob[]>;
   /** Reads the ledger and the jobs' states and checks the invariants (ledger.ts), with this cluster's deaths. */
   check(ids: readonly number[], opts?: LedgerCheckOptions): Promise<LedgerReport>;
-  /** Stops every daemon, closes the proxies, drops the database, removes the folder. Safe to call twice. */
+  /** Daemons that exited without being told to (no killNode, restart or teardown), with their log's tail. */
+  unexpectedExits(): { node: string; code: number | null; signal: NodeJS.Signals | null; log: string }[];
+  /**
+   * Stops every daemon, closes the proxies, drops the database, removes the folder. Safe to
+   * call twice. The log tail of a daemon that exited unexpectedly is printed first (stderr),
+   * since the folder goes.
+   */
   teardown(): Promise<void>;
 }
 
@@ -222,6 +228,7 @@ export async function startCluster(n: number, opts: ClusterOptions = {}): Promis
   const ledgerFile = join(dir, "ledger.jsonl");
   const deaths: Death[] = [];
   const nodes: NodeImpl[] = [];
+  const unexpected: ReturnType<Cluster["unexpectedExits"]> = [];
   let inspect: pg.Pool | undefined;
   let tornDown: Promise<void> | undefined;
 
@@ -230,6 +237,8 @@ export async function startCluster(n: number, opts: ClusterOptions = {}): Promis
     exit: Promise<NodeExit>;
     isAlive: boolean;
     isPaused: boolean;
+    /** Set before the test's own signals, so that the exit they cause is not reported. */
+    exitExpected: boolean;
     start(): Promise<void>;
   }
 
@@ -253,6 +262,7 @@ export async function startCluster(n: number, opts: ClusterOptions = {}): Promis
       exit: Promise.resolve({ code: null, signal: null }),
       isAlive: false,
       isPaused: false,
+      exitExpected: false,
       get pid() {
         return node.child.pid!;
       },
@@ -286,6 +296,7 @@ export async function startCluster(n: number, opts: ClusterOptions = {}): Promis
         node.child = child;
         node.isAlive = true;
         node.isPaused = false;
+        node.exitExpected = false;
         liveProcesses.add(child);
         manifest.daemons.push({ pid: child.pid!, home });
         saveManifest();
@@ -293,6 +304,7 @@ export async function startCluster(n: number, opts: ClusterOptions = {}): Promis
           child.on("exit", (code, signal) => {
             node.isAlive = false;
             liveProcesses.delete(child);
+            if (!node.exitExpected) unexpected.push({ node: node.name, code, signal, log: node.log().slice(-4000) });
             resolve({ code, signal });
           }),
         );
@@ -301,6 +313,9 @@ export async function startCluster(n: number, opts: ClusterOptions = {}): Promis
         for (;;) {
           if (!node.isAlive) {
             const { code, signal } = await node.exit;
+            // A failed start is this call's error, not an unexpected exit later.
+            const i = unexpected.findIndex((u) => u.node === node.name);
+            if (i >= 0) unexpected.splice(i, 1);
             const text = node.log();
             if (code === DAEMON_EXIT.alreadyRunning && text.includes("daemon.database_taken")) throw new NodeRefused(index, text);
             throw new Error(`node ${node.name} exited at start (code ${code}, signal ${signal}):\n${text.slice(-4000)}`);
@@ -322,6 +337,7 @@ export async function startCluster(n: number, opts: ClusterOptions = {}): Promis
 
   const stopProcess = async (node: NodeImpl, graceMs: number) => {
     if (!node.isAlive) return;
+    node.exitExpected = true;
     if (node.isPaused) node.child.kill("SIGCONT");
     node.isPaused = false;
     node.child.kill("SIGTERM");
@@ -346,6 +362,7 @@ export async function startCluster(n: number, opts: ClusterOptions = {}): Promis
       const nd = nodes[i]!;
       if (!nd.isAlive) return nd.exit;
       const at = performance.timeOrigin + performance.now();
+      nd.exitExpected = true;
       nd.child.kill(signal);
       if (signal === "SIGKILL") deaths.push({ pid: nd.child.pid!, at });
       else if (nd.isPaused) nd.child.kill("SIGCONT"); // a stopped process acts on its signal once continued
@@ -462,8 +479,12 @@ export async function startCluster(n: number, opts: ClusterOptions = {}): Promis
       const finals = await cluster.jobs(ids);
       return checkLedger(cluster.ledger(), finals, { expected: ids, deaths, ...o, ...(o.deaths ? { deaths: [...deaths, ...o.deaths] } : {}) });
     },
+    unexpectedExits: () => [...unexpected],
     teardown() {
       tornDown ??= (async () => {
+        for (const u of unexpected) {
+          process.stderr.write(`[cluster] node ${u.node} exited unexpectedly (code ${u.code}, signal ${u.signal}); its log ends:\n${u.log}\n`);
+        }
         for (const nd of nodes) nd.proxy.heal(); // a daemon stops faster when it can reach its database
         await Promise.all(nodes.map((nd) => stopProcess(nd, 10_000)));
         for (const nd of nodes) {
