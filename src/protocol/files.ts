@@ -40,7 +40,7 @@ export function formatBytes(bytes: number): string {
 /** Why a file cannot be stored, or null if it may: the same words for an upload and an artifact. */
 export function fileTooLarge(what: string, bytes: number, limit: number): string | null {
   if (bytes <= limit) return null;
-  return `${what} is ${formatBytes(bytes)}; files kept in teamwork's database are limited to ${formatBytes(limit)} (fileMaxBytes)`;
+  return `${what} is ${bytes} bytes (${formatBytes(bytes)}); files kept in teamwork's database are limited to ${limit} bytes (${formatBytes(limit)}, fileMaxBytes)`;
 }
 
 const MEDIA_TYPES: Record<string, string> = {

@@ -213,7 +213,7 @@ describe("an upload kept in the store (uploadId): read through ctx.files, whiche
     ctx.files = jobFiles(filesPortAt(location), { jobId, attempt: 1 }, 1024);
     const err = await rejection(runThumb({ uploadId: a.id, maxSize: 2048 }, ctx));
     expect(err).toMatchObject({ permanent: true });
-    expect(String((err as Error).message)).toMatch(/^artifact photo-2048\.png is \d+(\.\d)? (KiB|MiB); files kept in teamwork's database are limited to 1 KiB \(fileMaxBytes\); nothing was stored$/);
+    expect(String((err as Error).message)).toMatch(/^artifact photo-2048\.png is \d+ bytes \([\d.]+ (KiB|MiB)\); files kept in teamwork's database are limited to 1024 bytes \(1 KiB, fileMaxBytes\); nothing was stored$/);
     expect(await artifactNames()).not.toContain("photo-2048.png");
   });
 
