@@ -15,9 +15,10 @@
 // - a handler gets an upload whole in memory (an image decoder needs all of it), in a worker
 //   whose memory is capped (jobMemoryMb, 512 MiB by default): 32 MiB of input leaves room to
 //   decode it; phone photos are 3-15 MB, screenshots under 5 MB;
-// - SQLite writes a value on one connection at a time: 32 MiB took 170 ms to commit here
-//   (synchronous FULL), under the 250 ms other writers wait for the lock before they answer
-//   busy (store/sqlite/open.ts); 256 MiB would hold the lock for over a second;
+// - SQLite takes one writer at a time: a 32 MiB file held the write lock 170 ms here on an
+//   idle machine (synchronous FULL), 240-320 ms with the machine loaded (load 6 on 2 cores),
+//   about the 250 ms the daemon's other writes wait before they answer busy (a route's 503,
+//   an engine write tried again: store/sqlite/open.ts); 256 MiB holds it for seconds;
 // - on PostgreSQL a value is sent in one message and logged whole in the WAL, which a
 //   team's replicas and backups carry; reads come in 1 MiB slices (store/postgres/files.ts).
 // Past the limit: a clear error, nothing stored (an upload is refused 400; an artifact fails

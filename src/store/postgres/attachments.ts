@@ -1,7 +1,7 @@
 import type pg from "pg";
 import type { AttachmentStore } from "../types.js";
 import { inTransaction, ts } from "./connect.js";
-import { ATTACHMENT_SELECT, toAttachment, type AttachmentRow as Row } from "../rows.js";
+import { ATTACHMENT_SELECT, digestOf, toAttachment, type AttachmentRow as Row } from "../rows.js";
 import { UPLOAD_FILES } from "../../protocol/files.js";
 import { writeFile } from "./files.js";
 
@@ -9,9 +9,10 @@ export function pgAttachments(pool: pg.Pool): AttachmentStore {
   const get = async (c: Pick<pg.ClientBase, "query">, id: number) => (await c.query<Row>(`${ATTACHMENT_SELECT} WHERE a.id = $1`, [id])).rows[0];
   return {
     async create(a, now) {
+      const digest = digestOf(a.file.bytes);
       return inTransaction(pool, async (c) => {
-        const { id } = (await c.query<{ id: number }>(`INSERT INTO attachments (task_id, name, size, created_at) VALUES ($1, $2, $3, $4) RETURNING id`, [a.taskId, a.name, a.file.bytes.length, ts(now)])).rows[0]!;
-        await writeFile(c, { column: "attachment_id", id }, { ...a.file, name: UPLOAD_FILES.original }, now);
+        const { id } = (await c.query<{ id: number }>(`INSERT INTO attachments (task_id, name, size, created_at) VALUES ($1, $2, $3, $4) RETURNING id`, [a.taskId, a.name, digest.size, ts(now)])).rows[0]!;
+        await writeFile(c, { column: "attachment_id", id }, { ...a.file, ...digest, name: UPLOAD_FILES.original }, now);
         return toAttachment((await get(c, id))!);
       });
     },

@@ -24,8 +24,8 @@ export const READ_SLICE_BYTES = 1024 * 1024;
 type Queryable = Pick<pg.ClientBase, "query">;
 
 /** Inserts a file of an owner, replacing one of the same name (inside the caller's transaction). */
-export async function writeFile(c: Queryable, owner: { column: "job_id" | "attachment_id"; id: number }, file: NewFile, now: number): Promise<StoredFile> {
-  const { size, sha256 } = digestOf(file.bytes);
+export async function writeFile(c: Queryable, owner: { column: "job_id" | "attachment_id"; id: number }, file: NewFile & { size: number; sha256: string }, now: number): Promise<StoredFile> {
+  const { size, sha256 } = file;
   await c.query(`DELETE FROM files WHERE ${owner.column} = $1 AND name = $2`, [owner.id, file.name]);
   const r = await c.query<FileRow>(
     `INSERT INTO files (${owner.column}, name, media_type, size, sha256, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${FILE_COLUMNS}`,
@@ -58,7 +58,9 @@ export function pgFiles(pool: pg.Pool, target: Target): FileStore {
   };
 
   return {
-    async putArtifact(at, file, now) {
+    async putArtifact(at, given, now) {
+      // Hashed before the transaction begins.
+      const file = { ...given, ...digestOf(given.bytes) };
       return inTransaction(pool, async (c) => {
         // The fence. No row lock is needed to keep the job from being deleted (the foreign key
         // takes one as the file is inserted), and none is taken against the engine's own

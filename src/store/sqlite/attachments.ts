@@ -1,6 +1,6 @@
 import type { AttachmentStore, NewFile } from "../types.js";
 import type { Db } from "./open.js";
-import { ATTACHMENT_SELECT, toAttachment, type AttachmentRow as Row } from "../rows.js";
+import { ATTACHMENT_SELECT, digestOf, toAttachment, type AttachmentRow as Row } from "../rows.js";
 import { UPLOAD_FILES } from "../../protocol/files.js";
 import { fileWriter } from "./files.js";
 
@@ -18,8 +18,8 @@ export function sqliteAttachments(db: Db): AttachmentStore {
      SELECT ?, '${UPLOAD_FILES.thumbnail}', media_type, size, sha256, created_at, data FROM files WHERE job_id = ? AND name = ?`,
   );
   const dropThumbnail = db.prepare<[number]>(`DELETE FROM files WHERE attachment_id = ? AND name = '${UPLOAD_FILES.thumbnail}'`);
-  const createTx = db.transaction((a: { taskId: number | null; name: string; file: NewFile }, now: number) => {
-    const { id } = insert.get(a.taskId, a.name, a.file.bytes.length, now)!;
+  const createTx = db.transaction((a: { taskId: number | null; name: string; file: NewFile & { size: number; sha256: string } }, now: number) => {
+    const { id } = insert.get(a.taskId, a.name, a.file.size, now)!;
     writeFile({ column: "attachment_id", id }, { ...a.file, name: UPLOAD_FILES.original }, now);
     return id;
   });
@@ -36,7 +36,8 @@ export function sqliteAttachments(db: Db): AttachmentStore {
   });
   return {
     async create(a, now) {
-      return toAttachment(get.get(createTx.immediate(a, now))!);
+      // Hashed before the write lock is taken.
+      return toAttachment(get.get(createTx.immediate({ ...a, file: { ...a.file, ...digestOf(a.file.bytes) } }, now))!);
     },
     async get(id) {
       const r = get.get(id);
