@@ -12,6 +12,7 @@ import { pgBoards } from "./boards.js";
 import { pgTaskEvents, pgTasks } from "./tasks.js";
 import { pgMeta, pgSchedules } from "./schedules.js";
 import { pgAttachments } from "./attachments.js";
+import { pgFiles } from "./files.js";
 import { pgJobs } from "./jobs.js";
 
 export { redactUrl } from "./connect.js";
@@ -61,6 +62,7 @@ function storeOn(pool: pg.Pool, opts: StoreOptions, ctx: GuardContext, close: ()
     schedules: guarded(pgSchedules(pool), ctx),
     meta: guarded(pgMeta(pool), ctx),
     attachments: guarded(pgAttachments(pool), ctx),
+    files: guarded(pgFiles(pool, ctx.target), ctx),
     close,
   };
 }

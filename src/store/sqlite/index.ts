@@ -6,6 +6,7 @@ import { sqliteTaskEvents, sqliteTasks } from "./tasks.js";
 import { sqliteJobs } from "./jobs.js";
 import { sqliteMeta, sqliteSchedules } from "./schedules.js";
 import { sqliteAttachments } from "./attachments.js";
+import { sqliteFiles } from "./files.js";
 
 /**
  * The SQLite store. Every error it gives, opening included, is a StoreError where SQLite
@@ -32,6 +33,7 @@ function storeOn(db: Db, opts: StoreOptions, where: string): Store {
     schedules: guarded(sqliteSchedules(db)),
     meta: guarded(sqliteMeta(db)),
     attachments: guarded(sqliteAttachments(db)),
+    files: guarded(sqliteFiles(db)),
     where,
     async serveAsDaemon() {},
     async close() {
