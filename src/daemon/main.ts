@@ -33,6 +33,7 @@ import { createApiServer } from "./server.js";
 import { daemonRoutes } from "./routes/daemon.js";
 import { taskRoutes } from "./routes/tasks.js";
 import { jobRoutes, jobStreams } from "./routes/jobs.js";
+import { fileRoutes, fileStreams } from "./routes/files.js";
 import { scheduleRoutes } from "./routes/schedules.js";
 import { statsRoutes } from "./routes/stats.js";
 import { nodeRoutes } from "./routes/nodes.js";
@@ -185,6 +186,7 @@ async function serve(paths: Paths, config: Config): Promise<number> {
         cleanupMaxAgeMs: config.cleanup.maxAge,
         digestRecipients: config.digest.recipients,
         digestSendEmpty: config.digest.sendEmpty,
+        fileMaxBytes: config.fileMaxBytes,
       },
     },
   });
@@ -208,7 +210,7 @@ async function serve(paths: Paths, config: Config): Promise<number> {
   // On a shared store (PostgreSQL) other daemons change schedules too: follow them every second.
   const scheduler = new Scheduler({ store, engine, clock, log, builtins: BUILTIN_SCHEDULES, resyncMs: location.kind === "postgres" ? 1000 : 0 });
   const housekeeping = new Housekeeping({ store, engine, scheduler, clock, log, paths, config });
-  const uploads = new Uploads({ store, engine, clock, log, paths });
+  const uploads = new Uploads({ store, engine, clock, log, paths, fileMaxBytes: config.fileMaxBytes });
   uploads.start();
 
   let stopping: Promise<void> | null = null;
@@ -232,10 +234,10 @@ async function serve(paths: Paths, config: Config): Promise<number> {
     requestStop: (reason) => setImmediate(() => void shutdown(reason)),
   };
   const apiCounters = new ApiCounters();
-  const handlers: Handlers = { ...daemonRoutes(app), ...taskRoutes(app), ...jobRoutes(app), ...scheduleRoutes(app), ...statsRoutes(app, apiCounters), ...nodeRoutes(app) };
+  const handlers: Handlers = { ...daemonRoutes(app), ...taskRoutes(app), ...jobRoutes(app), ...scheduleRoutes(app), ...statsRoutes(app, apiCounters), ...fileRoutes(app), ...nodeRoutes(app) };
   const api = createApiServer({
     handlers,
-    streams: jobStreams(app),
+    streams: { ...jobStreams(app), ...fileStreams(app) },
     log,
     limits: {
       maxConnections: config.connections.max,

@@ -261,12 +261,21 @@ export interface JobStore {
 }
 
 export interface AttachmentStore {
-  create(a: { taskId: number | null; name: string; path: string; tmpPath: string; size: number }, now: number): Promise<Attachment>;
+  /**
+   * Records an upload and keeps its bytes (the file "original", UPLOAD_FILES in
+   * protocol/files.ts), together in one transaction: both or neither.
+   */
+  create(a: { taskId: number | null; name: string; file: NewFile }, now: number): Promise<Attachment>;
   get(id: number): Promise<Attachment | null>;
   listForTask(taskId: number): Promise<Attachment[]>;
   setThumbnailJob(id: number, jobId: number): Promise<void>;
-  /** Records the thumbnail job's outcome; returns the temporary copy's path (now to delete), if any. */
-  finishThumbnail(id: number, outcome: { path: string } | { error: string }): Promise<string | null>;
+  /**
+   * Records the thumbnail job's outcome. `artifact`: the thumbnail job's artifact of that name
+   * is copied to the attachment's file "thumbnail" in the same transaction, so the thumbnail
+   * outlives the job (pruned with its artifacts). Returns the path of the temporary copy an
+   * upload made before files were kept in the store left (now to delete), if any.
+   */
+  finishThumbnail(id: number, outcome: { jobId: number; artifact: string } | { error: string }): Promise<string | null>;
 }
 
 export interface ScheduleRecord {
@@ -441,7 +450,56 @@ export interface Store {
   readonly attachments: AttachmentStore;
   /** The daemons serving the store (issue 14). */
   readonly nodes: NodeStore;
+  /** Bytes kept in the store: job artifacts, uploads (the files part, below). */
+  readonly files: FileStore;
   /** Where the data is, fit to show: a file path, or postgres://user@host:port/database (never a password). */
   readonly where: string;
   close(): Promise<void>;
+}
+
+// ---- Files: bytes kept in the store (job artifacts, uploads) -------------------------------
+// One value per file in one row, written whole in one transaction (never a partial row); read
+// back in slices where the database can serve a slice without reading the rest. The size
+// limit is the caller's (protocol/files.ts fileTooLarge): the store keeps what it is given.
+
+/** A file's description as the store keeps it; its bytes are read with FileStore.open. */
+export interface StoredFile {
+  /** Changes whenever the file is written again (a retry that puts the same name): a reader of one id never mixes two versions. */
+  id: number;
+  name: string;
+  mediaType: string;
+  size: number;
+  /** SHA-256 of the bytes, hex. */
+  sha256: string;
+  createdAt: number;
+}
+
+export interface NewFile {
+  name: string;
+  mediaType: string;
+  bytes: Buffer;
+}
+
+/** Whose a file is: a job's artifact, or an attachment's (its original bytes, its thumbnail). */
+export type FileOwner = { jobId: number } | { attachmentId: number };
+
+export interface FileStore {
+  /**
+   * Stores an artifact of a job's running attempt, replacing one of the same name (an earlier
+   * attempt's). Fenced like every write of an attempt: null, and nothing written, unless the job
+   * is running that attempt (a late write of a lost attempt is refused). Deleted with its job.
+   */
+  putArtifact(at: { jobId: number; attempt: number }, file: NewFile, now: number): Promise<StoredFile | null>;
+  get(owner: FileOwner, name: string): Promise<StoredFile | null>;
+  /** A job's or an attachment's files, by name. */
+  list(owner: FileOwner): Promise<StoredFile[]>;
+  /**
+   * The bytes of a file, in order, in slices (one or more Buffers); null if there is no such
+   * file. A file deleted or replaced while it is read fails the read (StoreError unavailable).
+   */
+  open(id: number): Promise<{ file: StoredFile; chunks: AsyncIterable<Buffer> } | null>;
+  /** The bytes of a file, whole, in one Buffer allocated once; null if there is no such file. */
+  readAll(id: number): Promise<{ file: StoredFile; bytes: Buffer } | null>;
+  /** An upload's bytes (its file "original"), whole, with the name it was uploaded under; null if none is kept. */
+  readUpload(attachmentId: number): Promise<{ uploadName: string; file: StoredFile; bytes: Buffer } | null>;
 }

@@ -87,7 +87,7 @@ export function jobRoutes(app: AppContext): Pick<Handlers, JobRoutes> {
   };
 }
 
-export function jobStreams(app: AppContext): StreamHandlers {
+export function jobStreams(app: AppContext): Pick<StreamHandlers, "jobsStream" | "eventsStream"> {
   // One log for every stream of this daemon: each event serialised once, a resume window.
   const events = new EventLog(app.bus, app.clock);
   return {

@@ -11,6 +11,7 @@ import { pgBoards } from "./boards.js";
 import { pgTaskEvents, pgTasks } from "./tasks.js";
 import { pgMeta, pgSchedules } from "./schedules.js";
 import { pgAttachments } from "./attachments.js";
+import { pgFiles } from "./files.js";
 import { pgJobs } from "./jobs.js";
 import { pgNodes } from "./nodes.js";
 
@@ -55,6 +56,7 @@ function storeOn(pool: pg.Pool, opts: StoreOptions, ctx: GuardContext, close: ()
     schedules: guarded(pgSchedules(pool), ctx),
     meta: guarded(pgMeta(pool), ctx),
     attachments: guarded(pgAttachments(pool), ctx),
+    files: guarded(pgFiles(pool, ctx.target), ctx),
     close,
   };
 }

@@ -7,6 +7,7 @@ import { sqliteJobs } from "./jobs.js";
 import { sqliteMeta, sqliteSchedules } from "./schedules.js";
 import { sqliteAttachments } from "./attachments.js";
 import { sqliteNodes } from "./nodes.js";
+import { sqliteFiles } from "./files.js";
 
 /**
  * The SQLite store. Every error it gives, opening included, is a StoreError where SQLite
@@ -35,6 +36,7 @@ function storeOn(db: Db, opts: StoreOptions, where: string): Store {
     meta: guarded(sqliteMeta(db)),
     attachments: guarded(sqliteAttachments(db)),
     nodes: guarded(sqliteNodes(db, jobs)),
+    files: guarded(sqliteFiles(db)),
     where,
     async close() {
       if (db.open) db.close();
