@@ -163,7 +163,8 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("nodes on a shared store (postgres): 
     await store.nodes.register(who("locked"), TEST_LEASE_MS);
     const r = await raw.query<{ lock_key: number; holder: string }>(
       `SELECT n.lock_key, a.application_name AS holder FROM nodes n
-         JOIN pg_locks l ON l.locktype = 'advisory' AND l.classid = 4243 AND l.objid = n.lock_key AND l.objsubid = 2 AND l.granted
+         JOIN pg_locks l ON l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                        AND l.classid = 4243 AND l.objid = n.lock_key AND l.objsubid = 2 AND l.granted
          JOIN pg_stat_activity a ON a.pid = l.pid
         WHERE n.id = 'locked'`,
     );
@@ -177,7 +178,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("nodes on a shared store (postgres): 
     const lost = new Promise<string>((r) => s.on("lost", r));
     expect(await lost).toMatch(/idle-session timeout/);
     expect(Date.now() - started).toBeGreaterThanOrEqual(2500);
-    await waitFor(async () => (await raw.query(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 4243 AND objid >= 16`)).rowCount === 0, { what: "the lock released" });
+    await waitFor(async () => (await raw.query(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = 4243 AND objid >= 16`)).rowCount === 0, { what: "the lock released" });
   });
 
   it("two rescuers at once: each dead node is handled once, each of its jobs handed back once", async () => {
