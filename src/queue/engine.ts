@@ -364,20 +364,22 @@ export class Engine {
 
   /**
    * The node's lease is not to be trusted: claim nothing more, and stop every attempt running
-   * now (killed, as at the end of a shutdown's grace). Until resumeAs, every write of an
-   * attempt goes out under FENCED_OWNER, so the store refuses it: the stopped attempts write
-   * nothing more; their jobs are handed back by rescue, counted as interrupted.
+   * now: its handler is aborted (AbortSignal) and its worker terminated after graceMs (the node
+   * passes what is left of its lease). Until resumeAs, every write of an attempt goes out
+   * under FENCED_OWNER, so the store refuses it: the stopped attempts write nothing more; their
+   * jobs are handed back by rescue, counted as interrupted.
    */
-  fence(reason: string): void {
+  fence(reason: string, graceMs: number): void {
     if (this.fenced) return;
     this.fenced = true;
     this.dueTimer?.handle.cancel();
     this.dueTimer = null;
+    const message = `stopped: ${reason}`;
     for (const run of this.attempts.values()) {
       this.opts.log.warn("job.fenced", { job: run.record.id, attempt: run.attempt, owner: this.nodeId, reason });
-      run.stop = "shutdown";
-      run.message = `stopped: ${reason}`;
-      this.attempts.pool.kill(run.slot, `stopped: ${reason}`);
+      if (run.stop === null) this.attempts.stop(run, "shutdown", message, graceMs);
+      // Already stopping (a cancel, a timeout): its worker goes within graceMs all the same.
+      else run.timers.push(this.opts.clock.setTimer(() => this.attempts.pool.kill(run.slot, message, run.record.id), graceMs));
     }
   }
 

@@ -31,6 +31,12 @@ export const RESCUE_EVERY_MS = 500;
  * (until LISTEN/NOTIFY wakes it at once, this poll is how it learns of them).
  */
 export const CLAIM_POLL_MS = 1000;
+/**
+ * How long a fenced node's handlers have to stop on their AbortSignal before their workers are
+ * terminated: what is left of the lease when the node fences (a handler that ignores its
+ * signal still stops before anyone else may take its job, unless the node was frozen).
+ */
+export const FENCE_GRACE_MS = LEASE_MS - SELF_FENCE_MS;
 /** How long a node waits between attempts to register again after a fence. */
 export const REJOIN_RETRY_MS = 1000;
 

@@ -19,11 +19,11 @@ import type { Clock, TimerHandle } from "../lib/clock.js";
 import { errorMessage } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import type { NodeSession, Store } from "../store/types.js";
-import { CLAIM_POLL_MS, fenceAt, fenceReason, HEARTBEAT_MS, LEASE_MS, REJOIN_RETRY_MS, RESCUE_EVERY_MS, RESCUE_SILENT_MS, type LeaseState } from "./node-lease.js";
+import { CLAIM_POLL_MS, FENCE_GRACE_MS, fenceAt, fenceReason, HEARTBEAT_MS, LEASE_MS, REJOIN_RETRY_MS, RESCUE_EVERY_MS, RESCUE_SILENT_MS, type LeaseState } from "./node-lease.js";
 
 /** What a node needs of the engine. */
 export interface FenceableEngine {
-  fence(reason: string): void;
+  fence(reason: string, graceMs: number): void;
   resumeAs(owner: string): void;
   wake(): void;
   guardWrites(check: () => void): void;
@@ -228,7 +228,7 @@ export class StoreNode {
     this.heartbeatTimer?.cancel();
     this.fenceTimer?.cancel();
     this.deps.log.warn("node.fenced", { node: session.id, reason, note: "running jobs stopped; their late writes are refused; registering again under a new id" });
-    this.deps.engine.fence(reason);
+    this.deps.engine.fence(reason, FENCE_GRACE_MS);
     session.abandon();
     this.armRejoin(0);
   }

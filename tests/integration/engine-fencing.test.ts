@@ -43,7 +43,7 @@ describe("engine ownership", () => {
     const { job: held } = await t.engine.enqueue({ type: "until-cancelled" });
     await waitFor(async () => (await t!.engine.get(held.id)).progress === 10 || null, { what: "the attempt under way" });
 
-    t.engine.fence("the lease was lost");
+    t.engine.fence("the lease was lost", 1000);
     expect(t.logs.some((l) => l.includes("job.fenced") && l.includes(`job=${held.id}`) && l.includes(`owner=${first}`))).toBe(true);
     // The stopped attempt's finish goes out, and is refused: the job stays as the store has it
     // (running for the old owner, for rescue to hand back).

@@ -33,6 +33,8 @@ import { LOCK_NAMESPACE } from "./migrate.js";
 export const IDLE_SESSION_TIMEOUT = "3s";
 /** A heartbeat or registration the server has not answered in this long is cancelled. */
 const CONTROL_STATEMENT_TIMEOUT = "1s";
+/** A registration not answered in this long, once connected, is given up (and tried again by the node). */
+const REGISTER_TIMEOUT_MS = 5000;
 /** How many lock keys registration tries when a key is taken (the sequence cycles). */
 const REGISTER_TRIES = 5;
 
@@ -181,17 +183,16 @@ export function pgNodes(pool: pg.Pool, url: string, target: Target): NodeStore &
       keepAliveInitialDelayMillis: 1000,
       types: TYPES,
     });
-    // Until the session takes over (ControlSession), an error is the register's to report.
-    const early = () => {};
-    client.on("error", early);
+    // An error is reported to whoever waits on the client (connect, a query); once the session
+    // takes over (ControlSession), to it as well. Without a listener an error between two
+    // statements (the server closing the connection) would end the process.
+    client.on("error", () => {});
     try {
       await client.connect();
-      await client.query(`SET idle_session_timeout = '${IDLE_SESSION_TIMEOUT}'; SET statement_timeout = '${CONTROL_STATEMENT_TIMEOUT}'`);
     } catch (err) {
       await client.end().catch(() => {});
       throw err;
     }
-    client.off("error", early);
     return client;
   }
 
@@ -199,12 +200,19 @@ export function pgNodes(pool: pg.Pool, url: string, target: Target): NodeStore &
     shared: true,
     async register(who, leaseMs) {
       let client: pg.Client | undefined;
+      // A connection that opened but is then not answered (a network that hangs rather than
+      // fails) would hold a registration for ever: it is given up after REGISTER_TIMEOUT_MS.
+      let deadline: NodeJS.Timeout | undefined;
       try {
         client = await openControl(who);
+        const c = client;
+        deadline = setTimeout(() => void c.end().catch(() => {}), REGISTER_TIMEOUT_MS);
+        await c.query(`SET idle_session_timeout = '${IDLE_SESSION_TIMEOUT}'; SET statement_timeout = '${CONTROL_STATEMENT_TIMEOUT}'`);
         for (let i = 0; i < REGISTER_TRIES; i++) {
           try {
             const r = await client.query(REGISTER, [who.id, who.host, who.pid, leaseMs, LOCK_NAMESPACE]);
             if (r.rowCount === 1) {
+              clearTimeout(deadline);
               const s = new ControlSession(who.id, client, pool, target, (x) => sessions.delete(x));
               sessions.add(s);
               return s;
@@ -222,6 +230,7 @@ export function pgNodes(pool: pg.Pool, url: string, target: Target): NodeStore &
         }
         throw conflict(`no free lock key for a node after ${REGISTER_TRIES} tries`);
       } catch (err) {
+        clearTimeout(deadline);
         await client?.end().catch(() => {});
         throw pgFailure(err, target);
       }
