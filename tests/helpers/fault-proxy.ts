@@ -126,7 +126,9 @@ export async function startFaultProxy(opts: FaultProxyOptions = {}): Promise<Fau
       return;
     }
     if (!c.server) {
+      // Opened while blackholed: its client side was paused with its first bytes held.
       openUpstream(c);
+      c.client.resume();
       return;
     }
     // The server socket may still be connecting: writes before connect are queued by net.
