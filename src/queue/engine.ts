@@ -39,14 +39,14 @@ import { TeamworkError, conflict, notFound } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import type { Job, JobSummary, JobWhy } from "../protocol/types.js";
 import type { JobSpec } from "../protocol/routes.js";
-import type { JobFilter, JobRecord, NewJob, RefusedWrite, Store, TickBatch } from "../store/types.js";
+import type { ClaimLimits, JobFilter, JobRecord, NewJob, RefusedWrite, Store, TickBatch } from "../store/types.js";
 import type { Isolation, Lookup } from "../jobs/define.js";
 import type { EventBus } from "./events/bus.js";
 import { processIsolationInfo } from "./pool/process.js";
 import type { Registry } from "./registry.js";
 import type { WorkerData } from "./worker/protocol.js";
 import { Attempts, type LiveAttempt } from "./attempts.js";
-import { AHEAD_BUDGET_MS, planPlacement, type Placement } from "./placement.js";
+import { AHEAD_BUDGET_MS, choosePlan, idlePool, planPlacement, type IdlePool, type Placement } from "./placement.js";
 import { QueuePause } from "./pause.js";
 import { prepareJob, prepareJobs } from "./prepare.js";
 import { recoverInterrupted } from "./recovery.js";
@@ -96,6 +96,8 @@ export class Engine {
   private again = false;
   private dueTimer: { at: number; handle: TimerHandle } | null = null;
   private probeTimer: TimerHandle | null = null;
+  /** The last plan, and the idle pool it was made for (null: not made for an idle pool). */
+  private lastPlan: { placement: Placement; claim: ClaimLimits; idle: IdlePool | null } | null = null;
   private pruneTimer: TimerHandle | null = null;
   private accepting = true;
   private concurrencyNow = 0;
@@ -384,8 +386,8 @@ export class Engine {
     this.ticking = true;
     const w = this.writes.take();
     this.attempts.cancelFlushTimer();
-    const placement = this.accepting && !this.paused.everything ? this.placement() : null;
-    const claim = placement ? { ...placement.claim, pausedTypes: [...this.paused.pausedTypes] } : null;
+    const plan = this.accepting && !this.paused.everything ? this.plan() : null;
+    const claim = plan?.claim ?? null;
     const batch: TickBatch = {
       now: this.opts.clock.now(),
       owner: this.owner,
@@ -424,7 +426,9 @@ export class Engine {
           }
           f.attempt?.settle?.(stored);
         }
-        for (const job of result.claimed) this.place(job, placement!);
+        // A plan that placed a job has changed: the next tick makes its own.
+        if (result.claimed.length > 0) this.lastPlan = null;
+        for (const job of result.claimed) this.place(job, plan!.placement);
         if (claim && claim.limit > 0) this.armDueTimer(result.nextDueAt);
       }
     } catch (err) {
@@ -453,7 +457,25 @@ export class Engine {
     return checkpoints;
   }
 
-  /** This tick's placement: what the claim may take, then where each claimed job goes. */
+  /**
+   * This tick's placement: what the claim may take, then where each claimed job goes. The last
+   * tick's when it still holds; null when nothing could be placed (placement.ts choosePlan).
+   */
+  private plan(): { placement: Placement; claim: ClaimLimits } | null {
+    const choice = choosePlan(this.attempts.poolState(this.concurrencyNow), this.lastPlan?.idle ?? null);
+    if (choice === "none") return null;
+    const paused = this.paused.pausedTypeList as string[];
+    if (choice === "last") {
+      const last = this.lastPlan!;
+      if (last.claim.pausedTypes !== paused) last.claim = { ...last.placement.claim, pausedTypes: paused };
+      return last;
+    }
+    const idle = idlePool(this.attempts.poolState(this.concurrencyNow));
+    const placement = this.placement();
+    this.lastPlan = { placement, claim: { ...placement.claim, pausedTypes: paused }, idle };
+    return this.lastPlan;
+  }
+
   private placement(): Placement {
     const placement = planPlacement({
       now: this.opts.clock.now(),
