@@ -52,7 +52,7 @@ import { prepareJob, prepareJobs } from "./prepare.js";
 import { recoverInterrupted } from "./recovery.js";
 import { explain, explainWaiting } from "./why.js";
 import { toWire, toWireSummary } from "./wire.js";
-import { WriteQueue } from "./write-queue.js";
+import { WriteQueue, type QueuedFinish } from "./write-queue.js";
 
 export { toWire, toWireSummary } from "./wire.js";
 
@@ -85,6 +85,9 @@ const RUN_TIMES_SAVE_EVERY_MS = 60_000;
  * only take cores from the thread that feeds them. One core is left to the main thread.
  */
 const FAST_WORKERS_AUTO = Math.max(1, availableParallelism() - 1);
+/** A tick's batch when it has none of these (most ticks under one-by-one enqueues): nothing may add to them. */
+const NO_FINISHES: TickBatch["finishes"] = Object.freeze([]) as unknown as TickBatch["finishes"];
+const NO_CHECKPOINTS: TickBatch["checkpoints"] = Object.freeze([]) as unknown as TickBatch["checkpoints"];
 
 export class Engine {
   private readonly attempts: Attempts;
@@ -392,9 +395,9 @@ export class Engine {
       now: this.opts.clock.now(),
       owner: this.owner,
       inserts: w.inserts.length === 1 ? w.inserts[0]!.jobs : w.inserts.flatMap((i) => i.jobs),
-      finishes: w.finishes.map((f) => f.finish),
+      finishes: w.finishes.length ? w.finishes.map((f) => f.finish) : NO_FINISHES,
       progress: w.progress,
-      checkpoints: w.checkpoints.map(({ id, attempt, state }) => ({ id, attempt, state })),
+      checkpoints: w.checkpoints.length ? w.checkpoints.map(({ id, attempt, state }) => ({ id, attempt, state })) : NO_CHECKPOINTS,
       logs: w.logs,
       begins: w.begins,
       claim,
@@ -411,21 +414,16 @@ export class Engine {
           this.attempts.checkpointed(c.id, c.attempt, c.state);
           c.ack(null);
         }
-        let at = 0;
-        for (const group of w.inserts) {
-          group.resolve(result.inserted.slice(at, at + group.jobs.length));
-          at += group.jobs.length;
+        if (w.inserts.length === 1) w.inserts[0]!.resolve(result.inserted);
+        else {
+          let at = 0;
+          for (const group of w.inserts) {
+            group.resolve(result.inserted.slice(at, at + group.jobs.length));
+            at += group.jobs.length;
+          }
         }
         if (this.opts.bus.wantsNewJobs()) for (const r of result.inserted) if (r.created) this.attempts.emitStatus(r.job);
-        const byId = new Map(result.finished.map((j) => [j.id, j]));
-        for (const f of w.finishes) {
-          const stored = byId.get(f.finish.id) ?? null;
-          if (stored) {
-            this.attempts.emitStatus(stored);
-            if (stored.status !== "pending") this.runFinishHooks(stored);
-          }
-          f.attempt?.settle?.(stored);
-        }
+        if (w.finishes.length) this.finished(w.finishes, result.finished);
         // A plan that placed a job has changed: the next tick makes its own.
         if (result.claimed.length > 0) this.lastPlan = null;
         for (const job of result.claimed) this.place(job, plan!.placement);
@@ -444,6 +442,19 @@ export class Engine {
       this.scheduleTick();
     }
     if (this.attempts.size === 0 && this.writes.finishes.length === 0) for (const waiter of this.idleWaiters.splice(0)) waiter();
+  }
+
+  /** Announces the finished jobs as stored, runs their hooks and answers whoever waits on them. */
+  private finished(finishes: readonly QueuedFinish<LiveAttempt>[], stored: JobRecord[]): void {
+    const byId = new Map(stored.map((j) => [j.id, j]));
+    for (const f of finishes) {
+      const job = byId.get(f.finish.id) ?? null;
+      if (job) {
+        this.attempts.emitStatus(job);
+        if (job.status !== "pending") this.runFinishHooks(job);
+      }
+      f.attempt?.settle?.(job);
+    }
   }
 
   /** Logs each refused write; returns the refused checkpoints ("id:attempt"), if any. */
