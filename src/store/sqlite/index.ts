@@ -32,6 +32,8 @@ function storeOn(db: Db, opts: StoreOptions, where: string): Store {
     schedules: guarded(sqliteSchedules(db)),
     meta: guarded(sqliteMeta(db)),
     attachments: guarded(sqliteAttachments(db)),
+    // One daemon per SQLite database: its bus is the source of its event streams.
+    events: null,
     where,
     async serveAsDaemon() {},
     async close() {
