@@ -9,6 +9,7 @@ import pg from "pg";
 import { POSTGRES_SKIPPED, postgresFactory, sqliteFactory, type StoreFixture } from "./factory.js";
 import { newJob, T0 } from "./suite.js";
 import type { ClaimLimits, EventCursor, JobEventStore, Store, StoredJobEvent, TickBatch } from "../../src/store/types.js";
+import { waitFor } from "../helpers/wait.js";
 
 const anyJobs = (n: number): ClaimLimits => ({ limit: n, pausedTypes: [], budgets: { any: n }, draws: {}, otherTypes: ["any"] });
 const batch = (owner: string, over: Partial<TickBatch> = {}): TickBatch => ({
@@ -69,6 +70,15 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: store events", () => {
     await f.cleanup();
   });
 
+  /**
+   * Waits until every write made so far is readable: events are read only below the oldest
+   * transaction in progress on the server, and other tests (other databases) write too.
+   */
+  async function written(): Promise<void> {
+    const now = BigInt((await raw.query<{ x: string }>("SELECT pg_current_xact_id()::text AS x")).rows[0]!.x);
+    await waitFor(async () => BigInt((await events.head()).split(".")[1]!) > now, { timeoutMs: 30_000, what: "the horizon to pass the writes" });
+  }
+
   it("records a job's life in the statements that make it: enqueued, claimed, begun, progress, log, finished", async () => {
     const from = await events.head();
     const { inserted, claimed } = await store.jobs.tick(batch("A", { inserts: [newJob({ type: "t" })], claim: anyJobs(1) }));
@@ -80,6 +90,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: store events", () => {
     await store.jobs.tick(batch("A", { checkpoints: [{ id, attempt: 1, state: { done: 1 } }] }));
     await store.jobs.tick(batch("A", { finishes: [{ id, attempt: 1, outcome: "complete", result: { ok: true } }] }));
 
+    await written();
     const all = await readAll(events, from);
     expect(all.events.map(summary)).toEqual([
       `${id} status pending/0/null`,
@@ -107,6 +118,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: store events", () => {
   it("parses its own cursors only, and orders them", async () => {
     const a = await events.head();
     await store.jobs.tick(batch("A", { inserts: [newJob(), newJob()] }));
+    await written();
     const { events: two } = await readAll(events, a);
     expect(two).toHaveLength(2);
     const [x, y] = [two[0]!.cursor, two[1]!.cursor];
@@ -130,6 +142,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: store events", () => {
     const id = inserted[0]!.job.id;
     await raw.query("UPDATE jobs SET status = 'running', attempts = attempts + 1, owner = 'A' WHERE id = $1", [id]);
     await raw.query("COMMIT");
+    await written();
     const mine = await readAll(events, from, id);
     expect(mine.events.map(summary)).toEqual([`${id} status pending/0/null`, `${id} status running/1/null`]);
     expect((await readAll(events, from)).events.map(summary)).toEqual([`${id} status pending/0/null`, `${id} status running/1/null`]);
@@ -154,6 +167,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: store events", () => {
         at = page.next;
         if (page.events.length === 0) await new Promise((r) => setTimeout(r, 1));
       }
+      await written();
       const rest = await readAll(events, at);
       seen.push(...rest.events);
     })();
@@ -214,6 +228,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: store events", () => {
     const { inserted } = await store.jobs.tick(batch("A", { inserts: [newJob(), newJob()], claim: anyJobs(2) }));
     const [a, b] = inserted.map((i) => i.job.id) as [number, number];
     await store.jobs.tick(batch("A", { now: T0 + 10, finishes: [{ id: a, attempt: 1, outcome: "complete", result: null }] }));
+    await written();
     const before = await readAll(events, from);
     expect(before.events).toHaveLength(5);
     // Jobs finished before T0 + 20 are pruned; events written before now + 1 day too.
