@@ -256,10 +256,16 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: store events", () => {
       expect(hints).toBe(1);
       const other = await f.openAnother();
       const before = hints;
-      await other.jobs.tick(batch("B", { inserts: [newJob()] }));
-      const until = Date.now() + 10_000;
-      while (hints === before && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
-      expect(hints).toBeGreaterThan(before);
+      // The LISTEN connection opens in the background: a NOTIFY sent before it listens is
+      // not heard (the readers poll anyway), so the other process writes until one is.
+      await waitFor(
+        async () => {
+          await other.jobs.tick(batch("B", { inserts: [newJob()] }));
+          await new Promise((r) => setTimeout(r, 200));
+          return hints > before;
+        },
+        { timeoutMs: 30_000, what: "a hint of another process's write" },
+      );
     } finally {
       stop();
     }
