@@ -54,6 +54,8 @@ if (process.argv[2] === "--child") {
   const batch = Number(batchArg);
   const count = Number(countArg);
   const store = await openStore(JSON.parse(location), opts);
+  // Claims on a shared store are for a live node only: one per process, with a lease longer than the run.
+  await store.nodes.register({ id: owner, host: "bench", pid: process.pid }, 3_600_000);
   const lines = createInterface({ input: process.stdin });
   console.log("ready");
   for await (const l of lines) if (l.startsWith("go")) break;

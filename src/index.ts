@@ -38,6 +38,7 @@ export type {
   JobSummary,
   JobWhy,
   Json,
+  NodeInfo,
   QueueState,
   Schedule,
   Stats,
@@ -47,4 +48,6 @@ export type {
   WhyCode,
 } from "./protocol/types.js";
 export { defineJob, PermanentJobError } from "./jobs/define.js";
-export type { JobContext, JobDefinition } from "./jobs/define.js";
+export type { JobContext, JobDefinition, JobFile, JobFiles } from "./jobs/define.js";
+export type { FileInfo } from "./protocol/files.js";
+export type { Download } from "./client/client.js";

@@ -3,7 +3,10 @@
 //
 //   POST /reports?board=web&format=md   202, then one JSON object per line (application/x-ndjson):
 //                                       {"event":"queued","jobId":7}, {"event":"progress",…}, …,
-//                                       and last {"event":"done","path":…} or {"event":"failed","error":…}
+//                                       and last {"event":"done","artifact":…,"download":"/jobs/7/report"}
+//                                       or {"event":"failed","error":…}
+//   GET  /jobs/7/report                 the report's bytes, streamed from teamwork's database (any
+//                                       node of a team may have made it), with its media type
 //   GET  /jobs/7/result?timeout=5000    200 with the job's result, or the error as JSON with its status
 //
 // Run it against a daemon (`teamwork daemon start`, or TEAMWORK_AUTOSTART=1 to start one):
@@ -40,9 +43,17 @@ async function streamReport(req, res, url) {
     if (e.type === "job:status") send({ event: "status", status: e.data.job.status, percent: e.data.job.progress });
   }
   const final = await tw.jobs.get(job.id);
-  if (final.status === "complete") send({ event: "done", path: final.result.path, tasks: final.result.tasks });
+  if (final.status === "complete") send({ event: "done", artifact: final.result.artifact, tasks: final.result.tasks, download: `/jobs/${job.id}/report` });
   else send({ event: "failed", error: final.error });
   res.end();
+}
+
+async function sendReport(res, id) {
+  const job = await tw.jobs.get(id);
+  if (job.type !== "report" || job.status !== "complete") throw new TeamworkError("not_found", `job ${id} is not a completed report`);
+  const file = await tw.jobs.artifact(id, job.result.artifact);
+  res.writeHead(200, { "content-type": file.mediaType, "content-length": file.size });
+  file.body.pipe(res);
 }
 
 async function jobResult(res, id, url) {
@@ -54,9 +65,11 @@ async function jobResult(res, id, url) {
 const server = createServer((req, res) => {
   const url = new URL(req.url ?? "/", "http://localhost");
   const result = /^\/jobs\/(\d+)\/result$/.exec(url.pathname);
+  const report = /^\/jobs\/(\d+)\/report$/.exec(url.pathname);
   let work;
   if (req.method === "POST" && url.pathname === "/reports") work = streamReport(req, res, url);
   else if (req.method === "GET" && result) work = jobResult(res, Number(result[1]), url);
+  else if (req.method === "GET" && report) work = sendReport(res, Number(report[1]));
   else work = Promise.reject(new TeamworkError("not_found", `no route ${req.method} ${url.pathname}`));
   work.catch((err) => sendError(res, err));
 });

@@ -1,21 +1,24 @@
-// Uploads: a file from the user's disk is copied into <home>/uploads (the kept copy) and
-// <home>/uploads/tmp (the copy the thumbnail job reads), recorded as an attachment of a
-// task, and a thumbnail job is queued. Each copy is written whole or not at all (see
-// copyFileAtomic); if either cannot be written, neither is kept.
+// Uploads: a file from the user's disk (the CLI runs on the daemon's host, and names the
+// file by path) is read by the daemon and kept in the store with its attachment, in one
+// transaction (AttachmentStore.create): both or neither. Then a thumbnail job is queued for
+// {uploadId}: whichever node of a team claims it reads the bytes from the store. When it
+// completes, its artifact is copied to the attachment's thumbnail (finishThumbnail), which so
+// outlives the job. Nothing is written under the home.
+//
+// Uploads made before files were kept in the store have a copy under <home>/uploads (path)
+// and a temporary one in uploads/tmp for their thumbnail job; that one is still removed when
+// its job ends, on the host that has it.
 
-import { constants, rmSync, statSync, accessSync } from "node:fs";
-import { basename, isAbsolute, join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { constants, rmSync, statSync, accessSync, readFileSync } from "node:fs";
+import { basename, isAbsolute } from "node:path";
 import type { Clock } from "../lib/clock.js";
 import type { Logger } from "../lib/logger.js";
-import { invalid, notFound, TeamworkError } from "../lib/errors.js";
-import { copyFileAtomic, isDiskFull } from "../lib/fs.js";
+import { invalid, notFound } from "../lib/errors.js";
 import type { Paths } from "../config/paths.js";
 import type { Attachment, Job } from "../protocol/types.js";
+import { fileTooLarge, mediaTypeOf } from "../protocol/files.js";
 import type { Store } from "../store/types.js";
 import type { Engine } from "../queue/engine.js";
-
-export const MAX_UPLOAD_BYTES = 100 * 1024 * 1024;
 
 /** A file name that cannot climb out of a folder or hide: letters, digits, . _ - only. */
 export function safeName(name: string): string {
@@ -23,33 +26,17 @@ export function safeName(name: string): string {
   return cleaned || "file";
 }
 
-/**
- * Copies `source` to every target, or to none: a copy that fails removes those made before
- * it. A full disk is a 503 that says nothing was stored; other failures are thrown as they are.
- */
-function storeCopies(source: string, targets: string[], name: string): void {
-  const made: string[] = [];
-  try {
-    for (const target of targets) {
-      copyFileAtomic(source, target, 0o644);
-      made.push(target);
-    }
-  } catch (err) {
-    for (const m of made) rmSync(m, { force: true });
-    if (isDiskFull(err)) throw new TeamworkError("unavailable", `the disk is full: could not store ${name}; nothing was stored`, "free some space on the disk that holds teamwork's home, then upload again");
-    throw err;
-  }
-}
-
 export class Uploads {
-  constructor(private readonly opts: { store: Store; engine: Engine; clock: Clock; log: Logger; paths: Paths }) {}
+  constructor(private readonly opts: { store: Store; engine: Engine; clock: Clock; log: Logger; paths: Paths; fileMaxBytes: number }) {}
 
-  /** Ties thumbnail outcomes back to their attachment and removes the temporary copy. */
+  /** Ties thumbnail outcomes back to their attachment (the artifact becomes its thumbnail), and removes an old upload's temporary copy. */
   start(): void {
     this.opts.engine.onFinish("thumbnail", async (job) => {
       const uploadId = (job.payload as { uploadId?: unknown } | null)?.uploadId;
       if (typeof uploadId !== "number") return;
-      const outcome = job.status === "complete" ? { path: String((job.result as { path?: unknown } | null)?.path ?? "") } : { error: job.error ?? job.status };
+      const artifact = (job.result as { artifact?: unknown } | null)?.artifact;
+      const outcome =
+        job.status !== "complete" ? { error: job.error ?? job.status } : typeof artifact === "string" ? { jobId: job.id, artifact } : { error: "the thumbnail job completed without an artifact" };
       const tmp = await this.opts.store.attachments.finishThumbnail(uploadId, outcome);
       if (tmp && tmp.startsWith(this.opts.paths.uploadsTmp)) rmSync(tmp, { force: true });
     });
@@ -66,7 +53,7 @@ export class Uploads {
   }
 
   async add(input: { path: string; taskId?: number }): Promise<{ upload: Attachment; job: Job | null }> {
-    const { paths, store, engine, clock } = this.opts;
+    const { store, engine, clock } = this.opts;
     if (!isAbsolute(input.path)) throw invalid(`path must be absolute, got "${input.path}"`);
     let st;
     try {
@@ -81,24 +68,23 @@ export class Uploads {
     } catch {
       throw invalid(`${input.path} is not readable`);
     }
-    if (st.size > MAX_UPLOAD_BYTES) throw invalid(`${input.path} is larger than ${MAX_UPLOAD_BYTES / 1024 / 1024} MiB`);
+    const tooLarge = fileTooLarge(input.path, st.size, this.opts.fileMaxBytes);
+    if (tooLarge) throw invalid(tooLarge, "raise fileMaxBytes in the configuration (docs/operations.md, \"Files\"), or upload a smaller file");
     if (input.taskId !== undefined && !(await store.tasks.get(input.taskId))) throw notFound(`task ${input.taskId} not found`);
 
-    const name = safeName(input.path);
-    const stored = `${new Date(clock.now()).toISOString().slice(0, 10).replace(/-/g, "")}-${randomBytes(4).toString("hex")}-${name}`;
-    const path = join(paths.uploads, stored);
-    const tmpPath = join(paths.uploadsTmp, stored);
-    storeCopies(input.path, [path, tmpPath], name);
-    let upload: Attachment;
+    const name = basename(input.path);
+    let bytes: Buffer;
     try {
-      upload = await store.attachments.create({ taskId: input.taskId ?? null, name: basename(input.path), path, tmpPath, size: st.size }, clock.now());
+      bytes = readFileSync(input.path);
     } catch (err) {
-      // Not recorded (the database's disk may be full too): the copies would be orphans.
-      for (const p of [path, tmpPath]) rmSync(p, { force: true });
-      throw err;
+      throw invalid(`${input.path} could not be read: ${(err as Error).message}`);
     }
+    // It may have grown since it was measured.
+    const grown = fileTooLarge(input.path, bytes.length, this.opts.fileMaxBytes);
+    if (grown) throw invalid(grown);
+    const upload = await store.attachments.create({ taskId: input.taskId ?? null, name, file: { name, mediaType: mediaTypeOf(name), bytes } }, clock.now());
     if (!engine.registry.has("thumbnail")) return { upload, job: null };
-    const { job } = await engine.enqueue({ type: "thumbnail", payload: { uploadId: upload.id, source: tmpPath } });
+    const { job } = await engine.enqueue({ type: "thumbnail", payload: { uploadId: upload.id } });
     await store.attachments.setThumbnailJob(upload.id, job.id);
     return { upload: (await store.attachments.get(upload.id))!, job };
   }

@@ -16,6 +16,7 @@ import { registerSchedules } from "../commands/schedules.js";
 import { registerCompletion } from "../commands/completion.js";
 import { registerUploadAndNotify } from "../commands/mail.js";
 import { registerQueue } from "../commands/queue.js";
+import { registerNodes } from "../commands/nodes.js";
 import { addExamples } from "../commands/examples.js";
 import { outputFailureMessage } from "../output/output.js";
 import { safe, toJson } from "../output/safe.js";
@@ -52,6 +53,7 @@ Exit codes: 0 ok, 1 failed, 2 bad usage or input, 3 daemon not reachable, 4 not 
   registerJobs(program, ctx);
   registerUploadAndNotify(program, ctx);
   registerQueue(program, ctx);
+  registerNodes(program, ctx);
   registerSchedules(program, ctx);
   registerCompletion(program, ctx);
   addExamples(program);

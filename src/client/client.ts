@@ -5,7 +5,7 @@ import type { Agent, ClientRequest, IncomingMessage } from "node:http";
 import { TeamworkError } from "../lib/errors.js";
 import { LineDecoder } from "../lib/line-decoder.js";
 import { errorCodeForStatus, type ErrorBody } from "../protocol/errors.js";
-import { buildPath, routes, type RouteInput, type RouteName, type RouteOutput } from "../protocol/routes.js";
+import { buildPath, routes, SHA256_HEADER, type RouteInput, type RouteName, type RouteOutput } from "../protocol/routes.js";
 import { VERSION, VERSION_HEADER } from "../protocol/version.js";
 import type { ControlEvent, EventMap, EventName, StreamEvent } from "../protocol/events.js";
 import { RpcConnection, RpcUnsupported, replyError } from "./rpc.js";
@@ -72,6 +72,30 @@ function readPidFile(file: string | undefined): number | null {
 // is mostly module loading, and most commands make RPC calls only.
 let httpModule: Promise<typeof import("node:http")> | null = null;
 const http = () => (httpModule ??= lazyImport<typeof import("node:http")>("node:http"));
+
+/** A file's bytes as a byte route answers them. */
+export interface Download {
+  name: string;
+  mediaType: string;
+  /** Bytes the body carries (content-length). */
+  size: number;
+  /** SHA-256 of the bytes, hex, as the store recorded it. */
+  sha256: string;
+  body: IncomingMessage;
+}
+
+/** The exact file name of a content-disposition (RFC 8187 filename*, else filename), or null. */
+export function filenameOf(disposition: string): string | null {
+  const star = /filename\*=UTF-8''([^;]+)/i.exec(disposition);
+  if (star) {
+    try {
+      return decodeURIComponent(star[1]!.trim());
+    } catch {
+      // fall back to the plain one
+    }
+  }
+  return /filename="([^"]*)"/i.exec(disposition)?.[1] ?? null;
+}
 
 export class Client {
   private agent: Agent | undefined;
@@ -230,6 +254,57 @@ export class Client {
         else reject(connectionFailed(err));
       });
       req.end(body);
+    });
+  }
+
+  /**
+   * Opens a byte route (a file kept in the store: protocol/routes.ts BYTE_ROUTES) and resolves
+   * with its description and its body, once the daemon has answered the head; an error reply
+   * (404: no such job or artifact) rejects with its TeamworkError. The body is the caller's to
+   * read (or destroy); it must come within the call timeout of the last bytes read.
+   */
+  async download(name: "jobsArtifact" | "uploadsFile", input: RouteInput<"jobsArtifact"> | RouteInput<"uploadsFile">): Promise<Download> {
+    const { path } = this.target(name, input);
+    const { request } = await http();
+    return new Promise((resolve, reject) => {
+      const req = request({ socketPath: this.opts.socket, path, method: "GET" }, (res) => {
+        this.checkVersion(res);
+        const status = res.statusCode ?? 500;
+        if (status >= 400) {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("error", (err) => reject(connectionFailed(err)));
+          res.on("end", () => {
+            try {
+              const e = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as ErrorBody).error;
+              reject(new TeamworkError(e.code, e.message, e.hint));
+            } catch {
+              reject(new TeamworkError(errorCodeForStatus(status), `HTTP ${status}`));
+            }
+          });
+          return;
+        }
+        const header = (h: string) => {
+          const v = res.headers[h];
+          return typeof v === "string" ? v : "";
+        };
+        const size = Number(header("content-length"));
+        const sha256 = header(SHA256_HEADER);
+        if (!Number.isSafeInteger(size) || !/^[0-9a-f]{64}$/.test(sha256)) {
+          res.destroy();
+          reject(new TeamworkError("internal", "the daemon answered a file without its length or its SHA-256"));
+          return;
+        }
+        resolve({ name: filenameOf(header("content-disposition")) ?? String((input as { name: string }).name), mediaType: header("content-type") || "application/octet-stream", size, sha256, body: res });
+      });
+      // The head must come within the call timeout, and then the bytes must keep coming.
+      req.setTimeout(this.timeoutMs, () => req.destroy(this.notAnswering()));
+      req.on("error", (err: NodeJS.ErrnoException) => {
+        if (err instanceof TeamworkError) reject(err);
+        else if (["ENOENT", "ECONNREFUSED", "EACCES", "EPERM", "ENOTDIR"].includes(err.code ?? "")) reject(unreachable(this.opts.socket, err));
+        else reject(connectionFailed(err));
+      });
+      req.end();
     });
   }
 

@@ -24,6 +24,7 @@ import type {
   JobSummary,
   JobWhy,
   Json,
+  NodeInfo,
   QueueState,
   Schedule,
   Stats,
@@ -31,7 +32,8 @@ import type {
   TaskEvent,
   TaskStatus,
 } from "../protocol/types.js";
-import type { Client } from "./client.js";
+import type { Client, Download } from "./client.js";
+import type { FileInfo } from "../protocol/files.js";
 import { waitForJob, watchJobEvents, type WaitOptions, type WatchOptions } from "./watch.js";
 
 /** A job type name: one of the map's (checked), or any other string (JSON in and out). */
@@ -218,6 +220,21 @@ class Jobs {
     this.t.willStream();
     return (await waitForJob(this.t, idOf(job), o)) as unknown as JobOf<K>;
   }
+
+  // Files a job stored (ctx.files.putArtifact), fetched from any node of a team.
+
+  /** A job's artifacts: name, media type, size, SHA-256 (not the bytes). */
+  async artifacts(id: number): Promise<FileInfo[]> {
+    return (await this.t.call("jobsArtifacts", { id })).artifacts;
+  }
+
+  /**
+   * One artifact's bytes, streamed: its description and `body`, a readable stream to pipe
+   * somewhere (or collect). Rejects not_found for a job or an artifact that does not exist.
+   */
+  artifact(id: number, name: string): Promise<Download> {
+    return this.t.download("jobsArtifact", { id, name });
+  }
 }
 
 class Tasks {
@@ -352,6 +369,11 @@ class Daemon {
     return this.t.call("daemonStatus", {});
   }
 
+  /** The daemons serving the store (nodes), oldest first; `self` marks the one answering. */
+  async nodes(): Promise<NodeInfo[]> {
+    return (await this.t.call("nodesList", {})).nodes;
+  }
+
   /** Asks the daemon to stop (running jobs get their grace period). */
   async stop(): Promise<void> {
     await this.t.call("daemonStop", {});
@@ -373,6 +395,11 @@ class Uploads {
 
   async get(id: number): Promise<Attachment> {
     return (await this.t.call("uploadsGet", { id })).upload;
+  }
+
+  /** An upload's bytes ("original", under its name) or its thumbnail's, streamed as Jobs.artifact. */
+  file(id: number, which: "original" | "thumbnail" = "original"): Promise<Download> {
+    return this.t.download("uploadsFile", { id, name: which });
   }
 }
 

@@ -1,7 +1,9 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseDuration } from "../lib/duration.js";
 import { invalid } from "../lib/errors.js";
-import type { Json } from "../protocol/types.js";
+import type { Job, Json } from "../protocol/types.js";
+import { TeamworkError } from "../lib/errors.js";
+import { saveDownload } from "./artifact.js";
 import type { CliContext } from "./context.js";
 import { safe } from "../output/safe.js";
 import { intOption } from "./context.js";
@@ -48,8 +50,10 @@ export function registerEnqueue(program: Command, ctx: CliContext): void {
     .addOption(new Option("--priority <p>", "higher runs first (-1000 to 1000)").argParser(intOption("--priority", -1000, 1000)))
     .addOption(new Option("--max-attempts <n>", "attempts before the job fails (1 to 100)").argParser(intOption("--max-attempts", 1, 100)))
     .option("--watch", "follow the job until it ends")
-    .addHelpText("after", "\nExamples:\n  $ teamwork enqueue report --board web --watch\n  $ teamwork enqueue report --board web --format md --in 10m\n  $ teamwork enqueue report --data '{\"board\":\"web\",\"format\":\"json\"}'")
-    .action(async (type: string, o: { data?: unknown; board?: string; format?: string; unique?: string; in?: number; at?: string; priority?: number; maxAttempts?: number; watch?: boolean }) => {
+    .option("-o, --out <file>", "follow the job, then save the artifact it stored (a report) to this file")
+    .addHelpText("after", "\nExamples:\n  $ teamwork enqueue report --board web --watch\n  $ teamwork enqueue report --board web --format md --out web.md\n  $ teamwork enqueue report --board web --format md --in 10m\n  $ teamwork enqueue report --data '{\"board\":\"web\",\"format\":\"json\"}'")
+    .action(async (type: string, o: { data?: unknown; board?: string; format?: string; unique?: string; in?: number; at?: string; priority?: number; maxAttempts?: number; watch?: boolean; out?: string }) => {
+      if (o.out !== undefined) o.watch = true;
       const payload = withShorthands(o.data as Json | undefined, { board: o.board, format: o.format });
       const client = await ctx.client();
       if (o.watch) client.willStream();
@@ -58,8 +62,28 @@ export function registerEnqueue(program: Command, ctx: CliContext): void {
         if (!ctx.out.json) ctx.out.line(created ? `Queued job ${job.id} (${safe(job.type)})` : `Job ${job.id} with key "${safe(job.uniqueKey ?? "")}" is already ${job.status}`);
         const final = await watchJob(ctx, client, job.id);
         exitForJob(final);
+        await deliverArtifact(ctx, final, o.out);
         return;
       }
       ctx.out.result(job, (j) => ctx.out.line(created ? `Queued job ${j.id} (${safe(j.type)})` : `Job ${j.id} with key "${safe(j.uniqueKey ?? "")}" is already ${j.status}; not queued again`));
     });
+}
+
+/**
+ * After a watched job completed: where the artifact it stored is (it is in the database, not
+ * on this host: a report may have been made by another node), and with --out, a copy of it
+ * saved here.
+ */
+async function deliverArtifact(ctx: CliContext, job: Job, out: string | undefined): Promise<void> {
+  const artifact = (job.result as { artifact?: unknown } | null)?.artifact;
+  if (job.status !== "complete" || typeof artifact !== "string") {
+    if (out !== undefined) throw new TeamworkError("not_found", `job ${job.id} stored no artifact to save to ${out}`);
+    return;
+  }
+  if (out !== undefined) {
+    const client = await ctx.client();
+    await saveDownload(ctx, await client.jobs.artifact(job.id, artifact), out);
+    return;
+  }
+  if (!ctx.out.json) ctx.out.line(`Stored ${safe(artifact)} in job ${job.id}; fetch it from any node with: teamwork jobs artifact ${job.id} -o ${safe(artifact)}`);
 }

@@ -12,6 +12,7 @@ import { parseDurationArg } from "./enqueue.js";
 import { exitForJob, watchJob } from "./watch.js";
 import { runDashboard } from "./dashboard.js";
 import { formatDuration } from "../lib/duration.js";
+import { registerJobArtifact } from "./artifact.js";
 
 function printJob(ctx: CliContext, j: Job): void {
   const c = ctx.out.c;
@@ -35,7 +36,8 @@ function printJob(ctx: CliContext, j: Job): void {
 }
 
 export function registerJobs(program: Command, ctx: CliContext): void {
-  const jobs = program.command("jobs").description("background jobs: list, show, watch, cancel, retry, prune");
+  const jobs = program.command("jobs").description("background jobs: list, show, watch, cancel, retry, prune, artifact");
+  registerJobArtifact(jobs, ctx);
 
   jobs
     .command("list")

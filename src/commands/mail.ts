@@ -7,6 +7,7 @@ import { parseId } from "./args.js";
 import { exitForJob, watchJob } from "./watch.js";
 import { summariseResult } from "../output/jobs.js";
 import { safe } from "../output/safe.js";
+import { formatBytes } from "../protocol/files.js";
 
 const emailList = (value: string): string[] => {
   const list = value.split(",").map((s) => s.trim()).filter(Boolean);
@@ -32,7 +33,7 @@ export function registerUploadAndNotify(program: Command, ctx: CliContext): void
         exitForJob(await watchJob(ctx, client, job.id));
         return;
       }
-      ctx.out.result({ upload, job }, () => ctx.out.line(`Uploaded ${safe(upload.name)} as upload ${upload.id} (${safe(upload.path)})${job ? `; thumbnail job ${job.id} queued` : ""}`));
+      ctx.out.result({ upload, job }, () => ctx.out.line(`Uploaded ${safe(upload.name)} as upload ${upload.id} (${formatBytes(upload.size)}, kept in the database)${job ? `; thumbnail job ${job.id} queued` : ""}`));
     });
 
   program

@@ -1,6 +1,7 @@
 import { Command, Option } from "commander";
 import type { Task } from "../protocol/types.js";
 import { TASK_STATUSES } from "../protocol/types.js";
+import { formatBytes } from "../protocol/files.js";
 import { ago, safe } from "../output/output.js";
 import type { CliContext } from "./context.js";
 import { intOption } from "./context.js";
@@ -96,7 +97,9 @@ export function registerTasks(program: Command, ctx: CliContext): void {
           for (const a of attachments) {
             const thumb =
               a.thumbnail.status === "ready"
-                ? `thumbnail ${safe(a.thumbnail.path ?? "")}`
+                ? a.thumbnail.file
+                  ? `thumbnail ${formatBytes(a.thumbnail.file.size)} ${safe(a.thumbnail.file.mediaType)}${a.thumbnail.jobId !== null ? ` (job ${a.thumbnail.jobId})` : ""}`
+                  : `thumbnail ${safe(a.thumbnail.path ?? "")}`
                 : a.thumbnail.status === "failed"
                   ? ctx.out.c.red(`preview unavailable: ${safe(a.thumbnail.error ?? "")}`)
                   : "thumbnail pending";

@@ -50,6 +50,8 @@ export interface Config {
   backoff: { base: number; cap: number };
   /** The daemon's log rotates past this size (three old files are kept). */
   logMaxBytes: number;
+  /** The largest file kept in the store, uploads and job artifacts alike (protocol/files.ts says why 32 MiB). */
+  fileMaxBytes: number;
   /** Connections the daemon holds at once (more are refused with 503), and how long an idle one is kept (ms). */
   connections: { max: number; idleTimeout: number; headersTimeout: number; requestTimeout: number };
 }
@@ -74,6 +76,8 @@ export const DEFAULTS: Config = {
   shutdownGrace: 10_000,
   backoff: { base: 1_000, cap: 3_600_000 },
   logMaxBytes: 10 * 1024 * 1024,
+  // Why 32 MiB: src/protocol/files.ts.
+  fileMaxBytes: 32 * 1024 * 1024,
   // Well under the common limit of 1,024 descriptors: the database, its journal, logs and
   // workers need some too.
   connections: { max: 512, idleTimeout: 60_000, headersTimeout: 10_000, requestTimeout: 60_000 },
@@ -214,6 +218,7 @@ const KEYS: Record<string, KeySpec> = {
   "backoff.base": { parse: duration, env: "TEAMWORK_BACKOFF_BASE" },
   "backoff.cap": { parse: duration, env: "TEAMWORK_BACKOFF_CAP" },
   logMaxBytes: { parse: int(1024, 1024 ** 3), env: "TEAMWORK_LOG_MAX_BYTES" },
+  fileMaxBytes: { parse: int(1024, 256 * 1024 * 1024), env: "TEAMWORK_FILE_MAX_BYTES" },
   "connections.max": { parse: int(4, 65_536), env: "TEAMWORK_CONNECTIONS_MAX" },
   "connections.idleTimeout": { parse: durationAtLeast(100), env: "TEAMWORK_CONNECTIONS_IDLE_TIMEOUT" },
   "connections.headersTimeout": { parse: durationAtLeast(100), env: "TEAMWORK_CONNECTIONS_HEADERS_TIMEOUT" },

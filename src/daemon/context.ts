@@ -44,7 +44,8 @@ export interface Reply<T> {
 
 export const ok = <T>(body: T): Reply<T> => ({ status: 200, body });
 
-export type StreamRoute = "jobsStream" | "eventsStream";
+/** Routes served on the HTTP response itself: event streams (SSE), and files' bytes (BYTE_ROUTES). */
+export type StreamRoute = "jobsStream" | "eventsStream" | "jobsArtifact" | "uploadsFile";
 export type JsonRoute = Exclude<RouteName, StreamRoute>;
 
 export type Handlers = { [K in JsonRoute]: (input: RouteInput<K>) => Promise<Reply<RouteOutput[K]>> };

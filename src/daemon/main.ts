@@ -25,6 +25,7 @@ import { EventBus } from "../queue/events/bus.js";
 import { Engine } from "../queue/engine.js";
 import { ApiCounters } from "../queue/metrics.js";
 import { loadRegistry } from "../queue/registry.js";
+import { StoreNode } from "../queue/node.js";
 import { BUILTIN_JOB_MODULES } from "../jobs/builtin.js";
 import { VERSION } from "../protocol/version.js";
 import { DAEMON_EXIT } from "../protocol/daemon-exit.js";
@@ -32,8 +33,10 @@ import { createApiServer } from "./server.js";
 import { daemonRoutes } from "./routes/daemon.js";
 import { taskRoutes } from "./routes/tasks.js";
 import { jobRoutes, jobStreams } from "./routes/jobs.js";
+import { fileRoutes, fileStreams } from "./routes/files.js";
 import { scheduleRoutes } from "./routes/schedules.js";
 import { statsRoutes } from "./routes/stats.js";
+import { nodeRoutes } from "./routes/nodes.js";
 import { Scheduler } from "../scheduler/scheduler.js";
 import { BUILTIN_SCHEDULES, Housekeeping } from "../scheduler/housekeeping.js";
 import { Uploads } from "../board/uploads.js";
@@ -151,23 +154,8 @@ async function serve(paths: Paths, config: Config): Promise<number> {
     else fatal("daemon.store_failed", { kind: err.kind, error: message, hint, driverCode: err.driverCode });
     return STORE_FAILURES[err.kind].daemonExit;
   }
-  // This daemon run: the owner its claims record. The store is taken for it before anything
-  // is rescued or claimed (on PostgreSQL a second daemon on the database is refused here).
+  // This daemon run's node id: the owner its claims record (a new one if it fences itself).
   const owner = randomUUID();
-  try {
-    await store.serveAsDaemon({ host: hostname(), pid: process.pid, owner });
-  } catch (err) {
-    await store.close().catch(() => {});
-    removePidFile(paths.pidFile);
-    if (!(err instanceof StoreError)) throw err;
-    if (err.kind === "busy") {
-      log.error("daemon.database_taken", { error: err.message, store: store.where });
-      return DAEMON_EXIT.alreadyRunning;
-    }
-    const { message, hint } = storeFailure(err);
-    fatal("daemon.store_failed", { kind: err.kind, error: message, hint, driverCode: err.driverCode });
-    return STORE_FAILURES[err.kind].daemonExit;
-  }
   log.info("daemon.store", { store: store.where, owner });
 
   const clock = systemClock;
@@ -198,14 +186,31 @@ async function serve(paths: Paths, config: Config): Promise<number> {
         cleanupMaxAgeMs: config.cleanup.maxAge,
         digestRecipients: config.digest.recipients,
         digestSendEmpty: config.digest.sendEmpty,
+        fileMaxBytes: config.fileMaxBytes,
       },
     },
   });
 
+  // ---- nodes (issue 14): this daemon registers as a node of the store before anything is
+  // rescued or claimed; on a shared store it keeps a lease, fences itself when it cannot, and
+  // finds dead nodes (queue/node.ts).
+  const node = new StoreNode({ store, engine, clock, log, host: hostname(), pid: process.pid });
+  try {
+    await node.join(owner);
+  } catch (err) {
+    await store.close().catch(() => {});
+    removePidFile(paths.pidFile);
+    if (!(err instanceof StoreError)) throw err;
+    const { message, hint } = storeFailure(err);
+    fatal("daemon.store_failed", { kind: err.kind, error: message, hint, driverCode: err.driverCode });
+    return STORE_FAILURES[err.kind].daemonExit;
+  }
+  // ---- end nodes
+
   // On a shared store (PostgreSQL) other daemons change schedules too: follow them every second.
   const scheduler = new Scheduler({ store, engine, clock, log, builtins: BUILTIN_SCHEDULES, resyncMs: location.kind === "postgres" ? 1000 : 0 });
   const housekeeping = new Housekeeping({ store, engine, scheduler, clock, log, paths, config });
-  const uploads = new Uploads({ store, engine, clock, log, paths });
+  const uploads = new Uploads({ store, engine, clock, log, paths, fileMaxBytes: config.fileMaxBytes });
   uploads.start();
 
   let stopping: Promise<void> | null = null;
@@ -229,10 +234,10 @@ async function serve(paths: Paths, config: Config): Promise<number> {
     requestStop: (reason) => setImmediate(() => void shutdown(reason)),
   };
   const apiCounters = new ApiCounters();
-  const handlers: Handlers = { ...daemonRoutes(app), ...taskRoutes(app), ...jobRoutes(app), ...scheduleRoutes(app), ...statsRoutes(app, apiCounters) };
+  const handlers: Handlers = { ...daemonRoutes(app), ...taskRoutes(app), ...jobRoutes(app), ...scheduleRoutes(app), ...statsRoutes(app, apiCounters), ...fileRoutes(app), ...nodeRoutes(app) };
   const api = createApiServer({
     handlers,
-    streams: jobStreams(app),
+    streams: { ...jobStreams(app), ...fileStreams(app) },
     log,
     limits: {
       maxConnections: config.connections.max,
@@ -279,7 +284,9 @@ async function serve(paths: Paths, config: Config): Promise<number> {
       api.server.close();
       scheduler.stop();
       housekeeping.stop();
+      await node.markStopping();
       await engine.stop(config.shutdownGrace);
+      await node.leave();
       api.closeStreams();
       api.closeAllConnections();
       await store.close();

@@ -14,7 +14,7 @@ import { LineDecoder } from "../lib/line-decoder.js";
 import type { Logger } from "../lib/logger.js";
 import { HTTP_STATUS, storeFailure, type ErrorBody } from "../protocol/errors.js";
 import { StoreError } from "../store/errors.js";
-import { MAX_BODY_BYTES, routes, SSE_ROUTES, type Method, type RouteName } from "../protocol/routes.js";
+import { BYTE_ROUTES, MAX_BODY_BYTES, routes, SSE_ROUTES, type Method, type RouteName } from "../protocol/routes.js";
 import { RPC_PROTOCOL, VERSION, VERSION_HEADER } from "../protocol/version.js";
 import type { Handlers, JsonRoute, StreamHandlers, StreamRoute } from "./context.js";
 import type { SseRequest } from "./sse.js";
@@ -347,7 +347,8 @@ export function createApiServer(opts: {
       for (const p of route.params) {
         if (Object.hasOwn(fields, p)) throw new TeamworkError("invalid_input", `"${p}" is given in the path; do not repeat it`);
       }
-      if (SSE_ROUTES.has(route.name)) {
+      // Streams: events (SSE), or a file's bytes (daemon/bytes.ts).
+      if (SSE_ROUTES.has(route.name) || BYTE_ROUTES.has(route.name)) {
         const { lastEventId, ...rest } = fields;
         const input = routes[route.name].input({ ...rest, ...params }, "") as never;
         await streams[route.name as StreamRoute](input, sseRequest(req, res, { lastEventId }));
@@ -527,7 +528,7 @@ export function createApiServer(opts: {
           if (typeof call !== "string" || !Object.hasOwn(routes, call)) {
             throw new TeamworkError("not_found", `unknown call ${JSON.stringify(call)}`, "see docs/protocol.md for the routes");
           }
-          if (SSE_ROUTES.has(call as RouteName)) throw new TeamworkError("invalid_input", `${call} is a stream: open it over HTTP (GET ${routes[call as RouteName].path})`);
+          if (SSE_ROUTES.has(call as RouteName) || BYTE_ROUTES.has(call as RouteName)) throw new TeamworkError("invalid_input", `${call} is a stream: open it over HTTP (GET ${routes[call as RouteName].path})`);
           if (input !== undefined && (typeof input !== "object" || input === null || Array.isArray(input))) throw new TeamworkError("invalid_input", `"input" must be a JSON object`);
           const r = await invoke(call as JsonRoute, (input ?? {}) as Record<string, unknown>);
           reply(r.contentType ? { id, status: r.status, contentType: r.contentType, body: String(r.body) } : { id, status: r.status, body: r.body });

@@ -27,13 +27,53 @@ export interface JobContext {
    * after a cursor (src/store/board-port.ts). The only way a handler reads the board's data.
    */
   board: BoardPort;
-  /** Folders of this daemon's home that built-in jobs write to. */
+  /**
+   * Files kept in the store, the same from every node: uploads to read, this job's
+   * artifacts to write. The way a job's inputs and outputs stay reachable whichever host
+   * runs it (docs/jobs.md, "Files").
+   */
+  files: JobFiles;
+  /**
+   * Folders of this daemon's home. They are on the host that runs the job: what a job writes
+   * there, other nodes of a team cannot read (write artifacts instead: ctx.files).
+   */
   paths: { home: string; reports: string; uploads: string; uploadsTmp: string; thumbs: string; outbox: string };
   /** Settings from the daemon's configuration that jobs may need. */
   settings: JobSettings;
 }
 
+/** A file as ctx.files describes it. */
+export interface JobFile {
+  name: string;
+  mediaType: string;
+  size: number;
+  /** SHA-256 of the bytes, hex. */
+  sha256: string;
+}
+
+export interface JobFiles {
+  /**
+   * An upload's bytes, whole, with its original name; null if there is no such upload, or
+   * if it was made before files were kept in the store (its copy is then a file on the
+   * host that took it: Attachment.path).
+   */
+  upload(id: number): Promise<(JobFile & { bytes: Buffer }) | null>;
+  /**
+   * Stores `bytes` (a string is written as UTF-8) as this job's artifact `name`, replacing
+   * one an earlier attempt put under that name; resolves once it is committed. Anyone can
+   * then fetch it, from any node (`teamwork jobs artifact ID NAME`), until the job is pruned.
+   * The media type defaults to the one the name's extension suggests. Throws a permanent
+   * error past `maxBytes` (nothing is stored) or for a bad name, and an error if this
+   * attempt is no longer the job's running one (it was cancelled, timed out, or taken over).
+   */
+  putArtifact(name: string, bytes: Buffer | Uint8Array | string, mediaType?: string): Promise<JobFile>;
+  /** The largest file putArtifact takes (config fileMaxBytes). */
+  readonly maxBytes: number;
+}
+
 export interface JobSettings {
+  /** The largest file kept in the store (config fileMaxBytes): uploads and artifacts. */
+  fileMaxBytes: number;
   smtpUrl: string | null;
   mailFrom: string;
   /** Files in uploads/tmp older than this (ms) are removed by `cleanup`. */

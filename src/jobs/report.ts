@@ -1,13 +1,13 @@
-// `report`: reads a board through ctx.board (one snapshot) and writes a report file (HTML,
-// Markdown or JSON) under <home>/reports/. Tasks are streamed, so a board of 100,000 tasks
-// reports in flat memory; only the aggregates and a bounded list of overdue tasks are kept. A report
-// that cannot be written whole (a full disk) fails the attempt, which is retried.
+// `report`: reads a board through ctx.board (one snapshot) and stores a report (HTML,
+// Markdown or JSON) as the job's artifact `<board>-<time>-job<id>.<format>` (ctx.files), so
+// that it can be fetched from any node of a team (`teamwork jobs artifact ID`), whichever
+// node made it. Tasks are streamed, so a board of 100,000 tasks reports in flat memory; only
+// the aggregates and bounded lists are kept, so the report's size is bounded too (a few
+// hundred KB). A report that cannot be stored (the database refused) fails the attempt,
+// which is retried; nothing partial is ever stored.
 
-import { join } from "node:path";
-import { mkdirSync } from "node:fs";
 import { defineJob, PermanentJobError, type JobContext } from "./define.js";
 import { notFound } from "../lib/errors.js";
-import { writeFileAtomic } from "../lib/fs.js";
 import type { BoardPort } from "../store/board-port.js";
 
 export const REPORT_FORMATS = ["html", "md", "json"] as const;
@@ -204,13 +204,14 @@ async function run(payload: unknown, ctx: JobContext) {
   if (ctx.signal.aborted) throw ctx.signal.reason;
   ctx.progress(92, `writing ${format} report`);
   const body = format === "json" ? JSON.stringify(data, null, 2) + "\n" : format === "md" ? renderMarkdown(data) : renderHtml(data);
-  mkdirSync(ctx.paths.reports, { recursive: true });
   const stamp = data.generatedAt.replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
-  const path = join(ctx.paths.reports, `${board}-${stamp}-job${ctx.jobId}.${format}`);
-  writeFileAtomic(path, body);
-  ctx.progress(100, `wrote ${path}`);
-  return { path, format, tasks: data.totals.tasks };
+  const name = `${board}-${stamp}-job${ctx.jobId}.${format}`;
+  const stored = await ctx.files.putArtifact(name, body, MEDIA_TYPE[format]);
+  ctx.progress(100, `stored ${name} (${stored.size} bytes)`);
+  return { artifact: name, bytes: stored.size, format, tasks: data.totals.tasks };
 }
+
+const MEDIA_TYPE: Record<ReportFormat, string> = { html: "text/html; charset=utf-8", md: "text/markdown; charset=utf-8", json: "application/json" };
 
 export default defineJob({
   type: "report",

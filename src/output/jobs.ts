@@ -2,6 +2,7 @@
 
 import type { ChalkInstance } from "chalk";
 import type { Job, JobHead, JobStatus, JobSummary } from "../protocol/types.js";
+import { formatBytes } from "../protocol/files.js";
 import { safe, toJson } from "./safe.js";
 import { displayWidth, truncateToWidth } from "./width.js";
 
@@ -51,6 +52,10 @@ export function jobLine(job: Job | JobSummary | JobHead): string {
 
 /** A job's result in one line, safe to print: its `path` if it has one, or its JSON cut short. */
 export function summariseResult(result: unknown): string {
+  if (result && typeof result === "object" && !Array.isArray(result) && typeof (result as { artifact?: unknown }).artifact === "string") {
+    const r = result as { artifact: string; bytes?: unknown };
+    return `artifact ${safe(r.artifact)}${typeof r.bytes === "number" ? ` (${formatBytes(r.bytes)})` : ""}`;
+  }
   if (result && typeof result === "object" && !Array.isArray(result) && "path" in result) return safe(String((result as { path: unknown }).path));
   const text = safe(toJson(result));
   return displayWidth(text) > 200 ? truncateToWidth(text, 200) : text;

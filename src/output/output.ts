@@ -66,6 +66,11 @@ export class Output {
     if (hint) this.stderr.write(this.c.dim(`hint: ${safe(hint, { multiline: true })}`) + "\n");
   }
 
+  /** Where a command writes raw bytes (a file's, for `jobs artifact`): stdout, never under --json. */
+  get bytes(): NodeJS.WritableStream {
+    return this.stdout;
+  }
+
   /** Writes as is: for the renderer's own cursor movements (the dashboard). */
   write(text: string): void {
     this.stdout.write(text);

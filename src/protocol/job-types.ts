@@ -18,12 +18,18 @@ export interface JobTypes {
   report: {
     /** Both have defaults: the board "default", the format "html". */
     payload: { board?: string; format?: "html" | "md" | "json" };
-    result: { path: string; format: "html" | "md" | "json"; tasks: number };
+    /** artifact: the name of the job's artifact holding the report (`teamwork jobs artifact ID`); bytes: its size. */
+    result: { artifact: string; bytes: number; format: "html" | "md" | "json"; tasks: number };
   };
   thumbnail: {
-    /** source: a path inside the uploads folder (relative to it, or absolute); maxSize: pixels, 256 by default. */
-    payload: { source: string; maxSize?: number; uploadId?: number };
-    result: { path: string; width: number; height: number; format: "png" | "jpeg" | "webp" };
+    /**
+     * uploadId: an upload kept in the store (read from any node); or source: a path inside the
+     * uploads folder of the node that runs it (relative to it, or absolute); maxSize: pixels,
+     * 256 by default.
+     */
+    payload: { uploadId?: number; source?: string; maxSize?: number };
+    /** artifact: the name of the job's artifact holding the thumbnail; bytes: its size. */
+    result: { artifact: string; bytes: number; width: number; height: number; format: "png" | "jpeg" | "webp" };
   };
   notify: {
     payload: { taskId: number; to: string[]; message?: string };

@@ -7,7 +7,8 @@
 
 import * as v from "./validate.js";
 import { JOB_STATUSES, TASK_STATUSES } from "./types.js";
-import type { Attachment, Board, CleanupStats, DaemonStatus, DigestPreview, Health, Job, JobLogLine, JobSummary, JobWhy, QueueState, Schedule, Stats, Task, TaskEvent } from "./types.js";
+import { ARTIFACT_NAME, ARTIFACT_NAME_HINT, UPLOAD_FILES, type FileInfo } from "./files.js";
+import type { Attachment, Board, CleanupStats, DaemonStatus, DigestPreview, Health, Job, JobLogLine, JobSummary, JobWhy, NodeInfo, QueueState, Schedule, Stats, Task, TaskEvent } from "./types.js";
 
 export type Method = "GET" | "POST" | "PATCH" | "DELETE";
 
@@ -27,7 +28,7 @@ const mib = (bytes: number) => `${Number((bytes / (1024 * 1024)).toFixed(1))} Mi
 
 /** The error of an attempt whose result is over MAX_RESULT_BYTES (it fails permanently). */
 export function resultTooLarge(bytes: number): string {
-  return `the job's result is ${(bytes / (1024 * 1024)).toFixed(1)} MiB; the limit is ${mib(MAX_RESULT_BYTES)}: write big outputs to a file and return its path`;
+  return `the job's result is ${(bytes / (1024 * 1024)).toFixed(1)} MiB; the limit is ${mib(MAX_RESULT_BYTES)}: store big outputs as artifacts (ctx.files.putArtifact) and return their names`;
 }
 
 const id = v.intText({ min: 1 });
@@ -42,6 +43,7 @@ const boardName = v.string({
 const description = v.string({ max: 20_000 });
 const jobType = v.string({ min: 1, max: 100, pattern: /^[A-Za-z0-9][A-Za-z0-9._:-]*$/, patternHint: "a job type uses letters, digits, '.', '_', ':' and '-'" });
 const duration = v.string({ min: 1, max: 40 });
+const artifactName = v.string({ min: 1, max: 200, pattern: ARTIFACT_NAME, patternHint: ARTIFACT_NAME_HINT });
 const scheduleName = v.string({ min: 1, max: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9._-]*$/, patternHint: "a schedule name uses letters, digits, '.', '_' and '-'" });
 
 const jobSpec = v.object({
@@ -61,6 +63,8 @@ export const routes = {
   health: { method: "GET", path: "/health", input: v.object({}) },
   daemonStatus: { method: "GET", path: "/daemon/status", input: v.object({}) },
   daemonStop: { method: "POST", path: "/daemon/stop", input: v.object({}) },
+  /** The daemons serving the store (nodes), oldest first. */
+  nodesList: { method: "GET", path: "/nodes", input: v.object({}) },
 
   boardsList: { method: "GET", path: "/boards", input: v.object({}) },
   boardsAdd: { method: "POST", path: "/boards", input: v.object({ name: boardName }) },
@@ -171,6 +175,14 @@ export const routes = {
   jobsStream: { method: "GET", path: "/jobs/:id/events", input: v.object({ id }) },
   /** SSE: events of every job. */
   eventsStream: { method: "GET", path: "/events", input: v.object({}) },
+
+  // Files kept in the store (protocol/files.ts).
+  /** The artifacts of a job: their descriptions, not their bytes. */
+  jobsArtifacts: { method: "GET", path: "/jobs/:id/artifacts", input: v.object({ id }) },
+  /** Bytes: one artifact of a job, streamed, with its media type, length and SHA-256 (x-teamwork-sha256). */
+  jobsArtifact: { method: "GET", path: "/jobs/:id/artifacts/:name", input: v.object({ id, name: artifactName }) },
+  /** Bytes: a file of an upload (its "original", or its "thumbnail"), as jobsArtifact. */
+  uploadsFile: { method: "GET", path: "/uploads/:id/files/:name", input: v.object({ id, name: v.oneOf([UPLOAD_FILES.original, UPLOAD_FILES.thumbnail]) }) },
 } as const;
 
 export type RouteName = keyof typeof routes;
@@ -181,6 +193,7 @@ export interface RouteOutput {
   health: Health;
   daemonStatus: DaemonStatus;
   daemonStop: { stopping: true };
+  nodesList: { nodes: NodeInfo[] };
   boardsList: { boards: Board[] };
   boardsAdd: { board: Board };
   tasksList: { tasks: Task[] };
@@ -220,9 +233,17 @@ export interface RouteOutput {
   digestPreview: DigestPreview;
   jobsStream: never;
   eventsStream: never;
+  jobsArtifacts: { artifacts: FileInfo[] };
+  jobsArtifact: never;
+  uploadsFile: never;
 }
 
 export const SSE_ROUTES = new Set<RouteName>(["jobsStream", "eventsStream"]);
+
+/** Routes that answer with a file's bytes (not JSON): served over HTTP only, never over RPC. */
+export const BYTE_ROUTES = new Set<RouteName>(["jobsArtifact", "uploadsFile"]);
+/** The header a byte route's answer carries the SHA-256 (hex) of its bytes in. */
+export const SHA256_HEADER = "x-teamwork-sha256";
 
 /** Largest request body the daemon reads; larger ones get 413 without being buffered. */
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;

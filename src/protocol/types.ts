@@ -11,6 +11,7 @@
 // All times on the wire are ISO 8601 strings in UTC; all ids are positive integers.
 
 import type { Json } from "./validate.js";
+import type { FileInfo } from "./files.js";
 
 export type { Json };
 
@@ -117,10 +118,23 @@ export interface Attachment {
   taskId: number | null;
   /** The file's original name. */
   name: string;
-  /** Where the stored copy is. */
-  path: string;
+  /**
+   * The bytes as kept in the store (any node can read them), or null for an upload made before
+   * teamwork kept files in its database: that one's copy is the file at `path`.
+   */
+  file: FileInfo | null;
+  /** Only for an upload made before files were kept in the store: where its copy is, on the host of the daemon that took it. */
+  path: string | null;
   size: number;
-  thumbnail: { status: "pending" | "ready" | "failed"; path: string | null; error: string | null; jobId: number | null };
+  thumbnail: {
+    status: "pending" | "ready" | "failed";
+    /** The thumbnail as kept in the store (a copy of its job's artifact, so it outlives the job). */
+    file: FileInfo | null;
+    /** Only for a thumbnail made before files were kept in the store: where it is, on the host that made it. */
+    path: string | null;
+    error: string | null;
+    jobId: number | null;
+  };
   createdAt: string;
 }
 
@@ -214,6 +228,25 @@ export interface Health {
   ok: true;
   version: string;
   pid: number;
+}
+
+/** A daemon serving the store, as `teamwork nodes` shows it (on SQLite: the one daemon of the home). */
+export interface NodeInfo {
+  /** The node's id: the owner its claims record (a daemon that fenced itself has a new one). */
+  id: string;
+  host: string;
+  pid: number;
+  startedAt: string;
+  heartbeatAt: string;
+  /** How long ago its last heartbeat was, on the store's clock. */
+  heartbeatAgeMs: number;
+  leaseUntil: string;
+  /** Stopping gracefully: it claims nothing more. */
+  stopping: boolean;
+  /** Jobs running for it now. */
+  running: number;
+  /** The daemon that answered. */
+  self: boolean;
 }
 
 export interface DaemonStatus {

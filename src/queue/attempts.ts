@@ -171,14 +171,14 @@ export class Attempts {
     this.pool.run(slot, { jobId: job.id, attempt: run.attempt, type: type.def.type, payload: job.payload, state: job.state, ...this.workerKindOf(job.type) });
   }
 
-  /** Asks the handler to stop (AbortSignal); past the grace period its worker is terminated. */
-  stop(run: LiveAttempt, reason: StopReason, message: string): void {
+  /** Asks the handler to stop (AbortSignal); past the grace period (cancelGrace unless given) its worker is terminated. */
+  stop(run: LiveAttempt, reason: StopReason, message: string, graceMs: number = this.deps.config.cancelGrace): void {
     if (run.stop) return;
     run.stop = reason;
     run.message = message;
     this.pool.cancel(run.slot, run.record.id, message);
     // Past the grace period the worker is stopped, if this job is still the one running in it.
-    run.timers.push(this.deps.clock.setTimer(() => this.pool.kill(run.slot, message, run.record.id), this.deps.config.cancelGrace));
+    run.timers.push(this.deps.clock.setTimer(() => this.pool.kill(run.slot, message, run.record.id), graceMs));
   }
 
   /** Shutdown: every attempt still here is stopped now and goes back to pending uncounted. */

@@ -85,6 +85,8 @@ const RUN_TIMES_SAVE_EVERY_MS = 60_000;
  * only take cores from the thread that feeds them. One core is left to the main thread.
  */
 const FAST_WORKERS_AUTO = Math.max(1, availableParallelism() - 1);
+/** The owner a fenced engine writes under: no job ever runs for it, so each such write is refused. */
+const FENCED_OWNER = "";
 
 export class Engine {
   private readonly attempts: Attempts;
@@ -102,8 +104,8 @@ export class Engine {
   private idleWaiters: (() => void)[] = [];
   private readonly lookup: Lookup;
   private readonly finishHooks = new Map<string, ((job: JobRecord) => Promise<void> | void)[]>();
-  /** This daemon run: the owner its claims record and its writes are fenced on. */
-  readonly owner: string;
+  /** This daemon run's node: the owner its claims record and its writes are fenced on. */
+  private nodeId: string;
 
   constructor(
     private readonly opts: {
@@ -119,7 +121,7 @@ export class Engine {
       owner?: string;
     },
   ) {
-    this.owner = opts.owner ?? randomUUID();
+    this.nodeId = opts.owner ?? randomUUID();
     this.lookup = {
       boardExists: async (name) => (await opts.store.boards.get(name)) !== null,
       taskExists: async (id) => (await opts.store.tasks.get(id)) !== null,
@@ -141,6 +143,11 @@ export class Engine {
         }
       },
     });
+  }
+
+  /** The owner its claims record and its writes are fenced on (the node's id; a new one after a fence). */
+  get owner(): string {
+    return this.nodeId;
   }
 
   get concurrency(): number {
@@ -196,7 +203,7 @@ export class Engine {
 
   async start(): Promise<void> {
     this.opts.log.info("engine.started", { owner: this.owner });
-    await recoverInterrupted(this.opts.store.jobs, this.owner, this.opts.clock.now(), this.opts.log);
+    await recoverInterrupted(this.opts.store, this.owner, this.opts.clock.now(), this.opts.log);
     await this.paused.load();
     this.attempts.runTimes.load(await this.opts.store.meta.get(RUN_TIMES_KEY), (type) => this.opts.registry.types.has(type));
     this.runTimesSavedAt = this.opts.clock.now();
@@ -350,6 +357,49 @@ export class Engine {
     await this.saveRunTimes();
   }
 
+  // ---- fencing, for a node on a shared store (queue/node.ts drives these) ----
+
+  private fenced = false;
+  private beforeWrite: (() => void) | null = null;
+
+  /**
+   * The node's lease is not to be trusted: claim nothing more, and stop every attempt running
+   * now: its handler is aborted (AbortSignal) and its worker terminated after graceMs (the node
+   * passes what is left of its lease). Until resumeAs, every write of an attempt goes out
+   * under FENCED_OWNER, so the store refuses it: the stopped attempts write nothing more; their
+   * jobs are handed back by rescue, counted as interrupted.
+   */
+  fence(reason: string, graceMs: number): void {
+    if (this.fenced) return;
+    this.fenced = true;
+    this.dueTimer?.handle.cancel();
+    this.dueTimer = null;
+    const message = `stopped: ${reason}`;
+    for (const run of this.attempts.values()) {
+      this.opts.log.warn("job.fenced", { job: run.record.id, attempt: run.attempt, owner: this.nodeId, reason });
+      if (run.stop === null) this.attempts.stop(run, "shutdown", message, graceMs);
+      // Already stopping (a cancel, a timeout): its worker goes within graceMs all the same.
+      else run.timers.push(this.opts.clock.setTimer(() => this.attempts.pool.kill(run.slot, message, run.record.id), graceMs));
+    }
+  }
+
+  /** Claims again, as `owner` (the node registered anew). */
+  resumeAs(owner: string): void {
+    this.nodeId = owner;
+    this.fenced = false;
+    this.scheduleTick();
+  }
+
+  /** `check` runs before each write of the engine (a node checks its lease there, and may fence first). */
+  guardWrites(check: () => void): void {
+    this.beforeWrite = check;
+  }
+
+  /** Claims soon, as if woken by a write: for jobs another node enqueued or handed back. */
+  wake(): void {
+    if (this.accepting) this.scheduleTick();
+  }
+
   // ---- the tick ----
 
   /** Stores the jobs with the next tick (one commit); resolves with them as stored, in order. */
@@ -382,13 +432,14 @@ export class Engine {
       return;
     }
     this.ticking = true;
+    this.beforeWrite?.();
     const w = this.writes.take();
     this.attempts.cancelFlushTimer();
-    const placement = this.accepting && !this.paused.everything ? this.placement() : null;
+    const placement = this.accepting && !this.fenced && !this.paused.everything ? this.placement() : null;
     const claim = placement ? { ...placement.claim, pausedTypes: [...this.paused.pausedTypes] } : null;
     const batch: TickBatch = {
       now: this.opts.clock.now(),
-      owner: this.owner,
+      owner: this.fenced ? FENCED_OWNER : this.nodeId,
       inserts: w.inserts.length === 1 ? w.inserts[0]!.jobs : w.inserts.flatMap((i) => i.jobs),
       finishes: w.finishes.map((f) => f.finish),
       progress: w.progress,

@@ -1,12 +1,17 @@
-// Recovery at start: jobs a daemon run that stopped left running go back to pending, their
-// attempt counted (it may have run). Called once, before this run claims anything: on SQLite
-// one daemon runs at a time, so every owner but this run is gone.
+// Recovery at start: jobs that nodes now gone left running go back to pending, their attempt
+// counted (it may have run). Called once, before this run claims anything. What "gone" means
+// is the store's (NodeStore.rescueDead): on SQLite one daemon runs at a time, so every owner
+// but this run is gone; on a shared store (PostgreSQL) only dead nodes are (a live daemon's
+// jobs are its own), and every node keeps rescuing them while it runs (queue/node.ts).
 
 import type { Logger } from "../lib/logger.js";
-import type { JobStore } from "../store/types.js";
+import type { Store } from "../store/types.js";
+import { RESCUE_SILENT_MS } from "./node-lease.js";
 
-export async function recoverInterrupted(jobs: JobStore, owner: string, now: number, log: Logger): Promise<number> {
-  const rescued = await jobs.rescue({ now, liveOwners: [owner] });
-  if (rescued.interrupted > 0) log.warn("jobs.rescued", { count: rescued.interrupted, note: "interrupted by a daemon that stopped; they run again" });
+export async function recoverInterrupted(store: Store, owner: string, now: number, log: Logger): Promise<number> {
+  const rescued = await store.nodes.rescueDead({ now, self: owner, silentMs: RESCUE_SILENT_MS });
+  if (rescued.interrupted > 0 || rescued.nodes.length > 0) {
+    log.warn("jobs.rescued", { count: rescued.interrupted, nodes: rescued.nodes.join(",") || "none", note: "interrupted by a daemon that stopped or a node found dead; they run again" });
+  }
   return rescued.interrupted;
 }

@@ -2,7 +2,7 @@
 // Store it returns and never learns its kind. A store's module (and its driver) is loaded
 // only when that kind is asked for.
 
-import type { Store, StoreOptions } from "./types.js";
+import type { FileStore, Store, StoreOptions } from "./types.js";
 import type { BoardPort } from "./board-port.js";
 
 /**
@@ -56,5 +56,35 @@ export function boardPortAt(where: StoreLocation): BoardPort {
     readBoard: async (name, read) => (await port()).readBoard(name, read),
     eventsAfter: async (afterId, limit) => (await port()).eventsAfter(afterId, limit),
     meta: async (key) => (await port()).meta(key),
+  };
+}
+
+/**
+ * The files part (ctx.files: uploads to read, artifacts to write) on the store at `where`,
+ * with a connection of the worker's own, opened on a handler's first use. The bytes go
+ * between the worker and the database, never through the daemon's thread.
+ */
+export function filesPortAt(where: StoreLocation): FileStore {
+  let opened: Promise<FileStore> | undefined;
+  const port = (): Promise<FileStore> =>
+    (opened ??= (async () => {
+      switch (where.kind) {
+        case "sqlite": {
+          const { openSqliteFilesPort } = await import("./sqlite/files.js");
+          return openSqliteFilesPort(where.path);
+        }
+        case "postgres": {
+          const { openPostgresFilesPort } = await import("./postgres/files.js");
+          return openPostgresFilesPort(where.url);
+        }
+      }
+    })());
+  return {
+    putArtifact: async (at, file, now) => (await port()).putArtifact(at, file, now),
+    get: async (owner, name) => (await port()).get(owner, name),
+    list: async (owner) => (await port()).list(owner),
+    open: async (id) => (await port()).open(id),
+    readAll: async (id) => (await port()).readAll(id),
+    readUpload: async (id) => (await port()).readUpload(id),
   };
 }

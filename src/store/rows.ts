@@ -1,8 +1,10 @@
 // What every store shares between its rows and the records it returns: rules about the data
 // that do not depend on the database, written once.
 
+import { createHash } from "node:crypto";
 import type { Attachment } from "../protocol/types.js";
-import type { JobRecord, JobSummaryRecord, NewJob, ScheduleRun, TaskPatch } from "./types.js";
+import { UPLOAD_FILES, type FileInfo } from "../protocol/files.js";
+import type { FileOwner, JobRecord, JobSummaryRecord, NewJob, ScheduleRun, StoredFile, TaskPatch } from "./types.js";
 
 /** The fields a patch names: one given as undefined is left out like a missing one (a spread
  * of `{ title: undefined }` must not clear or fail the stored value). */
@@ -13,8 +15,8 @@ export function fieldsGiven(patch: TaskPatch): TaskPatch {
 }
 
 /** Where an attachment's thumbnail stands, from what its row records. */
-export function thumbnailStatus(path: string | null, error: string | null): Attachment["thumbnail"]["status"] {
-  return path ? "ready" : error ? "failed" : "pending";
+export function thumbnailStatus(made: boolean, error: string | null): Attachment["thumbnail"]["status"] {
+  return made ? "ready" : error ? "failed" : "pending";
 }
 
 /** A job's summary row as both stores select it (SUMMARY_COLUMNS in each): sizes and the start of payload and result. */
@@ -65,34 +67,87 @@ export const toJobSummary = (r: JobSummaryRow): JobSummaryRecord => ({
   resultTruncated: r.result_preview !== null && Buffer.byteLength(r.result_preview) < r.result_bytes!,
 });
 
-/** An attachment's row, the same in every store (times as epoch ms). */
+/**
+ * An attachment's row as both stores select it (ATTACHMENT_SELECT): the attachments row, and
+ * the description of its files "original" and "thumbnail" (null where there is none). Times
+ * as epoch ms.
+ */
 export interface AttachmentRow {
   id: number;
   task_id: number | null;
   name: string;
-  path: string;
+  path: string | null;
   tmp_path: string | null;
   size: number;
   thumbnail_path: string | null;
   thumbnail_error: string | null;
   thumbnail_job_id: number | null;
   created_at: number;
+  original_media_type: string | null;
+  original_size: number | null;
+  original_sha256: string | null;
+  original_created_at: number | null;
+  thumb_media_type: string | null;
+  thumb_size: number | null;
+  thumb_sha256: string | null;
+  thumb_created_at: number | null;
 }
 
-export const toAttachment = (r: AttachmentRow): Attachment => ({
-  id: r.id,
-  taskId: r.task_id,
-  name: r.name,
-  path: r.path,
-  size: r.size,
-  thumbnail: {
-    status: thumbnailStatus(r.thumbnail_path, r.thumbnail_error),
-    path: r.thumbnail_path,
-    error: r.thumbnail_error,
-    jobId: r.thumbnail_job_id,
-  },
-  createdAt: new Date(r.created_at).toISOString(),
-});
+/**
+ * The select both stores read an attachment with ("a" is the attachments row): each of its
+ * files joined by its name, the bytes left out.
+ */
+export const ATTACHMENT_SELECT = `SELECT a.*,
+    o.media_type AS original_media_type, o.size AS original_size, o.sha256 AS original_sha256, o.created_at AS original_created_at,
+    t.media_type AS thumb_media_type, t.size AS thumb_size, t.sha256 AS thumb_sha256, t.created_at AS thumb_created_at
+  FROM attachments a
+  LEFT JOIN files o ON o.attachment_id = a.id AND o.name = '${UPLOAD_FILES.original}'
+  LEFT JOIN files t ON t.attachment_id = a.id AND t.name = '${UPLOAD_FILES.thumbnail}'`;
+
+const fileInfo = (name: string, mediaType: string | null, size: number | null, sha256: string | null, createdAt: number | null): FileInfo | null =>
+  mediaType === null ? null : { name, mediaType, size: size!, sha256: sha256!, createdAt: new Date(createdAt!).toISOString() };
+
+export const toAttachment = (r: AttachmentRow): Attachment => {
+  const thumb = fileInfo(UPLOAD_FILES.thumbnail, r.thumb_media_type, r.thumb_size, r.thumb_sha256, r.thumb_created_at);
+  return {
+    id: r.id,
+    taskId: r.task_id,
+    name: r.name,
+    file: fileInfo(UPLOAD_FILES.original, r.original_media_type, r.original_size, r.original_sha256, r.original_created_at),
+    path: r.path,
+    size: r.size,
+    thumbnail: {
+      status: thumbnailStatus(thumb !== null || r.thumbnail_path !== null, r.thumbnail_error),
+      file: thumb,
+      path: r.thumbnail_path,
+      error: r.thumbnail_error,
+      jobId: r.thumbnail_job_id,
+    },
+    createdAt: new Date(r.created_at).toISOString(),
+  };
+};
+
+/** A file's row without its bytes (FILE_COLUMNS), the same in every store. */
+export interface FileRow {
+  id: number;
+  name: string;
+  media_type: string;
+  size: number;
+  sha256: string;
+  created_at: number;
+}
+
+/** The columns of a file's description, in both stores (never the bytes). */
+export const FILE_COLUMNS = "id, name, media_type, size, sha256, created_at";
+
+export const toStoredFile = (r: FileRow): StoredFile => ({ id: r.id, name: r.name, mediaType: r.media_type, size: r.size, sha256: r.sha256, createdAt: r.created_at });
+
+/** What a store records of a file's bytes besides them: their size and SHA-256 (hex). */
+export const digestOf = (bytes: Buffer): { size: number; sha256: string } => ({ size: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") });
+
+/** The owner's column and id, for a query on files. */
+export const ownerColumn = (owner: FileOwner): { column: "job_id" | "attachment_id"; id: number } =>
+  "jobId" in owner ? { column: "job_id", id: owner.jobId } : { column: "attachment_id", id: owner.attachmentId };
 
 /** A row of schedule_runs, the same in every store. */
 export interface ScheduleRunRow {

@@ -261,12 +261,21 @@ export interface JobStore {
 }
 
 export interface AttachmentStore {
-  create(a: { taskId: number | null; name: string; path: string; tmpPath: string; size: number }, now: number): Promise<Attachment>;
+  /**
+   * Records an upload and keeps its bytes (the file "original", UPLOAD_FILES in
+   * protocol/files.ts), together in one transaction: both or neither.
+   */
+  create(a: { taskId: number | null; name: string; file: NewFile }, now: number): Promise<Attachment>;
   get(id: number): Promise<Attachment | null>;
   listForTask(taskId: number): Promise<Attachment[]>;
   setThumbnailJob(id: number, jobId: number): Promise<void>;
-  /** Records the thumbnail job's outcome; returns the temporary copy's path (now to delete), if any. */
-  finishThumbnail(id: number, outcome: { path: string } | { error: string }): Promise<string | null>;
+  /**
+   * Records the thumbnail job's outcome. `artifact`: the thumbnail job's artifact of that name
+   * is copied to the attachment's file "thumbnail" in the same transaction, so the thumbnail
+   * outlives the job (pruned with its artifacts). Returns the path of the temporary copy an
+   * upload made before files were kept in the store left (now to delete), if any.
+   */
+  finishThumbnail(id: number, outcome: { jobId: number; artifact: string } | { error: string }): Promise<string | null>;
 }
 
 export interface ScheduleRecord {
@@ -413,6 +422,95 @@ export interface JobEventStore {
   onWrite(hint: () => void): () => void;
 }
 
+// ---- Nodes: the daemons serving one store -------------------------------------------------
+//
+// Terminology
+// - node: one daemon run serving the store, under an id of its own (the owner its claims
+//   record and its writes are fenced on). A node that fences itself registers again under a
+//   new id: an id is never live twice.
+// - lease: how long the node may claim and run jobs without renewing it, on the store's clock;
+//   renewed by every heartbeat.
+// - dead: a node whose lease lapsed, or (PostgreSQL) whose control session is gone (its lock
+//   released) and whose last heartbeat is older than `silentMs`. Its running jobs go back to
+//   pending as interrupted attempts, as a dead daemon's always have (JobStore.rescue).
+
+/** Who a node is: its id, and the host and process serving it. */
+export interface NodeIdentity {
+  id: string;
+  host: string;
+  pid: number;
+}
+
+/** A node as `teamwork nodes` shows it. */
+export interface NodeRecord extends NodeIdentity {
+  startedAt: number;
+  heartbeatAt: number;
+  /** How long ago its last heartbeat was, on the store's clock (whatever this host's says). */
+  heartbeatAgeMs: number;
+  leaseUntil: number;
+  /** Stopping gracefully: it claims nothing more and drains what it runs. */
+  stopping: boolean;
+  /** Jobs running for it now. */
+  running: number;
+}
+
+/**
+ * What a heartbeat answers (an object, so that what else the control connection will carry,
+ * such as the ids of jobs cancelled elsewhere, has a place).
+ */
+export interface Heartbeat {
+  /** The lease renewed until then (store clock), or null: the lease is lost (lapsed, or the node was found dead): fence. */
+  leaseUntil: number | null;
+  /** The store's clock at the heartbeat. */
+  storeNow: number;
+}
+
+/** What a node's session reports, as events (LISTEN notifications will join them). */
+export interface NodeSessionEvents {
+  /** The control connection is gone, and the node's lock with it: the node must fence at once. Emitted once. */
+  lost: (reason: string) => void;
+}
+
+/**
+ * A registered node, on a control connection of its own (PostgreSQL: one pg session holding
+ * the node's advisory lock, never a pooled one).
+ */
+export interface NodeSession {
+  readonly id: string;
+  /** Renews the lease for leaseMs from the store's clock, if it has not lapsed. */
+  heartbeat(leaseMs: number): Promise<Heartbeat>;
+  /** A graceful stop begins: the node claims nothing more (it still heartbeats while it drains). */
+  markStopping(): Promise<void>;
+  /**
+   * A graceful end: jobs still running for the node go back to pending (interrupted; on SQLite
+   * at the next daemon's start), its row goes, and the control connection is closed.
+   */
+  leave(now: number): Promise<void>;
+  /** Drops the control connection without a word (a fence): the row is left for rescue to find dead. */
+  abandon(): void;
+  on<E extends keyof NodeSessionEvents>(event: E, listener: NodeSessionEvents[E]): void;
+}
+
+export interface NodeStore {
+  /**
+   * False when one node serves the store at a time (SQLite: the daemon of the home). Then
+   * there is no lease to keep: the nodes before this one are gone by definition.
+   */
+  readonly shared: boolean;
+  /** Registers a node with a lease of leaseMs (refused if the id is taken). */
+  register(who: NodeIdentity, leaseMs: number): Promise<NodeSession>;
+  /** The nodes serving the store, oldest first. */
+  list(): Promise<NodeRecord[]>;
+  /**
+   * The running jobs of nodes that are gone go back to pending, each with its attempt counted
+   * and the "interrupted" error JobStore.rescue gives; the dead nodes' rows go. Shared
+   * (PostgreSQL): dead nodes (see Terminology), each handled by one rescuer however many run at
+   * once, and running jobs of an owner that is no node at all. One node at a time (SQLite):
+   * every owner but `self`. Returns the dead nodes' ids and how many jobs went back.
+   */
+  rescueDead(request: { now: number; self: string; silentMs: number }): Promise<{ nodes: string[]; interrupted: number }>;
+}
+
 export interface Store {
   readonly boards: BoardStore;
   readonly tasks: TaskStore;
@@ -423,15 +521,58 @@ export interface Store {
   readonly attachments: AttachmentStore;
   /** Job events kept by the store for every daemon on it (PostgreSQL); null where the daemon's bus is the only source (SQLite). */
   readonly events: JobEventStore | null;
+  /** The daemons serving the store (issue 14). */
+  readonly nodes: NodeStore;
+  /** Bytes kept in the store: job artifacts, uploads (the files part, below). */
+  readonly files: FileStore;
   /** Where the data is, fit to show: a file path, or postgres://user@host:port/database (never a password). */
   readonly where: string;
-  /**
-   * Takes the store for one daemon, until close. SQLite: nothing to do (one daemon per home,
-   * and the database is in the home). PostgreSQL: a session lock on a connection of its own,
-   * so that a second daemon on the same database is refused busy, naming the first, rather
-   * than handing the first one's running jobs back to the queue at its start (several daemons
-   * on one database need nodes and leases, which this version does not have yet).
-   */
-  serveAsDaemon(who: { host: string; pid: number; owner: string }): Promise<void>;
   close(): Promise<void>;
+}
+
+// ---- Files: bytes kept in the store (job artifacts, uploads) -------------------------------
+// One value per file in one row, written whole in one transaction (never a partial row); read
+// back in slices where the database can serve a slice without reading the rest. The size
+// limit is the caller's (protocol/files.ts fileTooLarge): the store keeps what it is given.
+
+/** A file's description as the store keeps it; its bytes are read with FileStore.open. */
+export interface StoredFile {
+  /** Changes whenever the file is written again (a retry that puts the same name): a reader of one id never mixes two versions. */
+  id: number;
+  name: string;
+  mediaType: string;
+  size: number;
+  /** SHA-256 of the bytes, hex. */
+  sha256: string;
+  createdAt: number;
+}
+
+export interface NewFile {
+  name: string;
+  mediaType: string;
+  bytes: Buffer;
+}
+
+/** Whose a file is: a job's artifact, or an attachment's (its original bytes, its thumbnail). */
+export type FileOwner = { jobId: number } | { attachmentId: number };
+
+export interface FileStore {
+  /**
+   * Stores an artifact of a job's running attempt, replacing one of the same name (an earlier
+   * attempt's). Fenced like every write of an attempt: null, and nothing written, unless the job
+   * is running that attempt (a late write of a lost attempt is refused). Deleted with its job.
+   */
+  putArtifact(at: { jobId: number; attempt: number }, file: NewFile, now: number): Promise<StoredFile | null>;
+  get(owner: FileOwner, name: string): Promise<StoredFile | null>;
+  /** A job's or an attachment's files, by name. */
+  list(owner: FileOwner): Promise<StoredFile[]>;
+  /**
+   * The bytes of a file, in order, in slices (one or more Buffers); null if there is no such
+   * file. A file deleted or replaced while it is read fails the read (StoreError unavailable).
+   */
+  open(id: number): Promise<{ file: StoredFile; chunks: AsyncIterable<Buffer> } | null>;
+  /** The bytes of a file, whole, in one Buffer allocated once; null if there is no such file. */
+  readAll(id: number): Promise<{ file: StoredFile; bytes: Buffer } | null>;
+  /** An upload's bytes (its file "original"), whole, with the name it was uploaded under; null if none is kept. */
+  readUpload(attachmentId: number): Promise<{ uploadName: string; file: StoredFile; bytes: Buffer } | null>;
 }

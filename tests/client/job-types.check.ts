@@ -49,6 +49,6 @@ export async function producer(): Promise<void> {
 }
 
 // @ts-expect-error: a report handler must return what the map says
-export const wrongResult = defineJob({ type: "report", run: () => ({ path: "x", format: "pdf" as const, tasks: 1 }) });
-export const rightResult = defineJob({ type: "report", run: (p) => ({ path: p.board ?? "default", format: p.format ?? "html", tasks: 0 }) });
+export const wrongResult = defineJob({ type: "report", run: () => ({ artifact: "x", bytes: 1, format: "pdf" as const, tasks: 1 }) });
+export const rightResult = defineJob({ type: "report", run: (p) => ({ artifact: `${p.board ?? "default"}.html`, bytes: 0, format: p.format ?? "html", tasks: 0 }) });
 export const ownType = defineJob<{ n: number }, { doubled: number }>({ type: "double", run: (p) => ({ doubled: p.n * 2 }) });

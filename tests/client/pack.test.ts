@@ -210,7 +210,19 @@ describe("the packed package", () => {
       // Then the job's events as they come (a quick report may be complete when the watch opens).
       expect(ok.lines.slice(1, -1).every((l) => l.event === "progress" || l.event === "status")).toBe(true);
       expect(ok.lines.at(-2)).toEqual({ event: "status", status: "complete", percent: 100 });
-      expect(ok.lines.at(-1)).toMatchObject({ event: "done", path: expect.stringMatching(/\.md$/) as unknown });
+      const done = ok.lines.at(-1) as { event: string; artifact: string; download: string };
+      expect(done).toMatchObject({ event: "done", artifact: expect.stringMatching(/\.md$/) as unknown, download: expect.stringMatching(/^\/jobs\/\d+\/report$/) as unknown });
+      // The report itself, streamed by the example from teamwork's database.
+      const report = await new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
+        request({ host: "127.0.0.1", port, path: done.download }, (res) => {
+          let body = "";
+          res.on("data", (c: Buffer) => (body += c.toString()));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, type: String(res.headers["content-type"]), body }));
+        })
+          .on("error", reject)
+          .end();
+      });
+      expect(report).toMatchObject({ status: 200, type: "text/markdown; charset=utf-8", body: expect.stringMatching(/^# Board report: default\n/) as unknown });
       const bad = await post("/reports?board=no-such-board");
       expect(bad).toEqual({ status: 404, lines: [{ error: { code: "not_found", message: 'board "no-such-board" not found' } }] });
     } finally {

@@ -47,7 +47,7 @@ export async function startEngine(
     workerData: {
       store: { kind: "sqlite", path: join(dir, "teamwork.db") },
       paths: { home: dir, reports: dir, uploads: dir, uploadsTmp: dir, thumbs: dir, outbox: dir },
-      settings: { smtpUrl: null, mailFrom: "t@example.com", cleanupMaxAgeMs: 86_400_000, digestRecipients: [], digestSendEmpty: false },
+      settings: { smtpUrl: null, mailFrom: "t@example.com", cleanupMaxAgeMs: 86_400_000, digestRecipients: [], digestSendEmpty: false, fileMaxBytes: 32 * 1024 * 1024 },
     },
     rand: opts.rand ?? (() => 0),
   });

@@ -101,7 +101,7 @@ describe("results over the limit", () => {
       { timeoutMs: 20_000, what: "the huge-result job to end" },
     );
     expect(failed).toMatchObject({ status: "failed", attempts: 1, result: null });
-    expect(failed.error).toBe("the job's result is 47.7 MiB; the limit is 1 MiB: write big outputs to a file and return its path");
+    expect(failed.error).toBe("the job's result is 47.7 MiB; the limit is 1 MiB: store big outputs as artifacts (ctx.files.putArtifact) and return their names");
     expect(failed.errors).toEqual([expect.objectContaining({ attempt: 1, permanent: true })]);
     const stored = await httpRequest(d.paths.socket, { method: "GET", path: `/jobs/${job.id}` });
     expect(Buffer.byteLength(stored.body)).toBeLessThan(4096);

@@ -2,8 +2,8 @@
 // assignment email with --wait, notify over a real SMTP server on loopback with a
 // recipient refused, and the digest (preview, send, no duplicate after a restart).
 
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import sharp from "sharp";
 import { SMTPServer } from "smtp-server";
@@ -11,7 +11,7 @@ import { simpleParser, type ParsedMail } from "mailparser";
 import { startDaemon, tempHome, type TestDaemon } from "../helpers/daemon.js";
 import { runCli, runJson } from "../helpers/cli.js";
 import { waitFor } from "../helpers/wait.js";
-import type { Job, Task } from "../../src/protocol/types.js";
+import type { Attachment, Job, Task } from "../../src/protocol/types.js";
 
 let d: TestDaemon;
 let smtp: SMTPServer;
@@ -52,26 +52,40 @@ afterAll(async () => {
 const home = () => ({ home: d.home });
 
 describe("upload and thumbnail", () => {
-  it("stores the file, thumbnails it in the background, and shows it on the task", async () => {
+  it("keeps the file in the database, thumbnails it in the background, shows it on the task; both fetched back whole", async () => {
     const { json: task } = await runJson<Task>(["tasks", "add", "Screenshot"], home());
     const png = join(d.home, "..", `shot-${process.pid}.png`);
     await sharp({ create: { width: 1600, height: 1200, channels: 3, background: { r: 30, g: 120, b: 200 } } }).png().toFile(png);
-    const r = await runJson<{ upload: { id: number; path: string }; job: Job }>(["upload", png, "--task", String(task.id)], home());
+    const r = await runJson<{ upload: Attachment; job: Job }>(["upload", png, "--task", String(task.id)], home());
     expect(r.exitCode).toBe(0);
-    expect(existsSync(r.json.upload.path)).toBe(true);
+    expect(r.json.upload).toMatchObject({ name: basename(png), path: null, file: { name: "original", mediaType: "image/png", size: statSync(png).size } });
     const job = await waitFor(async () => {
       const j = (await d.client.call("jobsGet", { id: r.json.job.id })).job;
       return j.status === "complete" ? j : null;
     });
-    const result = job.result as { path: string; width: number; height: number };
-    expect([result.width, result.height]).toEqual([256, 192]);
-    const meta = await sharp(result.path).metadata();
-    expect([meta.format, meta.width, meta.height]).toEqual(["png", 256, 192]);
-    const shown = await runJson<{ attachments: { thumbnail: { status: string; path: string } }[] }>(["tasks", "show", String(task.id)], home());
-    await waitFor(async () => (await runJson<{ attachments: { thumbnail: { status: string } }[] }>(["tasks", "show", String(task.id)], home())).json.attachments[0]!.thumbnail.status === "ready");
+    const result = job.result as { artifact: string; bytes: number; width: number; height: number };
+    expect(result).toMatchObject({ artifact: `shot-${process.pid}-256.png`, width: 256, height: 192 });
+    const out = join(d.home, "..", `thumb-${process.pid}.png`);
+    const fetched = await runCli(["jobs", "artifact", String(job.id), "-o", out], home());
+    expect(fetched.exitCode, fetched.stderr).toBe(0);
+    expect(fetched.stdout).toMatch(new RegExp(`^Saved shot-${process.pid}-256\\.png \\(image/png, [\\d.]+ (B|KiB)\\) to `));
+    const meta = await sharp(out).metadata();
+    expect([meta.format, meta.width, meta.height, statSync(out).size]).toEqual(["png", 256, 192, result.bytes]);
+    await waitFor(async () => (await runJson<{ attachments: Attachment[] }>(["tasks", "show", String(task.id)], home())).json.attachments[0]!.thumbnail.status === "ready");
+    const shown = await runJson<{ attachments: Attachment[] }>(["tasks", "show", String(task.id)], home());
     expect(shown.json.attachments).toHaveLength(1);
-    // The temporary copy is gone once the job ended.
-    expect(readdirSync(join(d.home, "uploads", "tmp")).filter((f) => f.includes("shot-"))).toEqual([]);
+    expect(shown.json.attachments[0]!.thumbnail).toMatchObject({ status: "ready", jobId: job.id, path: null, file: { name: "thumbnail", mediaType: "image/png", size: result.bytes } });
+    const human = await runCli(["tasks", "show", String(task.id)], home());
+    expect(human.stdout).toMatch(new RegExp(`#${r.json.upload.id} shot-${process.pid}\\.png \\(\\d+ bytes\\) thumbnail [\\d.]+ (B|KiB) image/png \\(job ${job.id}\\)`));
+    // The upload's own bytes and its thumbnail, through the client.
+    const original = await d.client.download("uploadsFile", { id: r.json.upload.id, name: "original" });
+    const chunks: Buffer[] = [];
+    for await (const c of original.body) chunks.push(c as Buffer);
+    expect(original.name).toBe(basename(png));
+    expect(Buffer.concat(chunks).equals(readFileSync(png))).toBe(true);
+    // Nothing is written under the home.
+    expect(readdirSync(join(d.home, "uploads")).filter((f) => f !== "tmp")).toEqual([]);
+    expect(readdirSync(join(d.home, "uploads", "tmp"))).toEqual([]);
   });
 
   it("fails permanently, after one attempt, for a file that is not an image", async () => {

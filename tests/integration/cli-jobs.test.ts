@@ -1,6 +1,7 @@
 // The job commands through the real binary: --json shapes, exit codes, plain watch output.
 
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { runCli, runJson } from "../helpers/cli.js";
@@ -148,11 +149,13 @@ describe("the report job", () => {
     await runCli(["tasks", "done", String(a)], home);
     await runCli(["tasks", "rm", String(gone)], home);
 
-    const r = await runCli(["enqueue", "report", "--board", "web", "--data", '{"format":"json"}', "--watch"], home);
-    expect(r.exitCode).toBe(0);
-    const path = /complete: (\S+\.json)/.exec(r.stdout)![1]!;
-    expect(existsSync(path)).toBe(true);
-    const report = JSON.parse(readFileSync(path, "utf8"));
+    // --out: follows the job, then saves the report it stored (in the database) here.
+    const out = join(d.home, "..", `report-${process.pid}.json`);
+    const r = await runCli(["enqueue", "report", "--board", "web", "--data", '{"format":"json"}', "--out", out], home);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/complete: artifact web-\d{8}-\d{6}-job\d+\.json \([\d.]+ (B|KiB)\)/);
+    expect(r.stdout).toMatch(new RegExp(`Saved web-\\d{8}-\\d{6}-job\\d+\\.json \\(application/json, [\\d.]+ (B|KiB)\\) to ${out.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+    const report = JSON.parse(readFileSync(out, "utf8"));
     expect(report.board).toBe("web");
     expect(report.totals).toEqual({ tasks: 3, done: 1, pending: 2, byStatus: { todo: 2, doing: 0, done: 1 } });
     expect(report.byAssignee).toEqual([
@@ -163,16 +166,21 @@ describe("the report job", () => {
     expect(report.overdue.tasks[0].title).toBe("Design");
     expect(report.activity.counts).toMatchObject({ created: 4, completed: 1, deleted: 1, assigned: 3 });
 
+    // --watch: says where the report is and how to fetch it; `jobs artifact` sends it to stdout (not a terminal).
     const html = await runCli(["enqueue", "report", "--board", "web", "--watch"], home);
-    const htmlPath = /complete: (\S+\.html)/.exec(html.stdout)![1]!;
-    const page = readFileSync(htmlPath, "utf8");
+    const [, jobId, name] = /fetch it from any node with: teamwork jobs artifact (\d+) -o (\S+\.html)/.exec(html.stdout)!;
+    const page = (await runCli(["jobs", "artifact", jobId!, name!], home)).stdout;
     expect(page).toMatch(/^<!doctype html>/);
     expect(page).toContain("Board report: web");
     expect(page).not.toMatch(/<script|<link /); // self-contained
 
+    // The one artifact of a job needs no name.
     const md = await runCli(["enqueue", "report", "--board", "web", "--format", "md", "--watch"], home);
     expect(md.exitCode).toBe(0);
-    expect(readFileSync(/complete: (\S+\.md)/.exec(md.stdout)![1]!, "utf8")).toContain("web");
+    const mdJob = /teamwork jobs artifact (\d+) -o/.exec(md.stdout)![1]!;
+    const mdText = await runCli(["jobs", "artifact", mdJob], home);
+    expect(mdText.exitCode, mdText.stderr).toBe(0);
+    expect(mdText.stdout).toContain("# Board report: web");
     const badFormat = await runCli(["enqueue", "report", "--board", "web", "--format", "pdf"], home);
     expect(badFormat.exitCode).toBe(2);
     expect(badFormat.stderr).toMatch(/format must be one of html, md, json/);

@@ -36,4 +36,31 @@ describe("engine ownership", () => {
     expect(refused).toContain("write=finish");
     expect(await t.store.jobs.get(job.id)).toMatchObject({ status: "running", attempts: 2, result: null });
   });
+
+  it("fence: stops the running attempt at once and claims nothing; its writes are refused; resumeAs claims again under the new owner", async () => {
+    t = await startEngine();
+    const first = t.engine.owner;
+    const { job: held } = await t.engine.enqueue({ type: "until-cancelled" });
+    await waitFor(async () => (await t!.engine.get(held.id)).progress === 10 || null, { what: "the attempt under way" });
+
+    t.engine.fence("the lease was lost", 1000);
+    expect(t.logs.some((l) => l.includes("job.fenced") && l.includes(`job=${held.id}`) && l.includes(`owner=${first}`))).toBe(true);
+    // The stopped attempt's finish goes out, and is refused: the job stays as the store has it
+    // (running for the old owner, for rescue to hand back).
+    await waitFor(() => t!.logs.find((l) => l.includes("job.write_refused") && l.includes(`job=${held.id}`)) ?? null, { what: "the stopped attempt's finish refused" });
+    expect(t.engine.runningCount).toBe(0);
+    expect(await t.store.jobs.get(held.id)).toMatchObject({ status: "running", attempts: 1 });
+
+    // While fenced nothing is claimed (inserts still go in): the tick that stored the job, and
+    // one woken after it (the second enqueue's tick comes later still), claim nothing.
+    const { job: waiting } = await t.engine.enqueue({ type: "noop" });
+    t.engine.wake();
+    await t.engine.enqueue({ type: "noop" });
+    expect(await t.store.jobs.get(waiting.id)).toMatchObject({ status: "pending", attempts: 0 });
+
+    t.engine.resumeAs("node-2");
+    expect(t.engine.owner).toBe("node-2");
+    await waitFor(async () => ((await t!.store.jobs.get(waiting.id))?.status === "complete" ? true : null), { what: "the job claimed under the new owner" });
+    expect((await t.store.nodes.list()).length).toBe(0); // the engine alone registers nothing
+  });
 });

@@ -51,6 +51,12 @@ function fakeCtx(opts: { smtpUrl?: string | null; attempt?: number; state?: Json
       ctx.state = copy;
     },
     board: boardPortAt({ kind: "sqlite", path: join(home, "teamwork.db") }),
+    // notify stores no files: any use of them is a bug.
+    files: {
+      maxBytes: 0,
+      upload: () => Promise.reject(new Error("notify reads no uploads")),
+      putArtifact: () => Promise.reject(new Error("notify stores no artifacts")),
+    },
     paths: {
       home,
       reports: join(home, "reports"),

@@ -1,17 +1,14 @@
-// A daemon on PostgreSQL (config `database`): it runs jobs and the board there, says so in
-// `daemon status`, and takes the database for itself: a second daemon on the same database is
-// refused, naming the first, until the first stops or dies.
+// A daemon on PostgreSQL (config `database`): it runs jobs and the board there, and says so in
+// `daemon status`. A second daemon on the same database joins it as another node (more in
+// postgres-nodes.test.ts): it leaves the first one's running jobs alone, and takes them over
+// when the first dies.
 import { randomBytes } from "node:crypto";
-import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DAEMON, startDaemon, tempHome, writeConfig, FIXTURE_JOBS, type TestDaemon } from "../helpers/daemon.js";
+import { startDaemon, tempHome, writeConfig, FIXTURE_JOBS, type TestDaemon } from "../helpers/daemon.js";
 import { runCli } from "../helpers/cli.js";
 import { waitFor } from "../helpers/wait.js";
 import { PG_TEST_URL, POSTGRES_SKIPPED, pgUrlFor } from "../store/factory.js";
-import { DAEMON_EXIT } from "../../src/protocol/daemon-exit.js";
 import { connect } from "../../src/client/connect.js";
 import { isRunning } from "../../src/client/autostart.js";
 import { resolvePaths } from "../../src/config/paths.js";
@@ -42,18 +39,6 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("a daemon on PostgreSQL", () => {
     return d;
   };
 
-  /** A second daemon on another home and the same database: its exit code and log. */
-  const second = async (): Promise<{ code: number | null; log: string }> => {
-    const home = tempHome();
-    writeConfig(home, { jobModules: [FIXTURE_JOBS] });
-    const child = spawn(process.execPath, [DAEMON, "--home", home, "--log-file", join(home, "daemon.log")], {
-      stdio: "ignore",
-      env: { ...process.env, TEAMWORK_DATABASE_URL: url },
-    });
-    const code = await new Promise<number | null>((r) => child.on("exit", r));
-    return { code, log: readFileSync(join(home, "daemon.log"), "utf8") };
-  };
-
   it("runs jobs and keeps the board there; daemon status names the store and the node, never the password", async () => {
     const d = await start();
     const { job } = await d.client.call("jobsEnqueue", { type: "noop" });
@@ -80,37 +65,29 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("a daemon on PostgreSQL", () => {
     for (const text of [status.stdout, status.stderr, json.stdout, d.log()]) expect(text).not.toContain(PASSWORD);
   });
 
-  it("refuses a second daemon on the same database, naming the first; takes it once the first is killed", async () => {
+  it("a second daemon on the same database joins as a node, leaves the first one's running job alone, and takes it over once the first is killed", async () => {
     const first = daemons[0]!;
-    // A job running on the first when it dies.
+    // A job running on the first when the second starts, and when the first dies.
     const { job } = await first.client.call("jobsEnqueue", { type: "until-cancelled" });
     await waitFor(async () => (await first.client.call("jobsGet", { id: job.id })).job.status === "running");
 
-    const refused = await second();
-    expect(refused.code).toBe(DAEMON_EXIT.alreadyRunning);
-    expect(refused.log).toContain("daemon.database_taken");
-    expect(refused.log).toContain(`teamwork daemon pid ${first.pid} on`);
-    expect(refused.log).not.toContain(PASSWORD);
-    // The first one's job was left alone by the refused daemon.
+    const next = await start();
+    const nodes = await next.client.call("nodesList", {});
+    expect(nodes.nodes.map((n) => n.pid).sort()).toEqual([first.pid, next.pid].sort());
+    for (const text of [next.log(), JSON.stringify(nodes)]) expect(text).not.toContain(PASSWORD);
+    // Its start rescued nothing of a live node.
     expect((await first.client.call("jobsGet", { id: job.id })).job).toMatchObject({ status: "running", attempts: 1 });
 
-    // kill -9: the server ends the session, the lock goes with it; a new daemon takes over and
-    // hands the interrupted attempt back to the queue, where it runs again.
+    // kill -9: the server ends the first one's sessions, its lock goes with them; the second
+    // finds the node dead and hands the interrupted attempt back to the queue, where it runs again.
     await first.kill9();
-    const next = await waitFor(
+    const again = await waitFor(
       async () => {
-        try {
-          return await start();
-        } catch {
-          return null; // the server may not have seen the connection close yet
-        }
+        const j = (await next.client.call("jobsGet", { id: job.id })).job;
+        return j.status === "running" && j.attempts === 2 ? j : null;
       },
-      { timeoutMs: 20_000, what: "a daemon taking the database over" },
+      { timeoutMs: 20_000, what: "the job running again on the second daemon" },
     );
-    const again = await waitFor(async () => {
-      const j = (await next.client.call("jobsGet", { id: job.id })).job;
-      return j.status === "running" && j.attempts === 2 ? j : null;
-    });
     expect(again.attempts).toBe(2);
     await next.client.call("jobsCancel", { id: job.id });
     await waitFor(async () => (await next.client.call("jobsGet", { id: job.id })).job.status === "cancelled");

@@ -114,7 +114,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: a daemon whose clock runs 
       workerData: {
         store: fx.location,
         paths: { home: "/nonexistent", reports: "/nonexistent", uploads: "/nonexistent", uploadsTmp: "/nonexistent", thumbs: "/nonexistent", outbox: "/nonexistent" },
-        settings: { smtpUrl: null, mailFrom: "t@example.com", cleanupMaxAgeMs: 86_400_000, digestRecipients: [], digestSendEmpty: false },
+        settings: { smtpUrl: null, mailFrom: "t@example.com", cleanupMaxAgeMs: 86_400_000, digestRecipients: [], digestSendEmpty: false, fileMaxBytes: 32 * 1024 * 1024 },
       },
     });
     await engine.start();

@@ -1,24 +1,30 @@
 // The `thumbnail` handler, called directly with a small fake ctx on a real temp home:
-// real images generated with sharp, real files, real symlinks.
+// real images generated with sharp, real files, real symlinks, and a real store (SQLite in
+// the home) behind ctx.files, with the job running, as a worker has it.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
 import thumbnail from "../../src/jobs/thumbnail.js";
 import { PermanentJobError, type JobContext, type Lookup } from "../../src/jobs/define.js";
 import type { Json } from "../../src/protocol/types.js";
-import { boardPortAt } from "../../src/store/index.js";
+import { boardPortAt, filesPortAt, openStore, type StoreLocation } from "../../src/store/index.js";
+import type { Store } from "../../src/store/types.js";
+import { jobFiles } from "../../src/queue/worker/files.js";
+import { taskEventPolicy } from "../../src/board/task-events.js";
 
 interface FakeCtx extends JobContext {
   progressCalls: { percent: number; message: string | undefined }[];
   logs: string[];
 }
 
+const MAX_BYTES = 32 * 1024 * 1024;
+
 function fakeCtx(home: string): FakeCtx {
   const ctx: FakeCtx = {
-    jobId: 1,
+    jobId,
     attempt: 1,
     signal: new AbortController().signal,
     progressCalls: [],
@@ -33,7 +39,8 @@ function fakeCtx(home: string): FakeCtx {
     async checkpoint(state: Json) {
       ctx.state = state;
     },
-    board: boardPortAt({ kind: "sqlite", path: join(home, "teamwork.db") }),
+    board: boardPortAt(location),
+    files: jobFiles(filesPortAt(location), { jobId, attempt: 1 }, MAX_BYTES),
     paths: {
       home,
       reports: join(home, "reports"),
@@ -57,8 +64,29 @@ function noise(width: number, height: number, channels: 3 | 4 = 3) {
 let home: string;
 let uploads: string;
 let elsewhere: string;
+let location: StoreLocation;
+let store: Store;
+/** The job the handler runs as: running its first attempt, so ctx.files may store its artifacts. */
+let jobId: number;
+
+/** The bytes of the running job's artifact `name`. */
+async function artifact(name: string): Promise<Buffer> {
+  const f = await store.files.get({ jobId }, name);
+  if (!f) throw new Error(`no artifact ${name}`);
+  return (await store.files.readAll(f.id))!.bytes;
+}
+const artifactNames = async () => (await store.files.list({ jobId })).map((f) => f.name);
 const runThumb = (payload: Record<string, unknown>, ctx = fakeCtx(home)) => Promise.resolve().then(() => thumbnail.run(payload, ctx));
 const validate = (payload: unknown) => Promise.resolve().then(() => thumbnail.validate!(payload, lookup));
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    (v) => {
+      throw new Error(`expected a rejection, got ${JSON.stringify(v)}`);
+    },
+    (e: unknown) => e,
+  );
+}
 
 async function permanentFailure(p: Promise<unknown>): Promise<PermanentJobError> {
   const err = await p.then(
@@ -75,6 +103,12 @@ beforeAll(async () => {
   uploads = join(home, "uploads");
   elsewhere = mkdtempSync(join(tmpdir(), "tw-thumb-outside-"));
   mkdirSync(join(uploads, "tmp"), { recursive: true });
+  location = { kind: "sqlite", path: join(home, "teamwork.db") };
+  store = await openStore(location, { durability: "process", taskEvents: taskEventPolicy });
+  const now = Date.now();
+  const [inserted] = (await store.jobs.tick({ now, owner: "test", inserts: [{ type: "thumbnail", payload: {}, runAt: now, priority: 0, maxAttempts: 3, uniqueKey: null }], finishes: [], progress: [], checkpoints: [], logs: [], begins: [], claim: null })).inserted;
+  jobId = inserted!.job.id;
+  await store.jobs.claim({ owner: "test", now, limit: 1, pausedTypes: [], budgets: { any: 1 }, draws: {}, otherTypes: ["any"] });
   await noise(1600, 1200).png().toFile(join(uploads, "photo.png"));
   await noise(1200, 1600).jpeg({ quality: 90 }).toFile(join(uploads, "portrait.jpg"));
   await noise(800, 400, 4).webp().toFile(join(uploads, "wide.webp"));
@@ -97,19 +131,21 @@ beforeAll(async () => {
   symlinkSync(join(uploads, "photo.png"), join(uploads, "alias.png"));
 });
 
-afterAll(() => {
+afterAll(async () => {
+  await store.close();
   rmSync(home, { recursive: true, force: true });
   rmSync(elsewhere, { recursive: true, force: true });
 });
 
 describe("thumbnails of real images", () => {
-  it("PNG 1600×1200 → 256×192 PNG in thumbs/, written via .partial and rename, with real progress stages", async () => {
+  it("PNG 1600×1200 → 256×192 PNG, stored as the job's artifact, with real progress stages", async () => {
     const ctx = fakeCtx(home);
-    const result = await runThumb({ source: "photo.png", uploadId: 7 }, ctx);
-    expect(result).toEqual({ path: join(home, "thumbs", "photo-256.png"), width: 256, height: 192, format: "png" });
-    const meta = await sharp(result.path).metadata();
+    const result = await runThumb({ source: "photo.png" }, ctx);
+    const bytes = await artifact("photo-256.png");
+    expect(result).toEqual({ artifact: "photo-256.png", bytes: bytes.length, width: 256, height: 192, format: "png" });
+    const meta = await sharp(bytes).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(["png", 256, 192]);
-    expect(readdirSync(join(home, "thumbs")).filter((f) => f.endsWith(".partial"))).toEqual([]);
+    expect(existsSync(join(home, "thumbs")), "nothing is written under the home").toBe(false);
     const pcts = ctx.progressCalls.map((c) => c.percent);
     expect(pcts).toEqual([...pcts].sort((a, b) => a - b));
     expect(pcts.at(-1)).toBe(100);
@@ -118,22 +154,22 @@ describe("thumbnails of real images", () => {
 
   it("JPEG in, JPEG out, portrait kept, with a custom maxSize", async () => {
     const result = await runThumb({ source: "portrait.jpg", maxSize: 100 });
-    expect(result).toEqual({ path: join(home, "thumbs", "portrait-100.jpg"), width: 75, height: 100, format: "jpeg" });
-    const meta = await sharp(result.path).metadata();
+    expect(result).toMatchObject({ artifact: "portrait-100.jpg", width: 75, height: 100, format: "jpeg" });
+    const meta = await sharp(await artifact(result.artifact)).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(["jpeg", 75, 100]);
   });
 
   it("WebP in, WebP out (alpha kept)", async () => {
     const result = await runThumb({ source: "wide.webp" });
     expect(result).toMatchObject({ width: 256, height: 128, format: "webp" });
-    const meta = await sharp(result.path).metadata();
+    const meta = await sharp(await artifact(result.artifact)).metadata();
     expect([meta.format, meta.width, meta.height, meta.hasAlpha]).toEqual(["webp", 256, 128, true]);
   });
 
   it("GIF in, PNG out", async () => {
     const result = await runThumb({ source: "anim.gif" });
-    expect(result).toEqual({ path: join(home, "thumbs", "anim-256.png"), width: 256, height: 171, format: "png" });
-    expect((await sharp(result.path).metadata()).format).toBe("png");
+    expect(result).toMatchObject({ artifact: "anim-256.png", width: 256, height: 171, format: "png" });
+    expect((await sharp(await artifact("anim-256.png")).metadata()).format).toBe("png");
   });
 
   it("never enlarges a small image; an absolute path inside uploads is fine", async () => {
@@ -148,7 +184,43 @@ describe("thumbnails of real images", () => {
 
   it("follows a symlink that stays inside the uploads folder", async () => {
     const result = await runThumb({ source: "alias.png", maxSize: 64 });
-    expect(result).toMatchObject({ path: join(home, "thumbs", "alias-64.png"), width: 64, height: 48 });
+    expect(result).toMatchObject({ artifact: "alias-64.png", width: 64, height: 48 });
+  });
+});
+
+describe("an upload kept in the store (uploadId): read through ctx.files, whichever node runs the job", () => {
+  it("reads the upload's bytes from the store, names the thumbnail after its name", async () => {
+    const png = readFileSync(join(uploads, "photo.png"));
+    const a = await store.attachments.create({ taskId: null, name: "Screen shot (2).png", file: { name: "Screen shot (2).png", mediaType: "image/png", bytes: png } }, Date.now());
+    const ctx = fakeCtx(home);
+    const result = await runThumb({ uploadId: a.id, maxSize: 128 }, ctx);
+    expect(result).toMatchObject({ artifact: "Screen_shot__2_-128.png", width: 128, height: 96, format: "png" });
+    expect((await sharp(await artifact(result.artifact)).metadata()).width).toBe(128);
+    expect(ctx.progressCalls.map((c) => c.message).join("\n")).toMatch(/reading upload \d+/);
+  });
+
+  it("an upload that is not in the store: permanent, unless a source path says where its old copy is", async () => {
+    const err = await permanentFailure(runThumb({ uploadId: 99_999 }));
+    expect(err.message).toBe("upload not found: 99999 (no such upload, or its bytes are not kept in the store)");
+    const result = await runThumb({ uploadId: 99_999, source: "anim.gif", maxSize: 32 });
+    expect(result).toMatchObject({ artifact: "anim-32.png", width: 32 });
+  });
+
+  it("a thumbnail larger than the limit is refused, permanently, and nothing is stored", async () => {
+    const png = readFileSync(join(uploads, "photo.png"));
+    const a = await store.attachments.create({ taskId: null, name: "photo.png", file: { name: "photo.png", mediaType: "image/png", bytes: png } }, Date.now());
+    const ctx = fakeCtx(home);
+    ctx.files = jobFiles(filesPortAt(location), { jobId, attempt: 1 }, 1024);
+    const err = await rejection(runThumb({ uploadId: a.id, maxSize: 2048 }, ctx));
+    expect(err).toMatchObject({ permanent: true });
+    expect(String((err as Error).message)).toMatch(/^artifact photo-2048\.png is \d+ bytes \([\d.]+ (KiB|MiB)\); files kept in teamwork's database are limited to 1024 bytes \(1 KiB, fileMaxBytes\); nothing was stored$/);
+    expect(await artifactNames()).not.toContain("photo-2048.png");
+  });
+
+  it("an attempt that is no longer running cannot store its thumbnail", async () => {
+    const ctx = fakeCtx(home);
+    ctx.files = jobFiles(filesPortAt(location), { jobId, attempt: 2 }, MAX_BYTES);
+    await expect(runThumb({ source: "anim.gif", maxSize: 20 }, ctx)).rejects.toThrow(/^artifact anim-20\.png not stored: attempt 2 of job \d+ is no longer running/);
   });
 });
 
@@ -168,7 +240,7 @@ describe("files that cannot be thumbnailed fail permanently, with a clear reason
       const err = await permanentFailure(runThumb({ source }));
       expect(err.message).toMatch(new RegExp(`^image is truncated or corrupt: ${source.replace(".", "\\.")} \\(.*[a-z].*[^:]\\)$`));
     }
-    expect(readdirSync(join(home, "thumbs")).some((f) => f.startsWith("truncated") || f.startsWith("header-only"))).toBe(false);
+    expect((await artifactNames()).some((f) => f.startsWith("truncated") || f.startsWith("header-only"))).toBe(false);
   });
 
   it("a missing file: file not found", async () => {
@@ -196,6 +268,7 @@ describe("the source must stay inside the uploads folder", () => {
       { source: "" },
       { source: 42 },
       {},
+      { maxSize: 64 },
       { source: "a.png", maxSize: 8 },
       { source: "a.png", maxSize: 4096 },
       { source: "a.png", maxSize: 100.5 },
@@ -211,6 +284,8 @@ describe("the source must stay inside the uploads folder", () => {
     await expect(validate({ source: "../x.png" })).rejects.toThrow(/must not contain "\.\."/);
     await expect(validate({ source: "a.png", maxSize: 8 })).rejects.toThrow(/maxSize must be a whole number of pixels from 16 to 2048, got 8/);
     await expect(validate({ source: "photo.png", maxSize: 16, uploadId: 3 })).resolves.toBeUndefined();
+    await expect(validate({ uploadId: 3 })).resolves.toBeUndefined();
+    await expect(validate({})).rejects.toThrow(/needs uploadId \(an upload's id\) or source/);
   });
 
   it("run refuses .., an absolute path elsewhere, and symlinks that lead outside", async () => {
@@ -225,6 +300,6 @@ describe("the source must stay inside the uploads folder", () => {
       const err = await permanentFailure(runThumb({ source }));
       expect(err.message, source).toMatch(message);
     }
-    expect(readdirSync(join(home, "thumbs")).some((f) => f.startsWith("secret") || f.startsWith("escape"))).toBe(false);
+    expect((await artifactNames()).some((f) => f.startsWith("secret") || f.startsWith("escape"))).toBe(false);
   });
 });

@@ -27,7 +27,7 @@ function pool(keepWarm: boolean, idleMs: number) {
       modules: [FIXTURE_JOBS],
       store: { kind: "sqlite", path: join(dir, "teamwork.db") },
       paths: { home: dir, reports: dir, uploads: dir, uploadsTmp: dir, thumbs: dir, outbox: dir },
-      settings: { smtpUrl: null, mailFrom: "t@example.com", cleanupMaxAgeMs: 1000, digestRecipients: [], digestSendEmpty: false },
+      settings: { smtpUrl: null, mailFrom: "t@example.com", cleanupMaxAgeMs: 1000, digestRecipients: [], digestSendEmpty: false, fileMaxBytes: 1024 * 1024 },
     },
     events,
     idleMs,

@@ -135,9 +135,12 @@ describe("process isolation", () => {
     await sharp({ create: { width: 900, height: 600, channels: 3, background: { r: 10, g: 200, b: 90 } } }).png().toFile(src);
     const job = await ended((await enqueue("thumbnail", { source: "isolation-photo.png", maxSize: 64 })).id);
     expect(job.status, JSON.stringify(job)).toBe("complete");
-    const result = job.result as { path: string; width: number; height: number };
+    const result = job.result as { artifact: string; width: number; height: number };
     expect([result.width, result.height]).toEqual([64, 43]);
-    expect((await sharp(result.path).metadata()).width).toBe(64);
+    const dl = await d.client.download("jobsArtifact", { id: job.id, name: result.artifact });
+    const chunks: Buffer[] = [];
+    for await (const c of dl.body) chunks.push(c as Buffer);
+    expect((await sharp(Buffer.concat(chunks)).metadata()).width).toBe(64);
     // sharp's native library was loaded by a worker process (warm until it retires), not by the daemon.
     const loadedVips = (pid: number) => readFileSync(`/proc/${pid}/maps`, "utf8").includes("libvips");
     expect(childrenOf(d.pid).some((c) => c.cmdline.includes("worker/process.js") && loadedVips(c.pid))).toBe(true);

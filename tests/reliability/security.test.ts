@@ -15,7 +15,8 @@
 //   the password (plain and base64) into its own error replies.
 
 import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, sep } from "node:path";
@@ -26,6 +27,7 @@ import { FIXTURE_JOBS, startDaemon, tempHome, writeConfig, type TestDaemon } fro
 import { waitFor } from "../helpers/wait.js";
 import { allJobs } from "../helpers/jobs.js";
 import type { Job } from "../../src/protocol/types.js";
+import { ARTIFACT_NAME } from "../../src/protocol/files.js";
 import { homeLockKey } from "../../src/config/paths.js";
 import type { StreamEvent } from "../../src/protocol/events.js";
 import { cleanupAfterEach, finished, httpRequest, killDaemonsFor, spawnDaemon, within } from "./support.js";
@@ -279,7 +281,7 @@ describe("network exposure", () => {
 });
 
 describe("files stay in their folders", () => {
-  it("stores uploads under <home>/uploads with a safe name, whatever the source's name or path", async () => {
+  it("keeps uploads in the database, writing no file anywhere, whatever the source's name or path; thumbnails get safe names", async () => {
     // A sandbox holding both the home and the sources, to see that nothing lands beside the home.
     const sandbox = mkdtempSync(join(tmpdir(), "tw-sandbox-"));
     cleanups.push(() => rmSync(sandbox, { recursive: true, force: true }));
@@ -300,26 +302,24 @@ describe("files stay in their folders", () => {
       `${join(src, "a", "b")}/../../evil.png`, // `..` segments, through the API as given
       join(src, "a", "b", "link-to-evil.png"), // a symlink
     ];
-    const uploadsDir = realpathSync(daemon.paths.uploads);
+    const sha = createHash("sha256").update(png).digest("hex");
+    const homeBefore = tree(home).filter((p) => p.startsWith(`uploads`) || p.startsWith("thumbs"));
     const problems: string[] = [];
     for (const source of sources) {
       const { upload } = await daemon.client.call("uploadsAdd", { path: source });
-      const stored = realpathSync(upload.path);
-      const rel = relative(uploadsDir, stored);
-      if (rel.includes(sep) || rel.startsWith("..")) problems.push(`${JSON.stringify(source)} stored at ${upload.path}`);
-      if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(rel)) problems.push(`${JSON.stringify(source)} stored under an unsafe name ${JSON.stringify(rel)}`);
-      if (!readFileSync(stored).equals(png)) problems.push(`${JSON.stringify(source)}: the stored copy differs`);
+      if (upload.path !== null) problems.push(`${JSON.stringify(source)} stored as a file at ${upload.path}`);
+      if (upload.file?.sha256 !== sha) problems.push(`${JSON.stringify(source)}: the stored bytes differ`);
     }
     // The CLI resolves a relative path with `..` itself; the result must be the same.
     const cli = spawnSync(process.execPath, [BIN, "--home", home, "upload", "a/b/../../evil.png", "--json"], { cwd: src, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
     expect(cli.status, cli.stderr).toBe(0);
-    const cliPath = (JSON.parse(cli.stdout) as { upload: { path: string } }).upload.path;
-    expect(dirname(realpathSync(cliPath))).toBe(uploadsDir);
+    const cliUpload = (JSON.parse(cli.stdout) as { upload: { name: string; path: string | null; file: { sha256: string } } }).upload;
+    expect([cliUpload.name, cliUpload.path, cliUpload.file.sha256]).toEqual(["evil.png", null, sha]);
 
     const after = tree(sandbox).filter((p) => !p.startsWith(`home${sep}`) && p !== "home");
     expect(after).toEqual(before);
     expect(problems).toEqual([]);
-    // Every upload got its thumbnail job, and all of them completed inside <home>/thumbs.
+    // Every upload got its thumbnail job, and all of them completed with an artifact of a safe name.
     await waitFor(async () => {
       const s = await daemon.client.call("daemonStatus", {});
       return s.counts.jobs.pending === 0 && s.counts.jobs.running === 0;
@@ -328,8 +328,9 @@ describe("files stay in their folders", () => {
     expect(thumbs.length).toBe(sources.length + 1);
     for (const j of thumbs) {
       expect(j.status, `${j.id}: ${j.error}`).toBe("complete");
-      expect(dirname((j.result as { path: string }).path)).toBe(daemon.paths.thumbs);
+      expect((j.result as { artifact: string }).artifact).toMatch(ARTIFACT_NAME);
     }
+    expect(tree(home).filter((p) => p.startsWith(`uploads`) || p.startsWith("thumbs")), "files under the home").toEqual(homeBefore);
   }, 60_000);
 
   it("refuses or permanently fails a thumbnail whose source leaves the uploads folder", async () => {
@@ -371,7 +372,7 @@ describe("files stay in their folders", () => {
     expect(readdirSync(daemon.paths.thumbs)).toEqual([]);
   }, 30_000);
 
-  it("writes reports only into <home>/reports; board names cannot climb out", async () => {
+  it("stores reports as artifacts with safe names, writing no file; board names cannot climb out", async () => {
     d = await startDaemon();
     const daemon = d;
     await daemon.client.call("boardsAdd", { name: "web" });
@@ -390,9 +391,10 @@ describe("files stay in their folders", () => {
     const { job } = await daemon.client.call("jobsEnqueue", { type: "report", payload: { board: "web", format: "html" } });
     const done = await finished(daemon.client, job.id);
     expect(done.status).toBe("complete");
-    const path = (done.result as { path: string }).path;
-    expect(dirname(realpathSync(path))).toBe(realpathSync(daemon.paths.reports));
-    expect(existsSync(path)).toBe(true);
+    const artifact = (done.result as { artifact: string }).artifact;
+    expect(artifact).toMatch(new RegExp(`^web-\\d{8}-\\d{6}-job${job.id}\\.html$`));
+    expect(artifact).toMatch(ARTIFACT_NAME);
+    expect(readdirSync(daemon.paths.reports)).toEqual([]);
   });
 });
 

@@ -8,6 +8,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { POSTGRES_SKIPPED, postgresFactory, sqliteFactory, type StoreFixture } from "./factory.js";
 import type { ClaimLimits, Finish, NewJob, Store, TickBatch } from "../../src/store/types.js";
+import { asNodes } from "./suite.js";
 
 const T0 = Date.parse("2026-07-01T08:00:00Z");
 const TYPES = ["a", "b", "c"];
@@ -133,6 +134,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("jobs store: SQLite and PostgreSQL an
       const lite = await sqliteFactory.create();
       const pg = await postgresFactory.create();
       fixtures.push(lite, pg);
+      for (const f of [lite, pg]) await asNodes(f.store, ...OWNERS);
       const next = steps(seed);
       const known = new Map<number, { attempt: number; owner: string }>();
       let clock = T0;

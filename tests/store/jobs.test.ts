@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { STORE_FACTORIES, type StoreFixture } from "./factory.js";
 import type { ClaimLimits, Finish, JobRecord, NewJob, Store, TickBatch } from "../../src/store/types.js";
 import { StoreError } from "../../src/store/errors.js";
+import { asNodes } from "./suite.js";
 
 const T0 = Date.parse("2026-06-01T12:00:00Z");
 const CLAIM_WORKER = fileURLToPath(new URL("../fixtures/store/claim-worker.mjs", import.meta.url));
@@ -44,6 +45,8 @@ for (const factory of STORE_FACTORIES) {
     beforeEach(async () => {
       f = await factory.create();
       store = f.store;
+      // The owners these tests claim for (P1-P3: the claim worker processes).
+      await asNodes(store, "A", "B", "C", "D", "P1", "P2", "P3");
     });
     afterEach(async () => {
       await f.cleanup();

@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import pg from "pg";
 import { POSTGRES_SKIPPED, postgresFactory, sqliteFactory, type StoreFixture } from "./factory.js";
-import { newJob, T0 } from "./suite.js";
+import { asNodes, newJob, T0 } from "./suite.js";
 import type { ClaimLimits, EventCursor, JobEventStore, Store, StoredJobEvent, TickBatch } from "../../src/store/types.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -64,6 +64,8 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: store events", () => {
     if (f.location.kind !== "postgres") throw new Error("unreachable");
     raw = new pg.Client({ connectionString: f.location.url });
     await raw.connect();
+    // A shared store claims only for a live node.
+    await asNodes(store, "A");
   });
   afterEach(async () => {
     await raw.end().catch(() => {});

@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import pg from "pg";
 import { POSTGRES_SKIPPED, postgresFactory, type StoreFixture } from "./factory.js";
-import { newJob, T0 } from "./suite.js";
+import { asNodes, newJob, T0 } from "./suite.js";
 import type { ClaimLimits, Store, TickBatch } from "../../src/store/types.js";
 
 const anyJobs = (n: number): ClaimLimits => ({ limit: n, pausedTypes: [], budgets: { any: n }, draws: {}, otherTypes: ["any"] });
@@ -40,6 +40,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: the job queue's own behavi
   beforeEach(async () => {
     f = await postgresFactory.create();
     store = f.store;
+    await asNodes(store, "A", "X");
     if (f.location.kind !== "postgres") throw new Error("unreachable");
     raw = new pg.Client({ connectionString: f.location.url });
     await raw.connect();

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, it } from "vitest";
 import { POSTGRES_SKIPPED, STORE_FACTORIES, type StoreFactory, type StoreFixture } from "./factory.js";
 import { StoreError, type StoreErrorKind } from "../../src/store/errors.js";
 import { TeamworkError, type ErrorCode } from "../../src/lib/errors.js";
-import type { NewJob, NewTask } from "../../src/store/types.js";
+import type { NewJob, NewTask, NodeSession, Store } from "../../src/store/types.js";
 
 /** A fixed start for stored times, so that assertions can name exact instants. */
 export const T0 = Date.parse("2026-05-04T09:00:00Z");
@@ -86,4 +86,17 @@ export async function teamworkError(p: Promise<unknown>, code: ErrorCode): Promi
   const err = await rejection(p);
   if (!(err instanceof TeamworkError) || err.code !== code) throw new Error(`expected a TeamworkError ${code}, got ${String(err)}`, { cause: err });
   return err;
+}
+
+/** A lease long enough for any test: a node registered with it never lapses during one. */
+export const TEST_LEASE_MS = 600_000;
+
+/**
+ * Registers each id as a node of the store (its handles share it), with TEST_LEASE_MS: a store
+ * shared by nodes (PostgreSQL) claims only for a live node. The sessions close with the store.
+ */
+export async function asNodes(store: Store, ...ids: string[]): Promise<NodeSession[]> {
+  const out: NodeSession[] = [];
+  for (const id of ids) out.push(await store.nodes.register({ id, host: "test-host", pid: process.pid }, TEST_LEASE_MS));
+  return out;
 }

@@ -8,7 +8,8 @@
 import type { Json } from "../../protocol/types.js";
 import type { JobContext } from "../../jobs/define.js";
 import { loadRegistry } from "../registry.js";
-import { boardPortAt } from "../../store/index.js";
+import { boardPortAt, filesPortAt } from "../../store/index.js";
+import { jobFiles } from "./files.js";
 import type { FromWorker, StartMessage, ToWorker, WorkerData } from "./protocol.js";
 import { depthOf, MAX_JSON_DEPTH } from "../../protocol/validate.js";
 import { MAX_RESULT_BYTES, resultTooLarge } from "../../protocol/routes.js";
@@ -26,6 +27,8 @@ export function startRunner(data: WorkerData, post: (m: FromWorker) => void): (m
   let checkpointSeq = 0;
   /** One port for every job this worker runs: its connection is opened once, on first use. */
   const board = boardPortAt(data.store);
+  /** Likewise for the files kept in the store (ctx.files). */
+  const files = filesPortAt(data.store);
 
   const registryReady = loadRegistry(data.modules).then(
     (r) => {
@@ -90,6 +93,7 @@ export function startRunner(data: WorkerData, post: (m: FromWorker) => void): (m
         post({ t: "log", jobId, attempt, message: String(message).slice(0, 4000) });
       },
       board,
+      files: jobFiles(files, { jobId, attempt }, data.settings.fileMaxBytes),
       paths: data.paths,
       settings: data.settings,
       state: msg.state,

@@ -56,7 +56,7 @@ const timestamptz = pg.types.getTypeParser(pg.types.builtins.TIMESTAMPTZ);
  * Values as the store speaks them: timestamptz as epoch ms (the Store's times), bigint ids and
  * counts as numbers (ids stay far below 2^53), json parsed. Per pool, never process-wide.
  */
-const TYPES: pg.CustomTypesConfig = {
+export const TYPES: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: "text" | "binary") => {
     if (oid === pg.types.builtins.TIMESTAMPTZ) return (v: string) => (timestamptz(v) as Date).getTime();
     if (oid === pg.types.builtins.INT8) return (v: string) => Number(v);
@@ -97,8 +97,10 @@ export function createPool(url: string, opts: { durability: Durability; max: num
     idleTimeoutMillis: 10_000,
     allowExitOnIdle: opts.allowExitOnIdle ?? false,
     lock_timeout: LOCK_TIMEOUT_MS,
-    // A transaction is never held open across anything but its own statements.
-    idle_in_transaction_session_timeout: 60_000,
+    // A transaction is never held open across anything but its own statements. One left open
+    // by a frozen daemon holds its rows (and its node's, against rescue) until the server ends
+    // it: within 5 s, as rescue's budget needs (SCALE-OUT.md §9.2).
+    idle_in_transaction_session_timeout: 5_000,
     application_name: "teamwork",
     options: options.join(" "),
     types: TYPES,

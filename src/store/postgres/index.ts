@@ -5,15 +5,16 @@
 import type pg from "pg";
 import type { Store, StoreOptions } from "../types.js";
 import { createPool, targetOf } from "./connect.js";
-import { holdDaemonLock } from "./daemon-lock.js";
 import { guarded, pgFailure, type GuardContext } from "./errors.js";
 import { migrate } from "./migrate.js";
 import { pgBoards } from "./boards.js";
 import { pgTaskEvents, pgTasks } from "./tasks.js";
 import { pgMeta, pgSchedules } from "./schedules.js";
 import { pgAttachments } from "./attachments.js";
+import { pgFiles } from "./files.js";
 import { pgJobs } from "./jobs.js";
 import { pgEvents, withEventHints, type PgEvents } from "./events.js";
+import { pgNodes } from "./nodes.js";
 
 export { redactUrl } from "./connect.js";
 
@@ -44,24 +45,18 @@ export async function openPostgresStore(url: string, opts: StoreOptions): Promis
   }
   let closed = false;
   const ctx: GuardContext = { target, closed: () => closed };
-  let daemonLock: { release(): Promise<void> } | undefined;
+  const { closeAll: closeNodeSessions, ...nodes } = pgNodes(pool, url, target);
   const store = storeOn(pool, opts, ctx, events, async () => {
     if (closed) return;
     closed = true;
     events.signal.close();
-    await daemonLock?.release();
+    await closeNodeSessions();
     await pool.end();
   });
-  return {
-    ...store,
-    where: `postgres://${target.where}`,
-    async serveAsDaemon(who) {
-      daemonLock ??= await holdDaemonLock(url, target, who);
-    },
-  };
+  return { ...store, nodes: guarded(nodes, ctx), where: `postgres://${target.where}` };
 }
 
-function storeOn(pool: pg.Pool, opts: StoreOptions, ctx: GuardContext, events: PgEvents, close: () => Promise<void>): Omit<Store, "where" | "serveAsDaemon"> {
+function storeOn(pool: pg.Pool, opts: StoreOptions, ctx: GuardContext, events: PgEvents, close: () => Promise<void>): Omit<Store, "where" | "nodes"> {
   return {
     boards: guarded(pgBoards(pool), ctx),
     tasks: guarded(pgTasks(pool, opts.taskEvents), ctx),
@@ -70,6 +65,7 @@ function storeOn(pool: pg.Pool, opts: StoreOptions, ctx: GuardContext, events: P
     schedules: guarded(pgSchedules(pool), ctx),
     meta: guarded(pgMeta(pool), ctx),
     attachments: guarded(pgAttachments(pool), ctx),
+    files: guarded(pgFiles(pool, ctx.target), ctx),
     // Only the reads are guarded: parse, compare and onWrite are synchronous and touch no connection.
     events: { ...events.events, ...guarded({ head: events.events.head, read: events.events.read }, ctx) },
     close,

@@ -385,6 +385,19 @@ function statementsOf(b: TickBatch, finishes: Prepared[]): number {
   return n;
 }
 
+/**
+ * What rescue writes over a running job whose owner is gone (a dead daemon run or node):
+ * pending again, its attempt counted as interrupted (and one more allowed: an interruption is
+ * not the job's failure), those handed to a worker ahead of their turn too (they may have
+ * begun). `at` is the parameter with the time (epoch ms). Shared by rescue and nodes.ts.
+ */
+export const RESCUED = (at: string) => `status = 'pending', slot = NULL, owner = NULL, max_attempts = greatest(max_attempts, attempts + 1),
+  errors = json_append(errors, json_build_object('attempt', attempts, 'message',
+    CASE WHEN started_at IS NULL
+      THEN 'interrupted: the daemon stopped while this attempt was handed to its worker (it may have begun)'
+      ELSE 'interrupted: the daemon stopped while this attempt was running' END,
+    'permanent', false, 'at', ${at}::float8))`;
+
 /** Milliseconds between two timestamptz expressions, as a double. */
 const msBetween = (a: string, b: string) => `(extract(epoch FROM (${a} - ${b})) * 1000)::float8`;
 
@@ -547,16 +560,7 @@ export function pgJobs(pool: pg.Pool): JobStore {
       // those handed to a worker ahead of their turn too (they may have begun): every attempt
       // number stands for one execution at most. A running job of a live owner is its own.
       // A zombie's later write of that attempt meets this row changed and is refused (fence).
-      const r = await pool.query(
-        `UPDATE jobs SET status = 'pending', slot = NULL, owner = NULL, max_attempts = greatest(max_attempts, attempts + 1),
-           errors = json_append(errors, json_build_object('attempt', attempts, 'message',
-             CASE WHEN started_at IS NULL
-               THEN 'interrupted: the daemon stopped while this attempt was handed to its worker (it may have begun)'
-               ELSE 'interrupted: the daemon stopped while this attempt was running' END,
-             'permanent', false, 'at', $1::float8))
-         WHERE status = 'running' AND (owner IS NULL OR owner <> ALL ($2::text[]))`,
-        [now, liveOwners],
-      );
+      const r = await pool.query(`UPDATE jobs SET ${RESCUED("$1")} WHERE status = 'running' AND (owner IS NULL OR owner <> ALL ($2::text[]))`, [now, liveOwners]);
       return { interrupted: r.rowCount ?? 0 };
     },
   };

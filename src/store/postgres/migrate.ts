@@ -1,5 +1,6 @@
 // Numbered migrations for PostgreSQL (migrations/NNN_name.sql), applied in order, each
-// recorded in schema_migrations. Several daemons may start at once against one database:
+// recorded in schema_migrations; one whose number is below the latest applied but that was
+// never applied (a gap filled later) is applied too. Several daemons may start at once against one database:
 // the migration runs in one transaction under a transaction-level advisory lock, so one of
 // them migrates and the others, once it commits, find nothing left to do. A database whose
 // schema is newer than this build knows is refused (too_new) and left untouched.
@@ -16,8 +17,8 @@ export const LOCK_NAMESPACE = 4243;
 export const MIGRATE_LOCK = 0;
 /** Held by every transaction that inserts task events, until it commits (tasks.ts). */
 export const TASK_EVENTS_LOCK = 1;
-/** Held by the one daemon serving the database, on a connection of its own, for its life (daemon-lock.ts). */
-export const DAEMON_LOCK = 2;
+// 2 was the one-daemon lock of the versions before nodes; keys from 16 on are nodes' (nodes.ts,
+// migration 003: nodes_lock_key_seq).
 
 export interface Migration {
   version: number;
@@ -34,10 +35,14 @@ export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
 
 /** The schema's version: 0 for a database teamwork never wrote. */
 export async function schemaVersion(c: pg.ClientBase): Promise<number> {
+  return Math.max(0, ...(await appliedVersions(c)));
+}
+
+/** The migrations a database has had (none for a database teamwork never wrote). */
+async function appliedVersions(c: pg.ClientBase): Promise<Set<number>> {
   const present = await c.query<{ present: boolean }>("SELECT to_regclass('schema_migrations') IS NOT NULL AS present");
-  if (!present.rows[0]!.present) return 0;
-  const v = await c.query<{ version: number | null }>("SELECT max(version) AS version FROM schema_migrations");
-  return v.rows[0]!.version ?? 0;
+  if (!present.rows[0]!.present) return new Set();
+  return new Set((await c.query<{ version: number }>("SELECT version FROM schema_migrations")).rows.map((r) => r.version));
 }
 
 function refuseNewer(current: number, migrations: Migration[]): void {
@@ -53,9 +58,9 @@ export async function migrate(pool: pg.Pool, migrations = loadMigrations()): Pro
   let broken: Error | undefined;
   try {
     // Up to date (the usual case): no lock taken, nothing written.
-    const seen = await schemaVersion(c);
-    refuseNewer(seen, migrations);
-    if (seen === (migrations.at(-1)?.version ?? 0)) return [];
+    const seen = await appliedVersions(c);
+    refuseNewer(Math.max(0, ...seen), migrations);
+    if (migrations.every((m) => seen.has(m.version))) return [];
     await c.query("BEGIN");
     try {
       // Another daemon migrating holds this until it commits: wait for it (longer than a
@@ -65,11 +70,14 @@ export async function migrate(pool: pg.Pool, migrations = loadMigrations()): Pro
       await c.query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
       );
-      const current = await schemaVersion(c);
-      refuseNewer(current, migrations);
+      const done = await appliedVersions(c);
+      refuseNewer(Math.max(0, ...done), migrations);
       const applied: number[] = [];
+      // Every migration not applied yet, in order, a gap's too: numbers are handed out to work
+      // that lands in any order (a database may have had 004 before 003 existed), so the test
+      // is "not applied", never "above the highest applied".
       for (const m of migrations) {
-        if (m.version <= current) continue;
+        if (done.has(m.version)) continue;
         await c.query(m.sql);
         await c.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [m.version, m.name]);
         applied.push(m.version);

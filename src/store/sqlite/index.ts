@@ -6,6 +6,8 @@ import { sqliteTaskEvents, sqliteTasks } from "./tasks.js";
 import { sqliteJobs } from "./jobs.js";
 import { sqliteMeta, sqliteSchedules } from "./schedules.js";
 import { sqliteAttachments } from "./attachments.js";
+import { sqliteNodes } from "./nodes.js";
+import { sqliteFiles } from "./files.js";
 
 /**
  * The SQLite store. Every error it gives, opening included, is a StoreError where SQLite
@@ -24,18 +26,20 @@ export async function openSqliteStore(path: string, opts: StoreOptions): Promise
 
 /** Prepares every statement (which reads the schema: a damaged one fails here, at open). */
 function storeOn(db: Db, opts: StoreOptions, where: string): Store {
+  const jobs = guarded(sqliteJobs(db));
   return {
     boards: guarded(sqliteBoards(db)),
     tasks: guarded(sqliteTasks(db, opts.taskEvents)),
     taskEvents: guarded(sqliteTaskEvents(db)),
-    jobs: guarded(sqliteJobs(db)),
+    jobs,
     schedules: guarded(sqliteSchedules(db)),
     meta: guarded(sqliteMeta(db)),
     attachments: guarded(sqliteAttachments(db)),
+    nodes: guarded(sqliteNodes(db, jobs)),
+    files: guarded(sqliteFiles(db)),
     // One daemon per SQLite database: its bus is the source of its event streams.
     events: null,
     where,
-    async serveAsDaemon() {},
     async close() {
       if (db.open) db.close();
     },
