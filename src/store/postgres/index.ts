@@ -13,6 +13,7 @@ import { pgMeta, pgSchedules } from "./schedules.js";
 import { pgAttachments } from "./attachments.js";
 import { pgFiles } from "./files.js";
 import { pgJobs } from "./jobs.js";
+import { pgEvents, withEventHints, type PgEvents } from "./events.js";
 import { pgNodes } from "./nodes.js";
 
 export { redactUrl } from "./connect.js";
@@ -35,28 +36,38 @@ export async function openPostgresStore(url: string, opts: StoreOptions): Promis
     await pool.end().catch(() => {});
     throw pgFailure(err, target);
   }
+  let events: PgEvents;
+  try {
+    events = await pgEvents(pool, url);
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw pgFailure(err, target);
+  }
   let closed = false;
   const ctx: GuardContext = { target, closed: () => closed };
   const { closeAll: closeNodeSessions, ...nodes } = pgNodes(pool, url, target);
-  const store = storeOn(pool, opts, ctx, async () => {
+  const store = storeOn(pool, opts, ctx, events, async () => {
     if (closed) return;
     closed = true;
+    events.signal.close();
     await closeNodeSessions();
     await pool.end();
   });
   return { ...store, nodes: guarded(nodes, ctx), where: `postgres://${target.where}` };
 }
 
-function storeOn(pool: pg.Pool, opts: StoreOptions, ctx: GuardContext, close: () => Promise<void>): Omit<Store, "where" | "nodes"> {
+function storeOn(pool: pg.Pool, opts: StoreOptions, ctx: GuardContext, events: PgEvents, close: () => Promise<void>): Omit<Store, "where" | "nodes"> {
   return {
     boards: guarded(pgBoards(pool), ctx),
     tasks: guarded(pgTasks(pool, opts.taskEvents), ctx),
     taskEvents: guarded(pgTaskEvents(pool), ctx),
-    jobs: guarded(pgJobs(pool), ctx),
+    jobs: guarded(withEventHints(pgJobs(pool), events.signal, events.prune), ctx),
     schedules: guarded(pgSchedules(pool), ctx),
     meta: guarded(pgMeta(pool), ctx),
     attachments: guarded(pgAttachments(pool), ctx),
     files: guarded(pgFiles(pool, ctx.target), ctx),
+    // Only the reads are guarded: parse, compare and onWrite are synchronous and touch no connection.
+    events: { ...events.events, ...guarded({ head: events.events.head, read: events.events.read }, ctx) },
     close,
   };
 }
