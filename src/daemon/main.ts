@@ -260,7 +260,9 @@ async function serve(paths: Paths, config: Config): Promise<number> {
   if (!warm) log.warn("daemon.warm_worker_late", { waitedMs: 1000 });
   // The socket opens last, once the engine and the scheduler have loaded what they saved (the
   // queue's pause, the schedules): a request answered before would see the defaults, and a
-  // change it made (a resume) would be undone by the saved state loaded after it.
+  // change it made (a resume) would be undone by the saved state loaded after it. The engine's
+  // start includes its first prune (on a damaged database that is where the start fails, as
+  // it must); it is quick unless much aged out while no daemon ran.
   await housekeeping.start();
   await engine.start();
   await scheduler.start();

@@ -210,12 +210,8 @@ export class Engine {
     this.runTimesSavedAt = this.opts.clock.now();
     this.logIsolation();
     this.setConcurrency(this.opts.config.concurrency);
-    // The first prune does not hold start() up: the daemon answers once start() has returned
-    // (daemon/main.ts), and pruning what aged out while it was down may take long (the store
-    // allows a prune minutes) or fail; a failure is logged and the prune runs again later.
-    void this.pruneOnce()
-      .catch((err: Error) => this.opts.log.error("jobs.prune_failed", { error: err }))
-      .finally(() => this.accepting && this.schedulePrune());
+    await this.pruneOnce();
+    this.schedulePrune();
     this.scheduleTick();
   }
 
