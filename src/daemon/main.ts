@@ -258,6 +258,14 @@ async function serve(paths: Paths, config: Config): Promise<number> {
   // is ready (or after a second, whatever happens), so even the first job meets a worker.
   const warm = await engine.warmUp(1000);
   if (!warm) log.warn("daemon.warm_worker_late", { waitedMs: 1000 });
+  // The socket opens last, once the engine and the scheduler have loaded what they saved (the
+  // queue's pause, the schedules): a request answered before would see the defaults, and a
+  // change it made (a resume) would be undone by the saved state loaded after it. The engine's
+  // start includes its first prune (on a damaged database that is where the start fails, as
+  // it must); it is quick unless much aged out while no daemon ran.
+  await housekeeping.start();
+  await engine.start();
+  await scheduler.start();
   const oldMask = process.umask(0o177); // the socket is created 0600
   try {
     await new Promise<void>((resolve, reject) => {
@@ -268,9 +276,6 @@ async function serve(paths: Paths, config: Config): Promise<number> {
     process.umask(oldMask);
   }
   chmodSync(paths.socket, 0o600);
-  await housekeeping.start();
-  await engine.start();
-  await scheduler.start();
   log.info("daemon.started", { pid: process.pid, version: VERSION, home: paths.home, socket: paths.socket, concurrency: config.concurrency, durability: config.durability, jobTypes: [...registry.types.keys()].join(",") || "none" });
 
   const shutdown = (reason: string): Promise<void> => {

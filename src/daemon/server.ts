@@ -193,8 +193,9 @@ function readBody(req: IncomingMessage): Promise<unknown> {
  * The store said no (locked by another process, disk full, damaged): that is not a bug in the
  * request or in us, and nothing was stored; protocol/errors.ts says what each kind answers.
  */
-function storeFault(err: unknown): unknown {
-  return err instanceof StoreError ? storeFailure(err) : err;
+function storeFault(err: unknown, read: boolean): unknown {
+  // `read`: a GET asked for nothing to change, so a write's unknown outcome is not its concern.
+  return err instanceof StoreError ? storeFailure(err, { read }) : err;
 }
 
 function readQuery(url: URL): Record<string, string> {
@@ -208,8 +209,8 @@ function readQuery(url: URL): Record<string, string> {
 }
 
 /** An error as the API answers it: its status and JSON body; logged once here. */
-function errorReply(err: unknown, log: Logger, where: Record<string, unknown>): { status: number; body: ErrorBody } {
-  err = storeFault(err);
+function errorReply(err: unknown, log: Logger, where: Record<string, unknown>, read = false): { status: number; body: ErrorBody } {
+  err = storeFault(err, read);
   if (err instanceof TeamworkError) {
     const status = HTTP_STATUS[err.code];
     log.warn("request.rejected", { ...where, status, error: err.message });
@@ -288,7 +289,7 @@ export function createApiServer(opts: {
   };
 
   const sendError = (req: IncomingMessage, res: ServerResponse, err: unknown, extraHeaders: Record<string, string> = {}) => {
-    const { status, body } = errorReply(err, log, { method: req.method, path: req.url });
+    const { status, body } = errorReply(err, log, { method: req.method, path: req.url }, req.method === "GET");
     for (const [k, v] of Object.entries(extraHeaders)) res.setHeader(k, v);
     // The body may not have been read (413, 404 before reading): discard it, so its bytes are
     // not taken for a next request, and close rather than reuse the connection.
@@ -491,8 +492,8 @@ export function createApiServer(opts: {
       quietSince = performance.now();
       if (!idleTimer) waitIdle(limits.rpcIdleMs);
     };
-    const fail = (id: unknown, err: unknown) => {
-      const { status, body } = errorReply(err, log, { rpc: true });
+    const fail = (id: unknown, err: unknown, read = false) => {
+      const { status, body } = errorReply(err, log, { rpc: true }, read);
       reply({ id: typeof id === "number" || typeof id === "string" ? id : null, status, body });
     };
     const refuse = (err: TeamworkError) => {
@@ -533,7 +534,7 @@ export function createApiServer(opts: {
           const r = await invoke(call as JsonRoute, (input ?? {}) as Record<string, unknown>);
           reply(r.contentType ? { id, status: r.status, contentType: r.contentType, body: String(r.body) } : { id, status: r.status, body: r.body });
         } catch (err) {
-          fail(id, err);
+          fail(id, err, typeof call === "string" && Object.hasOwn(routes, call) && routes[call as RouteName].method === "GET");
         } finally {
           inFlight--;
           if (isHeavy) heavyInFlight--;

@@ -12,6 +12,7 @@ export type ErrorCode =
   | "version_mismatch"
   | "schema_too_new" // the database was written by a newer teamwork
   | "unavailable" // 503: shutting down, store failing
+  | "database_unreachable" // 503: the database cannot be reached (its network or server is down); exit 3
   | "internal" // 500: a bug
   // Client only (never sent by the daemon): what waiting on a job can end in.
   | "job_failed" // the job ended failed or cancelled
@@ -33,6 +34,7 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   daemon_unreachable: 503,
   schema_too_new: 500,
   unavailable: 503,
+  database_unreachable: 503,
   internal: 500,
   job_failed: 500,
   timeout: 408,

@@ -31,6 +31,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case "not_found":
       return EXIT.notFound;
     case "daemon_unreachable":
+    case "database_unreachable":
       return EXIT.unreachable;
     case "schema_too_new":
       return EXIT.schemaTooNew;
@@ -53,7 +54,7 @@ export function errorCodeForStatus(status: number): ErrorCode {
 }
 
 /** The kinds of StoreError (store/errors.ts says what each means). */
-export type StoreFailureKind = "unavailable" | "busy" | "full" | "corrupt" | "readonly" | "too_new";
+export type StoreFailureKind = "unavailable" | "busy" | "full" | "corrupt" | "readonly" | "too_new" | "unreachable";
 
 const TRY_AGAIN = "try again once the cause is gone; see `teamwork daemon logs`";
 
@@ -81,10 +82,28 @@ export const STORE_FAILURES: Record<StoreFailureKind, { code: ErrorCode; daemonE
     says: null,
     hint: "upgrade teamwork, or point --home at another folder; the database was left untouched",
   },
+  // ---- database unreachable (PostgreSQL robustness)
+  unreachable: {
+    code: "database_unreachable",
+    daemonExit: DAEMON_EXIT.failed,
+    says: "database unreachable",
+    hint: "check the database server and the network to it, then try again; see `teamwork daemon logs`",
+  },
+  // ---- end database unreachable
 };
 
-/** A StoreError as a client sees it. */
-export function storeFailure(err: { kind: StoreFailureKind; reason: string }): TeamworkError {
+/** What a client is told when a write's outcome is not known (its commit was sent, and never answered). */
+export const OUTCOME_UNKNOWN_HINT = "the database did not answer a commit: the change asked for may or may not have been made; check before repeating it";
+
+/**
+ * A StoreError as a client sees it. `unreachable`: "database unreachable: <server>: <reason>",
+ * and, for a write whose outcome is not known (`read` false), a hint that says so.
+ */
+export function storeFailure(err: { kind: StoreFailureKind; reason: string; outcome?: "none" | "unknown" }, opts: { read?: boolean } = {}): TeamworkError {
   const f = STORE_FAILURES[err.kind];
+  if (err.kind === "unreachable") {
+    const unknown = err.outcome === "unknown" && !opts.read;
+    return new TeamworkError(f.code, `${f.says}: ${err.reason}${unknown || opts.read ? "" : "; nothing was changed"}`, unknown ? `${OUTCOME_UNKNOWN_HINT}; ${f.hint}` : f.hint);
+  }
   return new TeamworkError(f.code, f.says === null ? err.reason : `${f.says}; nothing was changed: ${err.reason}`, f.hint);
 }

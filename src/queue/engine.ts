@@ -40,6 +40,7 @@ import type { Logger } from "../lib/logger.js";
 import type { Job, JobSummary, JobWhy } from "../protocol/types.js";
 import type { JobSpec } from "../protocol/routes.js";
 import type { ClaimLimits, JobFilter, JobRecord, NewJob, RefusedWrite, Store, TickBatch } from "../store/types.js";
+import { StoreError } from "../store/errors.js";
 import type { Isolation, Lookup } from "../jobs/define.js";
 import type { EventBus } from "./events/bus.js";
 import { processIsolationInfo } from "./pool/process.js";
@@ -483,7 +484,10 @@ export class Engine {
     } catch (err) {
       this.opts.log.error("store.write_failed", { error: err as Error, inserts: w.inserts.length, finishes: w.finishes.length });
       // Finishes and progress are kept and written on the next try.
-      this.writes.putBack(w, err as Error, new TeamworkError("unavailable", `could not store the job: ${(err as Error).message}`));
+      // A store's own error goes to the enqueue's caller as it is: the daemon answers it with its
+      // kind's words and code (a database unreachable: exit 3; a commit never answered: the
+      // job may have been stored).
+      this.writes.putBack(w, err as Error, err instanceof StoreError ? err : new TeamworkError("unavailable", `could not store the job: ${(err as Error).message}`));
       this.opts.clock.setTimer(() => this.scheduleTick(), 1000);
     } finally {
       this.ticking = false;

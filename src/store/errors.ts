@@ -15,21 +15,32 @@ import type { StoreFailureKind } from "../protocol/errors.js";
  * - `corrupt`: the file or database is damaged; the store never repairs or rewrites it.
  * - `readonly`: the database may be read but not written.
  * - `too_new`: the schema was written by a newer teamwork; refused at open, left untouched.
+ * - `unreachable`: the database server cannot be reached or did not answer in time (refused
+ *   connection, unknown host, a partition, a frozen server); the reason names the server. A
+ *   write may have been applied if its last statement was sent (see `outcome`).
  */
 export type StoreErrorKind = StoreFailureKind;
+export type StoreOutcome = "none" | "unknown";
 
 export class StoreError extends Error {
   override readonly name = "StoreError";
   /** The driver's own code for what happened: for logs only, never for decisions. */
   readonly driverCode: string | undefined;
+  /**
+   * Whether what was asked was done: "none", nothing was changed (every kind but unreachable,
+   * always); "unknown", a write's commit (or its only statement) was sent and never answered,
+   * so it may have been applied.
+   */
+  readonly outcome: StoreOutcome;
 
   constructor(
     readonly kind: StoreErrorKind,
     /** What the driver said, as text ("database is locked"); also the error's message. */
     readonly reason: string,
-    opts: { driverCode?: string; cause?: unknown } = {},
+    opts: { driverCode?: string; cause?: unknown; outcome?: StoreOutcome } = {},
   ) {
     super(reason, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.driverCode = opts.driverCode;
+    this.outcome = opts.outcome ?? "none";
   }
 }

@@ -128,7 +128,7 @@ describe("a daemon whose PostgreSQL cannot be reached", () => {
     // Port 9 (discard) on loopback: nothing listens there, so the connection is refused.
     const r = await runCli(["tasks", "list"], { home, env: { TEAMWORK_DATABASE_URL: `postgres://team:${PASSWORD}@127.0.0.1:9/teamwork` }, timeoutMs: 20_000 });
     expect(r.exitCode).toBe(3);
-    expect(r.stderr).toContain("cannot reach PostgreSQL at team@127.0.0.1:9/teamwork: connection refused");
+    expect(r.stderr).toContain("database unreachable: team@127.0.0.1:9/teamwork: connection refused");
     expect(r.stderr + r.stdout).not.toContain(PASSWORD);
   });
 });

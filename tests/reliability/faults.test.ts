@@ -33,10 +33,16 @@ const cleanups = cleanupAfterEach(
   () => (d = undefined),
 );
 
-/** Another process's view: an exclusive transaction on the database, held until release() (or the test's end). */
+/**
+ * Another process's view: an exclusive transaction on the database, held until release() (or
+ * the test's end). Taking it waits for a write the daemon has under way (the engine writes a
+ * job's start, its progress, its end, at moments the test does not choose): refused at once, as
+ * with busy_timeout = 0, it failed this test about 1 run in 6 with SQLITE_BUSY ("database is
+ * locked") from this helper itself, when the lock was asked for while a tick was committing.
+ */
 function holdLock(database: string): { release(): void } {
   const other = new Database(database);
-  other.pragma("busy_timeout = 0");
+  other.pragma("busy_timeout = 10000");
   other.exec("BEGIN EXCLUSIVE");
   let held = true;
   const release = () => {

@@ -184,6 +184,21 @@ describe("what each kind of store error means to a client (protocol/errors.ts)",
   it("gives the daemon's start-up exit code for each kind", async () => {
     const { STORE_FAILURES } = await import("../../src/protocol/errors.js");
     expect(STORE_FAILURES.too_new.daemonExit).toBe(DAEMON_EXIT.schemaTooNew);
-    for (const kind of ["unavailable", "busy", "full", "corrupt", "readonly"] as const) expect(STORE_FAILURES[kind].daemonExit).toBe(DAEMON_EXIT.failed);
+    for (const kind of ["unavailable", "busy", "full", "corrupt", "readonly", "unreachable"] as const) expect(STORE_FAILURES[kind].daemonExit).toBe(DAEMON_EXIT.failed);
+  });
+
+  it("a database that cannot be reached: 'database unreachable: <server>: <reason>', 503, exit 3; what a write's client is told by its outcome", () => {
+    const reason = "team@db.example:5432/teamwork: no answer within 4 s";
+    const none = storeFailure(new StoreError("unreachable", reason));
+    expect([none.code, HTTP_STATUS[none.code], exitCodeFor(none.code), none.message]).toEqual(["database_unreachable", 503, 3, `database unreachable: ${reason}; nothing was changed`]);
+    expect(none.hint).toMatch(/check the database server and the network/);
+    // A commit sent and never answered: the write may have been applied.
+    const unknown = storeFailure(new StoreError("unreachable", reason, { outcome: "unknown" }));
+    expect(unknown.message).toBe(`database unreachable: ${reason}`);
+    expect(unknown.hint).toMatch(/may or may not have been made; check before repeating it/);
+    // A read changes nothing either way: neither is said.
+    const read = storeFailure(new StoreError("unreachable", reason, { outcome: "unknown" }), { read: true });
+    expect(read.message).toBe(`database unreachable: ${reason}`);
+    expect(read.hint).not.toMatch(/may or may not/);
   });
 });

@@ -7,7 +7,7 @@ import type pg from "pg";
 import type { Json, TaskEvent } from "../../protocol/types.js";
 import type { BoardEventRow, BoardPort, BoardSnapshot, BoardTask, BoardTaskRow } from "../board-port.js";
 import { StoreError } from "../errors.js";
-import { createPool, targetOf } from "./connect.js";
+import { checkout, createPool, isNoAnswer, targetOf, type Checkout } from "./connect.js";
 import { guarded, pgFailure, type GuardContext } from "./errors.js";
 import { EVENT_SELECT, toEvent } from "./tasks.js";
 
@@ -36,16 +36,28 @@ export function openPostgresBoardPort(url: string): BoardPort {
     async readBoard(name, read) {
       if (reading) throw new StoreError("busy", "a board read is already under way on this port (one at a time)");
       reading = true;
-      let c: pg.PoolClient | undefined;
-      let broken: Error | undefined;
+      // Checked out with a listener (connect.ts checkout): the server may end the session, or
+      // the network drop it, while the handler holds the snapshot between two pages.
+      let out: Checkout | undefined;
+      /** A statement of the snapshot that got no answer: its connection has it still in flight. */
+      let unanswered: Error | undefined;
       try {
-        c = await conn().connect();
-        const client = c;
-        await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        out = await checkout(conn());
+        const c = out.client;
+        const lost = out.lost;
+        const query = async <R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<R[]> => {
+          try {
+            return (await c.query<R>(text, values)).rows;
+          } catch (err) {
+            if (isNoAnswer(err)) unanswered ??= err as Error;
+            throw lost() ?? err;
+          }
+        };
+        await query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", []);
         // The first statement fixes the snapshot that every later one in this transaction sees.
-        const board = (await client.query<{ id: number; name: string }>("SELECT id, name FROM boards WHERE name = $1", [name])).rows[0];
+        const board = (await query<{ id: number; name: string }>("SELECT id, name FROM boards WHERE name = $1", [name]))[0];
         if (!board) return null;
-        const taskCount = (await client.query<{ n: number }>("SELECT count(*) AS n FROM tasks WHERE board_id = $1", [board.id])).rows[0]!.n;
+        const taskCount = (await query<{ n: number }>("SELECT count(*) AS n FROM tasks WHERE board_id = $1", [board.id]))[0]!.n;
         let open = true;
         const live = () => {
           if (!open) throw new StoreError("unavailable", "a board snapshot was used after its read ended");
@@ -54,26 +66,25 @@ export function openPostgresBoardPort(url: string): BoardPort {
           board: board.name,
           taskCount,
           tasks: () =>
-            paged(live, target, async (after) =>
-              (
-                await client.query<BoardTaskRow>(
-                  `SELECT id, title, status, assignee, due_date AS "dueDate" FROM tasks WHERE board_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
-                  [board.id, after, PAGE_ROWS],
-                )
-              ).rows,
-            (t) => t,
-          ),
+            paged(
+              live,
+              target,
+              (after) =>
+                query<BoardTaskRow>(`SELECT id, title, status, assignee, due_date AS "dueDate" FROM tasks WHERE board_id = $1 AND id > $2 ORDER BY id LIMIT $3`, [board.id, after, PAGE_ROWS]),
+              (t) => t,
+            ),
           eventsSince: (sinceMs: number) =>
-            paged(live, target, async (after) =>
-              (
-                await client.query<BoardEventRow & { id: number }>(
+            paged(
+              live,
+              target,
+              (after) =>
+                query<BoardEventRow & { id: number }>(
                   `SELECT id, task_id AS "taskId", type, title, created_at AS "createdAt" FROM task_events
                    WHERE board_id = $1 AND created_at >= $2 AND id > $3 ORDER BY id LIMIT $4`,
                   [board.id, new Date(sinceMs), after, PAGE_ROWS],
-                )
-              ).rows,
-            (e) => ({ taskId: e.taskId, type: e.type, title: e.title, createdAt: e.createdAt }),
-          ),
+                ),
+              (e) => ({ taskId: e.taskId, type: e.type, title: e.title, createdAt: e.createdAt }),
+            ),
         };
         try {
           return await read(snapshot);
@@ -81,9 +92,12 @@ export function openPostgresBoardPort(url: string): BoardPort {
           open = false;
         }
       } finally {
-        if (c) {
-          await c.query("COMMIT").catch((e: unknown) => (broken = e instanceof Error ? e : new Error(String(e))));
-          c.release(broken);
+        if (out) {
+          let broken = out.lost() ?? unanswered;
+          // Read only: COMMIT or ROLLBACK alike end it. Not on a connection that is gone or has
+          // a statement in flight (it would wait behind it): that one is discarded.
+          if (!broken) await out.client.query("COMMIT").catch((e: unknown) => (broken = e instanceof Error ? e : new Error(String(e))));
+          out.release(broken);
         }
         reading = false;
       }

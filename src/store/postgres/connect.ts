@@ -97,6 +97,9 @@ export function createPool(url: string, opts: { durability: Durability; max: num
     idleTimeoutMillis: 10_000,
     allowExitOnIdle: opts.allowExitOnIdle ?? false,
     lock_timeout: LOCK_TIMEOUT_MS,
+    // Deadlines of every statement (see "checked-out clients and statement deadlines" below).
+    statement_timeout: STATEMENT_TIMEOUT_MS,
+    query_timeout: ANSWER_TIMEOUT_MS,
     // A transaction is never held open across anything but its own statements. One left open
     // by a frozen daemon holds its rows (and its node's, against rescue) until the server ends
     // it: within 5 s, as rescue's budget needs (SCALE-OUT.md §9.2).
@@ -112,27 +115,155 @@ export function createPool(url: string, opts: { durability: Durability; max: num
   return pool;
 }
 
-/** Runs `fn` in one transaction on one pooled client: committed if it returns, rolled back if it throws. */
+// ---- checked-out clients and statement deadlines (issue: PostgreSQL robustness) ----
+//
+// A client checked out of a pool has no 'error' listener of the pool's (pg-pool removes its
+// own while the client is out): an error the server or the network raises between two
+// statements (pg_terminate_backend, a reset) would be thrown out of the socket's event and end
+// the process. Every checkout goes through checkout(), which listens for as long as the client
+// is out and hands a broken client back with its error, so that the pool discards it.
+//
+// Deadlines. Every pooled statement has two:
+// - the server's, statement_timeout (STATEMENT_TIMEOUT_MS): a statement that runs too long is
+//   cancelled by the server, the transaction is rolled back (nothing applied: certain), and the
+//   connection stays usable;
+// - the client's, query_timeout (ANSWER_TIMEOUT_MS, a second later): no answer at all, not
+//   even the server's cancel. The network or the server is gone (a partition, a frozen host);
+//   the statement fails "database unreachable" and its connection is discarded (it has a
+//   statement in flight that may yet be answered).
+// So that a request under a blackhole is answered by the daemon, with the reason, before the
+// CLI gives up on it (10 s: commands/context.ts CLI_TIMEOUT_MS): one statement's 4 s, or a
+// connection's 5 s (CONNECT_TIMEOUT_MS); an enqueue waiting behind a tick in flight, both.
+// What is legitimately longer says so with its own deadline (longStatement): a file's bytes
+// (by size), a prune, a migration.
+//
+// Outcome of a write whose statement got no answer (or whose connection was lost with it in
+// flight): inside a transaction before COMMIT was sent, nothing was applied (the connection is
+// closed without COMMIT: the server rolls back); a COMMIT, or a single statement outside a
+// transaction, may have been applied: the StoreError says the outcome is unknown.
+
+/** The server cancels a pooled statement that runs longer than this (statement_timeout). */
+export const STATEMENT_TIMEOUT_MS = 3000;
+/** How much longer the client waits for any answer (the server's cancel included) before it calls the database unreachable. */
+export const ANSWER_MARGIN_MS = 1000;
+/** The client's deadline for an answer to a pooled statement (query_timeout). */
+export const ANSWER_TIMEOUT_MS = STATEMENT_TIMEOUT_MS + ANSWER_MARGIN_MS;
+
+/** A statement that got no answer within its deadline: the database is unreachable (or frozen). */
+export class NoAnswer extends Error {
+  override readonly name = "NoAnswer";
+  constructor(readonly ms: number) {
+    super(`no answer within ${formatSeconds(ms)}`);
+  }
+}
+
+const formatSeconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+
+/** pg's own error for a statement past its query_timeout (client/lib/client.js). */
+export function isNoAnswer(err: unknown): boolean {
+  return err instanceof NoAnswer || (err instanceof Error && err.message === "Query read timeout");
+}
+
+/**
+ * Errors of writes known not to have been applied although their connection failed: a
+ * statement of a transaction whose COMMIT was never sent. (errors.ts reads it for the outcome.)
+ */
+export const notApplied = new WeakSet<object>();
+
+export interface Checkout {
+  readonly client: pg.PoolClient;
+  /** The error the connection raised while out (the server ended it, the network dropped it), if any. */
+  lost(): Error | undefined;
+  /** Hands the client back; with an error (or if it was lost), the pool discards it. Idempotent. */
+  release(err?: Error): void;
+}
+
+/** A client out of the pool, listened to while out (see above). */
+export async function checkout(pool: pg.Pool): Promise<Checkout> {
+  const client = await pool.connect();
+  let lost: Error | undefined;
+  let released = false;
+  const onError = (err: Error) => {
+    lost ??= err;
+  };
+  client.on("error", onError);
+  return {
+    client,
+    lost: () => lost,
+    release(err) {
+      if (released) return;
+      released = true;
+      client.removeListener("error", onError);
+      client.release(lost ?? err);
+    },
+  };
+}
+
+type Queryable = Pick<pg.ClientBase, "query">;
+type TimedQuery = pg.QueryConfig & { query_timeout?: number };
+
+/**
+ * A statement allowed `ms` (inside a transaction: SET LOCAL reaches to its end): the server
+ * cancels it after `ms`, the client gives up ANSWER_MARGIN_MS later (NoAnswer).
+ */
+export async function longStatement<R extends pg.QueryResultRow>(c: Queryable, ms: number, query: pg.QueryConfig): Promise<pg.QueryResult<R>> {
+  const limit = Math.ceil(ms);
+  await c.query(`SET LOCAL statement_timeout = ${limit}`);
+  const timed: TimedQuery = { ...query, query_timeout: limit + ANSWER_MARGIN_MS };
+  try {
+    return await c.query<R>(timed);
+  } catch (err) {
+    throw isNoAnswer(err) ? new NoAnswer(limit + ANSWER_MARGIN_MS) : err;
+  }
+}
+
+/**
+ * How long a prune may take: it deletes whatever has aged out since the last one, which on a
+ * busy queue is many rows (each with its logs and files).
+ */
+export const PRUNE_STATEMENT_MS = 120_000;
+
+/** One long statement in a transaction of its own (a prune), allowed `ms`. */
+export function longWrite<R extends pg.QueryResultRow>(pool: pg.Pool, ms: number, query: pg.QueryConfig): Promise<pg.QueryResult<R>> {
+  return inTransaction(pool, (c) => longStatement<R>(c, ms, query));
+}
+
+/**
+ * Runs `fn` in one transaction on one pooled client: committed if it returns, rolled back if
+ * it throws. A connection that failed, or a statement that got no answer, is not rolled back
+ * on (a ROLLBACK would wait behind the statement in flight): the client is discarded, and the
+ * server, seeing the connection close without a COMMIT, rolls back.
+ */
 export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>, begin = "BEGIN"): Promise<T> {
-  const c = await pool.connect();
+  const out = await checkout(pool);
+  const c = out.client;
+  let committing = false;
   let broken: Error | undefined;
   try {
     await c.query(begin);
-    const out = await fn(c);
+    const result = await fn(c);
+    committing = true;
     await c.query("COMMIT");
-    return out;
-  } catch (err) {
-    try {
-      await c.query("ROLLBACK");
-    } catch (e) {
-      // The connection is gone or unusable: it is destroyed, not put back in the pool.
-      broken = e instanceof Error ? e : new Error(String(e));
+    return result;
+  } catch (thrown) {
+    // The connection's own error says why better than "not queryable" after it.
+    const err = out.lost() ?? thrown;
+    if (!committing && typeof err === "object" && err !== null) notApplied.add(err);
+    if (out.lost() || isNoAnswer(thrown)) broken = err instanceof Error ? err : new Error(String(err));
+    else {
+      try {
+        await c.query("ROLLBACK");
+      } catch (e) {
+        // The connection is gone or unusable: it is destroyed, not put back in the pool.
+        broken = e instanceof Error ? e : new Error(String(e));
+      }
     }
     throw err;
   } finally {
-    c.release(broken);
+    out.release(broken);
   }
 }
+// ---- end checked-out clients and statement deadlines
 
 /** A time for a parameter (timestamptz), from epoch ms. */
 export const ts = (ms: number): Date => new Date(ms);

@@ -5,7 +5,7 @@
 import pg from "pg";
 import { invalid } from "../../lib/errors.js";
 import { StoreError, type StoreErrorKind } from "../errors.js";
-import { scrub, type Target } from "./connect.js";
+import { ANSWER_TIMEOUT_MS, CONNECT_TIMEOUT_MS, isNoAnswer, NoAnswer, notApplied, scrub, type Target } from "./connect.js";
 
 /**
  * SQLSTATE codes (https://www.postgresql.org/docs/15/errcodes-appendix.html) by kind. Any
@@ -40,8 +40,21 @@ const NETWORK: Record<string, string> = {
   EACCES: "permission denied on the socket",
 };
 
-/** pg's own words for a connection it lost or could not make. */
-const PG_CONNECTION = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed|Connection terminated due to connection timeout)/i;
+/** pg's own words for a connection it lost or could not make (then the statement may have been sent). */
+const PG_LOST = /^(Connection terminated unexpectedly|Connection terminated$)/i;
+/** pg's own words for a connection it could not make or a client it could not use (no statement was sent). */
+const PG_NOT_SENT = /^(timeout exceeded when trying to connect|Client has encountered a connection error|Connection terminated due to connection timeout)/i;
+/** Network errors of a connection already open: a statement may have been in flight. */
+const LOST_CODES = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT"]);
+
+/** pg's words, in ours (the reason after "database unreachable: <server>: "). */
+function wordsFor(message: string): string {
+  if (/^timeout exceeded when trying to connect/i.test(message)) return `no connection free or opened within ${CONNECT_TIMEOUT_MS / 1000} s`;
+  if (/^Connection terminated due to connection timeout/i.test(message)) return `no connection within ${CONNECT_TIMEOUT_MS / 1000} s`;
+  if (/^Client has encountered a connection error/i.test(message)) return "the connection was lost";
+  if (PG_LOST.test(message)) return "the connection was lost";
+  return message;
+}
 
 /** The StoreError for an error PostgreSQL or the connection raised; any other error is returned as it is. */
 export function pgFailure(err: unknown, target: Target): unknown {
@@ -52,16 +65,32 @@ export function pgFailure(err: unknown, target: Target): unknown {
     if (code === "22021" && /0x00/.test(err.message)) {
       return invalid("text cannot contain the NUL character (U+0000) on a PostgreSQL store", "remove the NUL characters and try again");
     }
+    // The server's own deadline (statement_timeout, connect.ts): it cancelled the statement and
+    // rolled its transaction back; the server is there, just too slow for this statement.
+    if (code === "57014" && /statement timeout/i.test(err.message)) {
+      return new StoreError("unavailable", `PostgreSQL at ${target.where} did not finish a statement in time (${scrub(err.message, target.secret)})`, { driverCode: code, cause: err });
+    }
     const kind = KIND_OF[code] ?? "unavailable";
     const where = code.startsWith("08") || code === "3D000" || code.startsWith("28") || code.startsWith("57P") ? ` (PostgreSQL at ${target.where})` : "";
     return new StoreError(kind, scrub(err.message, target.secret) + where, { driverCode: code, cause: err });
   }
+  // Unreachable: no connection, no answer, or a connection lost. A write's outcome is unknown
+  // when its statement may have been sent and its answer never came, unless it was a statement
+  // of a transaction whose COMMIT was never sent (connect.ts notApplied).
+  const unknownIf = (sent: boolean) => (sent && !(typeof err === "object" && err !== null && notApplied.has(err)) ? "unknown" : "none");
+  if (isNoAnswer(err)) {
+    const words = err instanceof NoAnswer ? err.message : new NoAnswer(ANSWER_TIMEOUT_MS).message;
+    return new StoreError("unreachable", `${target.where}: ${words}`, { cause: err, outcome: unknownIf(true) });
+  }
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === "string" && NETWORK[code]) {
-    return new StoreError("unavailable", `cannot reach PostgreSQL at ${target.where}: ${NETWORK[code]} (${code})`, { driverCode: code, cause: scrubbedCause(err, target) });
+    return new StoreError("unreachable", `${target.where}: ${NETWORK[code]} (${code})`, { driverCode: code, cause: scrubbedCause(err, target), outcome: unknownIf(LOST_CODES.has(code)) });
   }
-  if (err instanceof Error && PG_CONNECTION.test(err.message)) {
-    return new StoreError("unavailable", `cannot reach PostgreSQL at ${target.where}: ${scrub(err.message, target.secret)}`, { cause: scrubbedCause(err, target) });
+  if (err instanceof Error && (PG_LOST.test(err.message) || PG_NOT_SENT.test(err.message))) {
+    return new StoreError("unreachable", `${target.where}: ${scrub(wordsFor(err.message), target.secret)}`, { cause: scrubbedCause(err, target), outcome: unknownIf(PG_LOST.test(err.message)) });
+  }
+  if (err instanceof Error && /^Client was closed/i.test(err.message)) {
+    return new StoreError("unavailable", `the connection to PostgreSQL at ${target.where} was closed`, { cause: err });
   }
   return err;
 }

@@ -15,7 +15,7 @@ import type { FileStore, NewFile, StoredFile } from "../types.js";
 import { digestOf, FILE_COLUMNS, ownerColumn, toStoredFile, type FileRow } from "../rows.js";
 import { StoreError } from "../errors.js";
 import { UPLOAD_FILES } from "../../protocol/files.js";
-import { createPool, inTransaction, targetOf, ts, type Target } from "./connect.js";
+import { createPool, inTransaction, longStatement, STATEMENT_TIMEOUT_MS, targetOf, ts, type Target } from "./connect.js";
 import { guarded, pgFailure, type GuardContext } from "./errors.js";
 
 /** Bytes one slice of a read carries. */
@@ -23,14 +23,26 @@ export const READ_SLICE_BYTES = 1024 * 1024;
 
 type Queryable = Pick<pg.ClientBase, "query">;
 
+/**
+ * The slowest rate a file's bytes may go into the database at before its write is called
+ * stuck: 2 MiB/s. Measured here (PostgreSQL 15 on loopback, the 2-core machine at load 11):
+ * 8 MiB in 0.37 s, 32 MiB in 1.5 s, 128 MiB in 7.3 s, 256 MiB in 12.8 s (18–22 MiB/s); the
+ * bound leaves 10× for a slower disk or network.
+ */
+export const FILE_WRITE_MIN_BYTES_PER_MS = (2 * 1024 * 1024) / 1000;
+
+/** How long a file's write may take: a statement's usual deadline, plus its bytes at the slowest rate. */
+export const fileWriteDeadlineMs = (bytes: number): number => STATEMENT_TIMEOUT_MS + Math.ceil(bytes / FILE_WRITE_MIN_BYTES_PER_MS);
+
 /** Inserts a file of an owner, replacing one of the same name (inside the caller's transaction). */
 export async function writeFile(c: Queryable, owner: { column: "job_id" | "attachment_id"; id: number }, file: NewFile & { size: number; sha256: string }, now: number): Promise<StoredFile> {
   const { size, sha256 } = file;
   await c.query(`DELETE FROM files WHERE ${owner.column} = $1 AND name = $2`, [owner.id, file.name]);
-  const r = await c.query<FileRow>(
-    `INSERT INTO files (${owner.column}, name, media_type, size, sha256, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${FILE_COLUMNS}`,
-    [owner.id, file.name, file.mediaType, size, sha256, ts(now), file.bytes],
-  );
+  // Its bytes go in one statement, allowed the time its size needs (connect.ts longStatement).
+  const r = await longStatement<FileRow>(c, fileWriteDeadlineMs(size), {
+    text: `INSERT INTO files (${owner.column}, name, media_type, size, sha256, created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${FILE_COLUMNS}`,
+    values: [owner.id, file.name, file.mediaType, size, sha256, ts(now), file.bytes],
+  });
   return toStoredFile(r.rows[0]!);
 }
 

@@ -30,7 +30,7 @@ import { JOB_PREVIEW_CHARS, JOB_STATUSES } from "../../protocol/types.js";
 import { MAX_RESULT_BYTES, resultTooLarge } from "../../protocol/routes.js";
 import type { ClaimLimits, ClaimResult, Finish, JobRecord, JobStore, NewJob, RefusedWrite, TickBatch, TickResult } from "../types.js";
 import { conflict } from "../../lib/errors.js";
-import { inTransaction, ts } from "./connect.js";
+import { inTransaction, longWrite, PRUNE_STATEMENT_MS, ts } from "./connect.js";
 
 /** A jobs row as pg returns it (timestamptz as epoch ms, json parsed: connect.ts). */
 export interface JobRow {
@@ -490,7 +490,8 @@ export function pgJobs(pool: pg.Pool): JobStore {
     },
     async prune(finishedBefore) {
       // The job's log lines go with it (ON DELETE CASCADE).
-      return (await pool.query(`DELETE FROM jobs WHERE finished_at < $1 AND status IN ('complete', 'failed', 'cancelled')`, [ts(finishedBefore)])).rowCount ?? 0;
+      // Allowed longer than a statement's usual deadline: a busy queue ages out many rows at once.
+      return (await longWrite(pool, PRUNE_STATEMENT_MS, { text: `DELETE FROM jobs WHERE finished_at < $1 AND status IN ('complete', 'failed', 'cancelled')`, values: [ts(finishedBefore)] })).rowCount ?? 0;
     },
     async stats(since, now) {
       const rows = (

@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type pg from "pg";
 import { StoreError } from "../errors.js";
+import { checkout, isNoAnswer, longStatement } from "./connect.js";
 
 const MIGRATIONS_DIR = fileURLToPath(new URL("./migrations/", import.meta.url));
 
@@ -52,9 +53,17 @@ function refuseNewer(current: number, migrations: Migration[]): void {
   }
 }
 
+/**
+ * How long a migration's statements may take (a migration may rewrite a big table), and how
+ * long a daemon waits for another one's migration (the lock): far beyond a statement's usual
+ * deadline (connect.ts STATEMENT_TIMEOUT_MS), still bounded.
+ */
+const MIGRATE_STATEMENT_MS = 10 * 60_000;
+
 /** Migrates the database forward; returns the versions this call applied (none if another did). */
 export async function migrate(pool: pg.Pool, migrations = loadMigrations()): Promise<number[]> {
-  const c = await pool.connect();
+  const out = await checkout(pool);
+  const c = out.client;
   let broken: Error | undefined;
   try {
     // Up to date (the usual case): no lock taken, nothing written.
@@ -66,7 +75,7 @@ export async function migrate(pool: pg.Pool, migrations = loadMigrations()): Pro
       // Another daemon migrating holds this until it commits: wait for it (longer than a
       // statement's lock_timeout), then look again.
       await c.query("SET LOCAL lock_timeout = '60s'");
-      await c.query("SELECT pg_advisory_xact_lock($1, $2)", [LOCK_NAMESPACE, MIGRATE_LOCK]);
+      await longStatement(c, MIGRATE_STATEMENT_MS, { text: "SELECT pg_advisory_xact_lock($1, $2)", values: [LOCK_NAMESPACE, MIGRATE_LOCK] });
       await c.query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
       );
@@ -78,17 +87,21 @@ export async function migrate(pool: pg.Pool, migrations = loadMigrations()): Pro
       // is "not applied", never "above the highest applied".
       for (const m of migrations) {
         if (done.has(m.version)) continue;
-        await c.query(m.sql);
+        await longStatement(c, MIGRATE_STATEMENT_MS, { text: m.sql });
         await c.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [m.version, m.name]);
         applied.push(m.version);
       }
       await c.query("COMMIT");
       return applied;
     } catch (err) {
-      await c.query("ROLLBACK").catch((e: unknown) => (broken = e instanceof Error ? e : new Error(String(e))));
-      throw err;
+      // Not on a connection that is gone, or has a statement in flight (a ROLLBACK would wait behind it).
+      broken = out.lost() ?? (isNoAnswer(err) ? (err as Error) : undefined);
+      if (!broken) await c.query("ROLLBACK").catch((e: unknown) => (broken = e instanceof Error ? e : new Error(String(e))));
+      throw out.lost() ?? err;
     }
+  } catch (err) {
+    throw out.lost() ?? err;
   } finally {
-    c.release(broken);
+    out.release(broken);
   }
 }

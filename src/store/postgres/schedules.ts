@@ -2,7 +2,7 @@ import type pg from "pg";
 import { toScheduleRun, type ScheduleRunRow } from "../rows.js";
 import type { Json } from "../../protocol/types.js";
 import type { FireResult, JobRecord, MetaStore, ScheduleRecord, ScheduleStore } from "../types.js";
-import { inTransaction, ts, tsOrNull } from "./connect.js";
+import { inTransaction, longWrite, PRUNE_STATEMENT_MS, ts, tsOrNull } from "./connect.js";
 import { toJobRecord, type JobRow } from "./jobs.js";
 
 interface Row {
@@ -130,7 +130,8 @@ export function pgSchedules(pool: pg.Pool): ScheduleStore {
       return r.rows.map(toScheduleRun);
     },
     async pruneRuns(firedBefore) {
-      return (await pool.query(`DELETE FROM schedule_runs WHERE fired_at < $1`, [ts(firedBefore)])).rowCount ?? 0;
+      // Allowed longer than a statement's usual deadline (a prune): see connect.ts.
+      return (await longWrite(pool, PRUNE_STATEMENT_MS, { text: `DELETE FROM schedule_runs WHERE fired_at < $1`, values: [ts(firedBefore)] })).rowCount ?? 0;
     },
   };
 }
