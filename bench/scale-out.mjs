@@ -8,8 +8,9 @@
 //               drained by every daemon / worker at once: jobs/s from the resume to the last
 //               completion
 //   latency     enqueue→start of K jobs enqueued one by one, --gap-ms apart, after 20 warm-up
-//               jobs; with several daemons the enqueues go round-robin to them, so a job is
-//               often started by another daemon than the one that took it (counted)
+//               jobs; with several daemons every job is enqueued through daemon A, whose
+//               so-stamp type is paused (on A only), so another daemon starts it: enqueue→start
+//               across nodes (counted)
 //   failover    a job runs; its node is killed (kill -9) or cut off (a blackhole of its
 //               connections to PostgreSQL, through a fault proxy per daemon: bench/lib/
 //               fault-proxy.mjs); the time until the job's next attempt starts on another
@@ -21,7 +22,8 @@
 // is reported as such for 2 and 3 daemons; nothing crashes.
 //
 //   node bench/scale-out.mjs [--n 5000] [--runs 3] [--latency 200] [--nodes 1,2,3]
-//                            [--failover-runs 3] [--failover-timeout-ms 20000] [--only teamwork,graphile-worker]
+//                            [--failover-runs 5] [--failover-timeout-ms 20000] [--only teamwork,graphile-worker]
+//                            [--label NAME: results as scale-out-<date>-NAME]
 //
 // Needs `npm run build` (the daemons are dist/) and `npm install --prefix bench`, and
 // PostgreSQL at TEAMWORK_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/test). Every
@@ -40,6 +42,7 @@ import { startTeamwork, liveDaemons } from "./teamwork.mjs";
 import { startFaultProxy } from "./lib/fault-proxy.mjs";
 import * as gw from "./peers/graphile-worker.mjs";
 import { cell, fmt, median, pct, sleep, until, version, wallNow, withTimeout } from "./lib/util.mjs";
+import { cpuOfAll, cpuSeconds, machineCpu } from "./lib/procstat.mjs";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const NOOP = join(here, "noop.mjs");
@@ -58,12 +61,13 @@ const { values: flags } = parseArgs({
     "gap-ms": { type: "string", default: "5" },
     nodes: { type: "string", default: "1,2,3" },
     concurrency: { type: "string", default: "3" },
-    "failover-runs": { type: "string", default: "3" },
+    "failover-runs": { type: "string", default: "5" },
     "failover-timeout-ms": { type: "string", default: "20000" },
     "gw-failover-runs": { type: "string", default: "1" },
     only: { type: "string", default: "teamwork,graphile-worker" },
     "skip-failover": { type: "boolean", default: false },
     "no-save": { type: "boolean", default: false },
+    label: { type: "string", default: "" },
     help: { type: "boolean", default: false },
   },
 });
@@ -173,8 +177,25 @@ async function drained(client) {
   return (await client.call("jobsList", { status: "running", limit: 1 })).jobs.length === 0;
 }
 
+/** The server's view of a database: its backends, commits, and the claim function's calls (track_functions = pl). */
+async function serverStats(db) {
+  const c = new pg.Client({ connectionString: db.url });
+  await c.connect();
+  try {
+    await c.query("SELECT pg_stat_clear_snapshot()");
+    const backends = (await c.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")).rows.map((r) => r.pid);
+    const { commits } = (await c.query("SELECT xact_commit::float8 AS commits FROM pg_stat_database WHERE datname = current_database()")).rows[0];
+    const f = (await c.query("SELECT calls::float8 AS calls, total_time::float8 AS ms FROM pg_stat_user_functions WHERE funcname = 'jobs_claim'")).rows[0] ?? { calls: 0, ms: 0 };
+    return { backends, commits, claimCalls: f.calls, claimMs: f.ms };
+  } finally {
+    await c.end();
+  }
+}
+
 async function twThroughput(k) {
   const db = await freshDb("tw");
+  // The profile counts the claim function's calls (a per-database setting, read at connect).
+  await admin.query(`ALTER DATABASE ${db.name} SET track_functions = 'pl'`);
   const homes = Array.from({ length: k }, () => tempDir("tw-bench-so-"));
   try {
     const first = await daemon(db.url, { home: homes[0] });
@@ -187,13 +208,33 @@ async function twThroughput(k) {
       // A daemon answers before it has read the saved pause (the engine starts after the socket
       // opens): a resume sent in that window would be undone by the load. Wait until each says paused.
       for (const d of ds) await until(async () => (await d.client.call("queueGet", {})).paused.all, { timeoutMs: 30_000, what: "the daemon to load the saved pause" });
+      await sleep(1200); // the daemons' start-up statements reach the server's counters (flushed at most once a second)
+      const s0 = await serverStats(db);
+      const cpu0 = { daemons: ds.map((d) => cpuSeconds(d.pid) ?? 0), server: cpuOfAll(s0.backends), machine: machineCpu() };
       const t = performance.now();
       await Promise.all(ds.map((d) => d.client.call("queueResume", {})));
       await until(() => drained(ds[0].client), { timeoutMs: 600_000, intervalMs: 10, what: `${N} jobs on ${k} daemon(s)` });
       const seconds = (performance.now() - t) / 1000;
+      const cpu1 = { daemons: ds.map((d) => cpuSeconds(d.pid) ?? 0), machine: machineCpu() };
+      const s1Pids = (await serverStats(db)).backends;
+      const serverCpu = cpuOfAll([...new Set([...s0.backends, ...s1Pids])]) - cpu0.server;
+      await sleep(1200); // the backends flush their counters once idle, at most once a second
+      const s1 = await serverStats(db);
       const counts = (await ds[0].client.call("daemonStatus", {})).counts.jobs;
       if (counts.complete !== N) throw new Error(`teamwork completed ${counts.complete} of ${N} (${JSON.stringify(counts)})`);
-      return N / seconds;
+      const machine = { busy: cpu1.machine.busy - cpu0.machine.busy, total: cpu1.machine.total - cpu0.machine.total };
+      const profile = {
+        seconds,
+        daemonCpuS: cpu1.daemons.map((c, i) => c - cpu0.daemons[i]),
+        serverCpuS: serverCpu,
+        machineBusyPct: (100 * machine.busy) / machine.total,
+        machineCpus: cpus().length,
+        commitsPerJob: (s1.commits - s0.commits) / N,
+        claimCalls: s1.claimCalls - s0.claimCalls,
+        claimMsPerCall: (s1.claimMs - s0.claimMs) / Math.max(1, s1.claimCalls - s0.claimCalls),
+        jobsPerClaim: N / Math.max(1, s1.claimCalls - s0.claimCalls),
+      };
+      return { rate: N / seconds, profile };
     } finally {
       await stopAll(ds);
     }
@@ -202,25 +243,48 @@ async function twThroughput(k) {
   }
 }
 
+const profileText = (p) =>
+  `${fmt(p.seconds)} s; CPU s: daemons ${p.daemonCpuS.map((x) => x.toFixed(1)).join(" + ")}, server backends ${p.serverCpuS.toFixed(1)}; machine busy ${p.machineBusyPct.toFixed(0)}% of ${p.machineCpus} CPUs; ` +
+  `${p.commitsPerJob.toFixed(2)} commits/job; ${fmt(p.claimCalls)} claims (${p.jobsPerClaim.toFixed(1)} jobs/claim, ${p.claimMsPerCall.toFixed(2)} ms/claim in the server)`;
+
 async function twLatency(k) {
   const db = await freshDb("tw");
   try {
     const ds = await daemons(db.url, k);
     try {
+      const pids = new Set();
+      const stamp = async (d) => {
+        const { job } = await d.client.call("jobsEnqueue", { type: "so-stamp" });
+        return job.id;
+      };
+      const warm = [];
       for (let i = 0; i < WARM; i++) {
-        await ds[i % k].client.call("jobsEnqueue", { type: "so-stamp" });
+        warm.push(await stamp(ds[i % k]));
         await sleep(GAP);
       }
-      await until(() => drained(ds[0].client), { timeoutMs: 60_000, what: "warm-up" });
+      // With several daemons, every one must have started its engine (and so loaded the saved
+      // pauses) before daemon A pauses the type: then the pause is A's alone (a pause is read
+      // from the database at start). A daemon has when it ran a job.
+      for (let round = 0; ; round++) {
+        await until(() => drained(ds[0].client), { timeoutMs: 60_000, what: "warm-up" });
+        for (const id of warm.splice(0)) pids.add((await ds[0].client.call("jobsGet", { id })).job.result.pid);
+        const missing = ds.filter((d) => !pids.has(d.pid));
+        if (missing.length === 0) break;
+        if (round > 50) throw new Error(`daemon(s) ${missing.map((d) => d.pid).join(", ")} ran none of the warm-up jobs`);
+        for (const d of missing) warm.push(await stamp(d));
+      }
+      // Across nodes: A (ds[0]) takes every enqueue but runs none of them (so-stamp paused on A
+      // only), so each job is started by another daemon, which learns of it from the database.
+      if (k > 1) await ds[0].client.call("queuePause", { type: "so-stamp" });
       const sent = [];
       for (let i = 0; i < LAT; i++) {
-        const d = ds[i % k];
+        const d = k > 1 ? ds[0] : ds[i % k];
         const t0 = wallNow();
         const { job } = await d.client.call("jobsEnqueue", { type: "so-stamp" });
         sent.push({ id: job.id, t0, pid: d.pid });
         if (i < LAT - 1) await sleep(GAP);
       }
-      await until(() => drained(ds[0].client), { timeoutMs: 60_000, what: "latency jobs" });
+      await until(() => drained(ds[k > 1 ? 1 : 0].client), { timeoutMs: 120_000, what: "latency jobs" });
       const lat = [];
       let across = 0;
       for (const s of sent) {
@@ -321,8 +385,21 @@ async function twFailover(k, kind) {
           if (!(await restart(i, Date.now() + 30_000))) throw new Error(`daemon ${i} could not be started again`);
         }
       }
-      await ds[0].client.call("jobsCancel", { id: job.id });
-      await until(async () => (await ds[0].client.call("jobsGet", { id: job.id })).job.status === "cancelled", { timeoutMs: 60_000, what: "the job to be cancelled" });
+      // Cancelled through the daemon running it (a cancel of a job running on another node is
+      // refused by this build), whichever that is now; tried again while it moves.
+      await until(
+        async () => {
+          for (const d of ds) {
+            try {
+              await d.client.call("jobsCancel", { id: job.id });
+            } catch {
+              // running elsewhere, or already cancelled
+            }
+          }
+          return (await ds[0].client.call("jobsGet", { id: job.id })).job.status === "cancelled";
+        },
+        { timeoutMs: 60_000, intervalMs: 200, what: "the job to be cancelled" },
+      );
       if (next === null) break; // a timeout is not repeated: the figure is "more than the timeout"
     }
     return out;
@@ -505,9 +582,16 @@ try {
       }
       try {
         for (let run = 0; run < RUNS; run++) {
-          const rate = sys === "teamwork" ? await twThroughput(k) : await gwThroughput(k);
-          r.throughput.push(rate);
-          log(`  ${sys} ×${k} throughput run ${run + 1}: ${fmt(rate)} jobs/s`);
+          if (sys === "teamwork") {
+            const { rate, profile } = await twThroughput(k);
+            r.throughput.push(rate);
+            (r.profile ??= []).push(profile);
+            log(`  ${sys} ×${k} throughput run ${run + 1}: ${fmt(rate)} jobs/s (${profileText(profile)})`);
+          } else {
+            const rate = await gwThroughput(k);
+            r.throughput.push(rate);
+            log(`  ${sys} ×${k} throughput run ${run + 1}: ${fmt(rate)} jobs/s`);
+          }
         }
         const l = sys === "teamwork" ? await twLatency(k) : await gwLatency(k);
         r.latency = { p50: pct(l.lat, 50), p90: pct(l.lat, 90), p99: pct(l.lat, 99), max: Math.max(...l.lat), across: l.across, count: l.lat.length };
@@ -556,7 +640,10 @@ for (const k of NODES) {
   const g = results["graphile-worker"][k];
   lines.push(`| ${k} | ${t?.refused ? "refused (one daemon per database)" : cell(t?.throughput)} | ${cell(g?.throughput)} | ${t?.refused ? "–" : ratio(median(t?.throughput ?? []), median(g?.throughput ?? []))} |`);
 }
+lines.push("", "Where a teamwork throughput run's time went (each run; CPU seconds from /proc, the server's counters with track_functions = pl):", "");
+for (const k of NODES) for (const [i, p] of (results.teamwork[k]?.profile ?? []).entries()) lines.push(`- ${k} daemon(s), run ${i + 1}: ${profileText(p)}`);
 lines.push("", `## Enqueue → start, one job every ${GAP} ms (${LAT} jobs after ${WARM} warm-up)`, "");
+lines.push("With 2 or more teamwork daemons every job is enqueued through daemon A, whose job type is paused on A only: another daemon starts it (across nodes). graphile-worker's jobs are added by a separate client; any worker takes them.", "");
 lines.push("| nodes | teamwork p50 | p99 | started on another daemon | graphile-worker p50 | p99 | p50 ratio (gw ÷ teamwork) |", "|---|---|---|---|---|---|---|");
 for (const k of NODES) {
   const t = results.teamwork[k]?.latency;
@@ -586,7 +673,8 @@ console.log(md);
 if (!flags["no-save"]) {
   const dir = join(here, "results");
   mkdirSync(dir, { recursive: true });
-  const stamp = started.toISOString().slice(0, 10);
+  // --label keeps a second run of one day beside the first (scale-out-<date>-<label>).
+  const stamp = `${started.toISOString().slice(0, 10)}${flags.label ? `-${flags.label.replace(/[^a-z0-9-]/gi, "-")}` : ""}`;
   writeFileSync(join(dir, `scale-out-${stamp}.json`), JSON.stringify({ started, flags, server, results, refusals }, null, 2));
   writeFileSync(join(dir, `scale-out-${stamp}.md`), md);
   log(`written: bench/results/scale-out-${stamp}.md and .json`);

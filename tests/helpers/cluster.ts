@@ -25,7 +25,8 @@ import { DAEMON_EXIT } from "../../src/protocol/daemon-exit.js";
 import { DAEMON, FIXTURE_JOBS } from "./daemon.js";
 import { runCli, type CliResult } from "./cli.js";
 import { startFaultProxy, type FaultProxy } from "./fault-proxy.js";
-import { checkLedger, readLedger, LEDGER_JOBS, type Death, type FinalJob, type LedgerCheckOptions, type LedgerEntry, type LedgerReport } from "./ledger.js";
+import { checkLedger, readLedger, LEDGER_JOBS, type Death, type FinalJob, type LedgerCheckOptions, type LedgerEntry, type LedgerReport, type SlotRun } from "./ledger.js";
+import type { Json } from "../../src/protocol/types.js";
 import { PG_TEST_URL, pgUrlFor } from "../store/factory.js";
 
 export interface ClusterOptions {
@@ -35,6 +36,8 @@ export interface ClusterOptions {
   nodeConfig?: (index: number) => Record<string, unknown>;
   /** Extra environment of every daemon. */
   env?: NodeJS.ProcessEnv;
+  /** Per node, over `env` (e.g. a fake clock for one node: libfaketime's LD_PRELOAD and FAKETIME). */
+  nodeEnv?: (index: number) => NodeJS.ProcessEnv;
   /** How long a call of a node's client may take (default 15 s). */
   clientTimeoutMs?: number;
   /** How long a daemon may take to answer /health at start (default 20 s). */
@@ -287,6 +290,7 @@ export async function startCluster(n: number, opts: ClusterOptions = {}): Promis
           env: {
             ...process.env,
             ...opts.env,
+            ...opts.nodeEnv?.(index),
             TEAMWORK_DATABASE_URL: proxy.urlThrough(url),
             TEAMWORK_TEST_LEDGER: ledgerFile,
             TEAMWORK_TEST_NODE: node.name,
@@ -507,4 +511,28 @@ export async function startCluster(n: number, opts: ClusterOptions = {}): Promis
     throw err;
   }
   return cluster;
+}
+
+/** Enqueues ledger jobs with these payloads through a node (1,000 a call); their ids, in order. */
+export async function enqueueLedger(node: ClusterNode, payloads: { [k: string]: Json }[], extra: { priority?: number; maxAttempts?: number } = {}): Promise<number[]> {
+  const ids: number[] = [];
+  for (let i = 0; i < payloads.length; i += 1000) {
+    const r = await node.client.call("jobsEnqueueBatchIds", { jobs: payloads.slice(i, i + 1000).map((payload) => ({ type: "ledger", payload, ...extra })) });
+    ids.push(...r.ids);
+  }
+  return ids;
+}
+
+/** A schedule's fired slots as the store recorded them (schedule_runs), oldest first, read straight from the database. */
+export async function scheduleRuns(c: Cluster, name: string): Promise<SlotRun[]> {
+  const rows = await c.sql<{ slot: number; outcome: SlotRun["outcome"]; job: string | null }>(
+    `SELECT (extract(epoch FROM slot) * 1000)::float8 AS slot, outcome, job_id AS job FROM schedule_runs WHERE schedule = $1 ORDER BY slot`,
+    [name],
+  );
+  return rows.map((r) => ({ slot: Math.round(r.slot), outcome: r.outcome, job: r.job === null ? null : Number(r.job) }));
+}
+
+/** The database's clock (ms). */
+export async function dbNow(c: Cluster): Promise<number> {
+  return Math.round((await c.sql<{ now: number }>(`SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now`))[0]!.now);
 }

@@ -249,3 +249,105 @@ export function describeReport(r: LedgerReport): string {
   const shown = r.violations.slice(0, 20);
   return [head, ...shown.map((v) => `  - ${v}`), ...(r.violations.length > shown.length ? [`  … and ${r.violations.length - shown.length} more`] : [])].join("\n");
 }
+
+/** One row of a schedule's fired slots (schedule_runs): the slot (ms), what came of it, the job. */
+export interface SlotRun {
+  slot: number;
+  outcome: "enqueued" | "skipped" | null;
+  job: number | null;
+}
+
+export interface SlotCheckOptions {
+  /** The schedule's period (ms): consecutive slots are this far apart. */
+  periodMs: number;
+}
+
+export interface SlotReport {
+  violations: string[];
+  /** The first and last slot seen (ms), null when none. */
+  first: number | null;
+  last: number | null;
+  /** Rows, and how many of them enqueued a job or were skipped (the previous run was still live). */
+  slots: number;
+  enqueued: number;
+  skipped: number;
+  /** Where slots are missing: after which slot, and how many. */
+  gaps: { after: number; missing: number }[];
+}
+
+/**
+ * The schedule invariants of SCALE-OUT.md §10 over a schedule's fired slots, from its first to
+ * its last: one row per slot (no duplicate), every slot of the period in between (no gap), each
+ * row decided (enqueued or skipped, with its job), no job enqueued for two slots, and every
+ * skipped slot names the run that was live then: the job of the latest enqueued slot before it
+ * (one live run per schedule: no overlap).
+ */
+export function checkSlots(runs: readonly SlotRun[], opts: SlotCheckOptions): SlotReport {
+  const period = opts.periodMs;
+  const sorted = [...runs].sort((a, b) => a.slot - b.slot);
+  const violations: string[] = [];
+  const gaps: SlotReport["gaps"] = [];
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const jobSlot = new Map<number, number>();
+  let live: number | null = null;
+  let enqueued = 0;
+  let skipped = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    const r = sorted[i]!;
+    const prev = sorted[i - 1];
+    if (prev) {
+      const step = r.slot - prev.slot;
+      if (step === 0) violations.push(`slot ${iso(r.slot)} has ${sorted.filter((x) => x.slot === r.slot).length} rows: fired twice`);
+      else if (step % period !== 0) violations.push(`slot ${iso(r.slot)} is ${step} ms after the previous one, not a multiple of the period (${period} ms)`);
+      else if (step > period) {
+        gaps.push({ after: prev.slot, missing: step / period - 1 });
+        violations.push(`gap: ${step / period - 1} slot(s) missing after ${iso(prev.slot)}`);
+      }
+    }
+    if (r.outcome === null || r.job === null) {
+      violations.push(`slot ${iso(r.slot)} is not decided (outcome ${r.outcome}, job ${r.job})`);
+      continue;
+    }
+    if (r.outcome === "enqueued") {
+      enqueued++;
+      const other = jobSlot.get(r.job);
+      if (other !== undefined) violations.push(`job ${r.job} was enqueued for two slots: ${iso(other)} and ${iso(r.slot)}`);
+      jobSlot.set(r.job, r.slot);
+      live = r.job;
+    } else {
+      skipped++;
+      if (live !== null && r.job !== live) violations.push(`slot ${iso(r.slot)} was skipped for job ${r.job}, but the live run then was job ${live} (enqueued for ${iso(jobSlot.get(live)!)})`);
+    }
+  }
+  return { violations, first: sorted[0]?.slot ?? null, last: sorted[sorted.length - 1]?.slot ?? null, slots: sorted.length, enqueued, skipped, gaps };
+}
+
+/** Runs of jobs that overlap in time, from the ledger: any two of `jobs` (each's attempts) running at once for more than boundMs. */
+export function overlapsBetweenJobs(entries: readonly LedgerEntry[], jobs: readonly number[], boundMs = 0): string[] {
+  const want = new Set(jobs);
+  const spans = new Map<string, { job: number; attempt: number; node: string; start: number; stop: number | null }>();
+  for (const e of entries) {
+    if (!want.has(e.job)) continue;
+    const key = `${e.job}/${e.attempt}`;
+    const s = spans.get(key) ?? { job: e.job, attempt: e.attempt, node: e.node, start: Infinity, stop: null };
+    if (e.event === "start") s.start = Math.min(s.start, e.at);
+    if (e.event === "end" || e.event === "abort") s.stop = e.at;
+    spans.set(key, s);
+  }
+  const list = [...spans.values()].sort((a, b) => a.start - b.start);
+  const out: string[] = [];
+  for (let i = 0; i < list.length; i++) {
+    const a = list[i]!;
+    if (a.stop === null) {
+      out.push(`job ${a.job} attempt ${a.attempt} (${a.node}) has no end in the ledger`);
+      continue;
+    }
+    for (let k = i + 1; k < list.length; k++) {
+      const b = list[k]!;
+      if (b.start >= a.stop) break;
+      const shared = Math.min(a.stop, b.stop ?? Infinity) - b.start;
+      if (shared > boundMs) out.push(`job ${a.job} attempt ${a.attempt} (${a.node}) and job ${b.job} attempt ${b.attempt} (${b.node}) ran at the same time for ${Math.round(shared)} ms`);
+    }
+  }
+  return out;
+}

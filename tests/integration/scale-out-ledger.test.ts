@@ -5,7 +5,7 @@ import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { checkLedger, overlapMs, readLedger, LEDGER_JOBS, type FinalJob, type LedgerEntry } from "../helpers/ledger.js";
+import { checkLedger, checkSlots, overlapMs, overlapsBetweenJobs, readLedger, LEDGER_JOBS, type FinalJob, type LedgerEntry, type SlotRun } from "../helpers/ledger.js";
 import { FIXTURE_JOBS, startDaemon } from "../helpers/daemon.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -88,6 +88,45 @@ describe("checkLedger", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("checkSlots (a schedule's fired slots)", () => {
+  const T = Date.parse("2026-12-03T10:00:00Z");
+  const run = (s: number, outcome: SlotRun["outcome"], job: number | null): SlotRun => ({ slot: T + s * 1000, outcome, job });
+
+  it("every slot once, enqueued or skipped for the live run: clean", () => {
+    const r = checkSlots([run(2, "skipped", 1), run(0, "enqueued", 1), run(1, "skipped", 1), run(3, "enqueued", 2)], { periodMs: 1000 });
+    expect(r).toEqual({ violations: [], first: T, last: T + 3000, slots: 4, enqueued: 2, skipped: 2, gaps: [] });
+  });
+
+  it("a gap, a slot twice, a slot off the period, an undecided slot", () => {
+    const r = checkSlots([run(0, "enqueued", 1), run(3, "enqueued", 2), run(3, "enqueued", 3), run(3.5, "enqueued", 4), run(4.5, null, null)], { periodMs: 1000 });
+    expect(r.gaps).toEqual([{ after: T, missing: 2 }]);
+    expect(r.violations).toEqual([
+      "gap: 2 slot(s) missing after 2026-12-03T10:00:00.000Z",
+      "slot 2026-12-03T10:00:03.000Z has 2 rows: fired twice",
+      "slot 2026-12-03T10:00:03.500Z is 500 ms after the previous one, not a multiple of the period (1000 ms)",
+      "slot 2026-12-03T10:00:04.500Z is not decided (outcome null, job null)",
+    ]);
+  });
+
+  it("one job for two slots, and a slot skipped for a job that was not the live run", () => {
+    const r = checkSlots([run(0, "enqueued", 1), run(1, "enqueued", 2), run(2, "skipped", 1), run(3, "enqueued", 2)], { periodMs: 1000 });
+    expect(r.violations).toEqual([
+      "slot 2026-12-03T10:00:02.000Z was skipped for job 1, but the live run then was job 2 (enqueued for 2026-12-03T10:00:01.000Z)",
+      "job 2 was enqueued for two slots: 2026-12-03T10:00:01.000Z and 2026-12-03T10:00:03.000Z",
+    ]);
+  });
+});
+
+describe("overlapsBetweenJobs (runs of one schedule)", () => {
+  it("back to back is fine; a run starting before the previous ended is reported; one without an end too", () => {
+    const entries = [line(1, 1, "start", 0), line(1, 1, "end", 100), line(2, 1, "start", 100), line(2, 1, "end", 200), line(3, 1, "start", 150, { node: "n1" }), line(3, 1, "end", 300, { node: "n1" })];
+    expect(overlapsBetweenJobs(entries, [1, 2])).toEqual([]);
+    expect(overlapsBetweenJobs(entries, [1, 2, 3])).toEqual(["job 2 attempt 1 (n0) and job 3 attempt 1 (n1) ran at the same time for 50 ms"]);
+    expect(overlapsBetweenJobs(entries, [1, 2, 3], 50)).toEqual([]);
+    expect(overlapsBetweenJobs([line(4, 1, "start", 0)], [4])).toEqual(["job 4 attempt 1 (n0) has no end in the ledger"]);
   });
 });
 
