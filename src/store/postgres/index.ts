@@ -14,6 +14,7 @@ import { pgAttachments } from "./attachments.js";
 import { pgFiles } from "./files.js";
 import { pgJobs } from "./jobs.js";
 import { pgNodes } from "./nodes.js";
+import { pgWakeups, type Wakeups } from "./wakeups.js";
 
 export { redactUrl } from "./connect.js";
 
@@ -37,23 +38,25 @@ export async function openPostgresStore(url: string, opts: StoreOptions): Promis
   }
   let closed = false;
   const ctx: GuardContext = { target, closed: () => closed };
-  const { closeAll: closeNodeSessions, ...nodes } = pgNodes(pool, url, target);
-  const store = storeOn(pool, opts, ctx, async () => {
+  const wakeups = pgWakeups(pool, opts.notify !== false);
+  const { closeAll: closeNodeSessions, ...nodes } = pgNodes(pool, url, target, wakeups);
+  const store = storeOn(pool, opts, ctx, wakeups, async () => {
     if (closed) return;
     closed = true;
+    wakeups.close();
     await closeNodeSessions();
     await pool.end();
   });
   return { ...store, nodes: guarded(nodes, ctx), where: `postgres://${target.where}` };
 }
 
-function storeOn(pool: pg.Pool, opts: StoreOptions, ctx: GuardContext, close: () => Promise<void>): Omit<Store, "where" | "nodes"> {
+function storeOn(pool: pg.Pool, opts: StoreOptions, ctx: GuardContext, wakeups: Wakeups, close: () => Promise<void>): Omit<Store, "where" | "nodes"> {
   return {
     boards: guarded(pgBoards(pool), ctx),
     tasks: guarded(pgTasks(pool, opts.taskEvents), ctx),
     taskEvents: guarded(pgTaskEvents(pool), ctx),
-    jobs: guarded(pgJobs(pool), ctx),
-    schedules: guarded(pgSchedules(pool), ctx),
+    jobs: guarded(pgJobs(pool, wakeups), ctx),
+    schedules: guarded(pgSchedules(pool, wakeups), ctx),
     meta: guarded(pgMeta(pool), ctx),
     attachments: guarded(pgAttachments(pool), ctx),
     files: guarded(pgFiles(pool, ctx.target), ctx),
