@@ -81,9 +81,9 @@ for (const notify of [true, false]) {
       const idle = c.node(1 - busy.index);
       const latencies: number[] = [];
       for (let i = 0; i < 10; i++) {
-        // A short wait between them, so that each is claimed on its own (not by a poll that
-        // happened to be due).
-        await sleep(150 + Math.random() * 200);
+        // A random wait between them (up to a poll interval): each lands at a random phase of
+        // the idle node's poll, so the figures without NOTIFY are the poll's spread.
+        await sleep(Math.random() * CLAIM_POLL_MS);
         const t0 = wallNow();
         const id = await enqueueOne(busy, { ms: 20 });
         const start = await waitLine(c, id, "start", 15_000);
@@ -164,6 +164,42 @@ for (const notify of [true, false]) {
     });
 
     if (!notify) return;
+
+    it("scenario 18: only a node's control connection goes half-open (LISTEN deaf, its pool fine): the heartbeat on that socket fails, the node fences, rejoins and LISTENs again", { timeout: TEST_MS }, async () => {
+      const long = await enqueueOne(c.node(0), { ms: 60_000, tickMs: 250 });
+      await waitLine(c, long, "start");
+      const busy = c.node(c.nodeOf(long)!);
+      const idle = c.node(1 - busy.index);
+      const [row] = await c.sql<{ client_port: number }>("SELECT client_port FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE $2", [c.database, `teamwork node pid ${idle.pid} %`]);
+      const control = idle.proxy.connections().find((x) => x.serverPort === row!.client_port)!;
+      expect(control).toBeDefined();
+      const fencesBefore = idle.log().split(" node.fenced ").length;
+      const rejoinsBefore = idle.log().split(" node.rejoined ").length;
+      const t0 = wallNow();
+      control.blackhole();
+      // Its pool still works: a job enqueued meanwhile starts on it by the poll at the latest.
+      const during = await enqueueOne(busy, { ms: 20 });
+      const duringStart = await waitLine(c, during, "start", 15_000);
+      expect(duringStart.node).toBe(idle.name);
+      await c.waitFor(() => idle.log().split(" node.fenced ").length, (k) => k > fencesBefore, 15_000, "the idle node fenced");
+      const fencedMs = wallNow() - t0;
+      await c.waitFor(() => idle.log().split(" node.rejoined ").length, (k) => k > rejoinsBefore, 20_000, "the idle node rejoined");
+      control.heal();
+      // LISTENing again: wake-ups reach it at once, not at the poll.
+      const latencies: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        await sleep(150 + Math.random() * 200);
+        const t = wallNow();
+        const id = await enqueueOne(busy, { ms: 20 });
+        const start = await waitLine(c, id, "start", 15_000);
+        expect(start.node).toBe(idle.name);
+        latencies.push(start.at - t);
+        await waitLine(c, id, "end", 15_000);
+      }
+      expect(median(latencies)).toBeLessThan(CLAIM_POLL_MS / 2);
+      console.log(`[control] scenario 18 (control socket half-open): fenced ${Math.round(fencedMs)} ms after the blackhole, a job enqueued meanwhile started on it after ${Math.round(duringStart.at - t0)} ms (poll); after rejoining, enqueue → start median ${Math.round(median(latencies))} ms (${fmt(latencies)})`);
+      await c.healthyNode().client.call("jobsCancel", { id: long, wait: true });
+    });
 
     it("scenario 9: the owner frozen past deadline + lease after a cancel: another node ends the job cancelled; the frozen node's late writes change nothing", { timeout: TEST_MS }, async () => {
       const j = await enqueueOne(c.node(0), { ms: 60_000, ignoreAbort: true, tickMs: 100 });
