@@ -4,7 +4,11 @@
 // than the rate on a shared machine. The daemon's CPU is split into its main thread and the
 // rest (V8's helper threads: garbage collection, compilation).
 //
-//   node bench/compare-builds.mjs <rootA> <rootB> [--n 3000] [--rounds 3] [--durability process|full]
+//   node bench/compare-builds.mjs <rootA> <rootB> [--n 3000] [--rounds 3] [--durability process|full] [--paused]
+//
+// The calls enqueue a job due in an hour into a running queue (each tick plans a claim and
+// finds nothing due); --paused: the queue is paused first and the jobs are due now, as in
+// bench A's one-by-one enqueue (no claim at all).
 //
 // Each root is a built checkout (dist/ and bench/noop.mjs), e.g. a `git worktree add --detach`
 // of the base commit. Rounds alternate A/A, B/B, A-daemon/B-client, B-daemon/A-client.
@@ -21,12 +25,13 @@ const opt = (name, fallback) => {
 };
 const [a, b] = args.filter((x, i) => !x.startsWith("--") && !args[i - 1]?.startsWith("--")).map((p) => resolve(p));
 if (!a || !b) {
-  console.error("usage: node bench/compare-builds.mjs <rootA> <rootB> [--n 3000] [--rounds 3] [--durability process|full]");
+  console.error("usage: node bench/compare-builds.mjs <rootA> <rootB> [--n 3000] [--rounds 3] [--durability process|full] [--paused]");
   process.exit(2);
 }
 const N = Number(opt("n", 3000));
 const ROUNDS = Number(opt("rounds", 3));
 const durability = opt("durability", "process");
+const paused = args.includes("--paused");
 
 /** CPU ms of each thread of a process, by thread id (Linux /proc). */
 function threadCpu(pid) {
@@ -61,7 +66,9 @@ async function run(daemonRoot, clientRoot) {
         await sleep(10);
       }
     }
-    const call = () => client.call("jobsEnqueue", { type: "bench-noop", delayMs: 3_600_000 });
+    if (paused) await client.call("queuePause", {});
+    let i = 0;
+    const call = paused ? () => client.call("jobsEnqueue", { type: "bench-noop", payload: { i: i++ } }) : () => client.call("jobsEnqueue", { type: "bench-noop", delayMs: 3_600_000 });
     for (let i = 0; i < 300; i++) await call();
     const before = threadCpu(child.pid);
     const c0 = process.cpuUsage();
@@ -95,9 +102,12 @@ const pairs = [
 ];
 const results = new Map(pairs.map((p) => [p.join(" "), []]));
 for (let r = 0; r < ROUNDS; r++) for (const [d, c] of pairs) results.get(`${d} ${c}`).push(await run(d, c));
-console.log(`one-by-one RPC enqueue, durability ${durability}, n=${N}, median of ${ROUNDS} (CPU in µs per call):`);
+console.log(`one-by-one RPC enqueue${paused ? " (queue paused)" : " (due in an hour)"}, durability ${durability}, n=${N}, median of ${ROUNDS} (CPU in µs per call):`);
 for (const [d, c] of pairs) {
   const rs = results.get(`${d} ${c}`);
   const m = (k) => median(rs.map((x) => x[k])).toFixed(0);
-  console.log(`  daemon ${basename(d).padEnd(10)} client ${basename(c).padEnd(10)} ${m("rate")}/s  daemon main ${m("daemonMain")} + other threads ${m("daemonOther")}  client ${m("client")}`);
+  const range = (k) => `${Math.min(...rs.map((x) => x[k])).toFixed(0)}–${Math.max(...rs.map((x) => x[k])).toFixed(0)}`;
+  console.log(
+    `  daemon ${basename(d).padEnd(10)} client ${basename(c).padEnd(10)} ${m("rate")}/s (${range("rate")})  daemon main ${m("daemonMain")} (${range("daemonMain")}) + other threads ${m("daemonOther")}  client ${m("client")}`,
+  );
 }

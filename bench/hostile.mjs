@@ -9,7 +9,8 @@
 //   npm run build && node bench/hostile.mjs [--calm] [--rounds N] [--profile]
 //
 // --profile runs the daemon under --cpu-prof and lists the main thread's tasks over 20 ms
-// with the functions that filled them: what makes /health wait.
+// with the functions that filled them: what makes /health wait; and how long the engine's
+// ticks held it (the time under the engine's tick within one task).
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { connect } from "node:net";
 import { request } from "node:http";
@@ -140,6 +141,15 @@ if (profDir) {
     while (parent.get(x) !== undefined && parent.get(x) !== root) x = parent.get(x);
     return x;
   };
+  /** Whether the sample is inside an engine tick (the tick's own work: its store call, its placing of jobs). */
+  const tickFrames = new Map();
+  const inTick = (id) => {
+    if (tickFrames.has(id)) return tickFrames.get(id);
+    const { functionName, url } = byId.get(id).callFrame;
+    const yes = (functionName === "tick" && /dist\/queue\/engine\.js$/.test(url)) || (parent.get(id) !== undefined && inTick(parent.get(id)));
+    tickFrames.set(id, yes);
+    return yes;
+  };
   const tasks = [];
   let cur = null;
   for (let i = 0; i < p.samples.length; i++) {
@@ -152,13 +162,21 @@ if (profDir) {
     }
     const e = fn === "(garbage collector)" || fn === "(program)" ? (cur?.entry ?? entry(id)) : entry(id);
     if (!cur || cur.entry !== e) {
-      cur = { entry: e, us: 0, ours: new Map() };
+      cur = { entry: e, us: 0, tickUs: 0, ours: new Map() };
       tasks.push(cur);
     }
     cur.us += dt;
+    // A gap between two samples far over the interval is the thread waiting for a core (a
+    // shared machine), not the tick's work: counted as one interval.
+    if (inTick(id)) cur.tickUs += Math.min(dt, 1000);
     const o = ours(id);
     cur.ours.set(o, (cur.ours.get(o) ?? 0) + dt);
   }
+  const ticks = tasks.filter((t) => t.tickUs > 0).map((t) => t.tickUs / 1000);
+  console.log(
+    `\nengine ticks (the time under the engine's tick in one task, profiler on, gaps over 1 ms between samples counted as 1 ms): ${ticks.length} tasks; ` +
+      `longest ${Math.max(0, ...ticks).toFixed(1)} ms, p99 ${pct(ticks, 99).toFixed(1)} ms, median ${pct(ticks, 50).toFixed(1)} ms; ${ticks.filter((ms) => ms > 10).length} over 10 ms`,
+  );
   const long = tasks.filter((t) => t.us > 20_000).sort((a, b) => b.us - a.us);
   console.log(`\n${long.length} tasks over 20 ms on the main thread (of ${tasks.length}); the longest:`);
   for (const t of long.slice(0, 8)) {

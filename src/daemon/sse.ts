@@ -15,12 +15,26 @@
 //
 // Events are what a watcher needs: a job's head (id, type, status, progress, attempts,
 // error, times), never its payload or result; a watcher that wants the result reads the job.
+//
+// On a shared store (Store.events: PostgreSQL) the source is the store, not the bus: every
+// daemon on the database, and every process writing through the store, makes job events, and
+// this daemon's bus hears only its own engine. The log then follows the store's events
+// (queue/events/tail.ts) and each frame's id is the store's cursor, one order for every
+// daemon: a stream that resumes with Last-Event-ID, on this daemon or any other, gets every
+// event after it with no gap and no duplicate. An id inside the window is served from it;
+// one before the window is served from the store (catching up, page by page, then from the
+// window); only an id older than the store keeps (events are pruned with finished jobs) or
+// not of this database is answered reset. The window's bounds then only say how much is kept
+// in memory.
 
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Clock, TimerHandle } from "../lib/clock.js";
 import type { EventBus } from "../queue/events/bus.js";
 import type { EventMap, EventName } from "../protocol/events.js";
+import type { Logger } from "../lib/logger.js";
+import type { EventCursor, JobEventStore } from "../store/types.js";
+import { StoreTail, toTailed, type TailedEvent, type TailOptions } from "../queue/events/tail.js";
 import type { Job, JobHead } from "../protocol/types.js";
 import { VERSION, VERSION_HEADER } from "../protocol/version.js";
 
@@ -54,7 +68,25 @@ interface Frame {
   /** The job the event is about: a job's stream shows only its own. */
   jobId: number;
   text: string;
+  /** On a shared store: the event's cursor (its id). */
+  pos?: EventCursor;
 }
+
+/** One event as a stream frame. */
+const frameText = (id: string, name: EventName, data: unknown): string => `id: ${id}\nevent: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+
+/** Events per read when a stream catches up from the store. */
+export const CATCH_UP_PAGE = 500;
+
+/** Where the log's events come from on a shared store. */
+export interface StoredEvents {
+  events: JobEventStore;
+  log: Logger;
+  tail?: TailOptions;
+}
+
+/** A page of stored events as frames: the text, and where the next page starts. */
+export type StoredPage = { buf: Buffer | null; next: EventCursor } | { reset: string };
 
 /** What an event stream is sent of a job: its head, not its payload, result or errors. */
 export function jobHead(job: JobHead | Job): JobHead {
@@ -80,6 +112,8 @@ export function jobHead(job: JobHead | Job): JobHead {
 const ID = /^([0-9a-f]{8})-(\d{1,15})$/;
 
 export type Resume = { from: number } | { reset: string };
+/** On a shared store, a resume may also start before the window: from the store, after `after`. */
+export type StoredResume = Resume | { catchUp: EventCursor };
 
 /**
  * Readers woken per turn of the event loop. Each writes up to a chunk (64 KiB) to its socket;
@@ -116,12 +150,24 @@ export class EventLog {
    * same place (most of them, when they keep up) share one Buffer, encoded once.
    */
   private chunks = new Map<number, { to: number; buf: Buffer }>();
+  /** On a shared store: what follows its events, the position before the window's first frame, and the start. */
+  private readonly tail: StoreTail | null;
+  private basePos: EventCursor | null = null;
+  private starting: Promise<void> | null = null;
 
   constructor(
     private readonly bus: EventBus,
     private readonly clock: Clock,
     private readonly opts: EventLogOptions = EVENT_LOG_DEFAULTS,
-  ) {}
+    stored?: StoredEvents,
+  ) {
+    this.tail = stored ? new StoreTail(stored.events, clock, stored.log, (es) => this.recordStored(es), stored.tail) : null;
+  }
+
+  /** True on a shared store: ids are the store's cursors, and resuming is asynchronous (resumeStored). */
+  get stored(): boolean {
+    return this.tail !== null;
+  }
 
   /** Starts recording (if it was not) and wakes `reader` on every new event. */
   attach(reader: { wake(): void }): void {
@@ -141,6 +187,24 @@ export class EventLog {
   }
 
   private subscribe(): void {
+    const tail = this.tail;
+    if (tail) {
+      this.unsubscribe = () => tail.stop();
+      const starting = tail.start().then(
+        (pos) => {
+          if (this.starting === starting) this.basePos = pos;
+        },
+        (err: unknown) => {
+          // Not recording after all: the next stream tries again.
+          if (this.starting === starting) this.stopRecording();
+          throw err;
+        },
+      );
+      // A failed start is the stream's to report; nobody else waits for it.
+      starting.catch(() => {});
+      this.starting = starting;
+      return;
+    }
     const offs = [
       this.bus.on("job:status", (e) => this.record("job:status", e.job.id, { job: jobHead(e.job) })),
       this.bus.on("job:progress", (e) => this.record("job:progress", e.jobId, e)),
@@ -156,6 +220,8 @@ export class EventLog {
   private stopRecording(): void {
     this.unsubscribe?.();
     this.unsubscribe = null;
+    this.starting = null;
+    this.basePos = null;
     this.frames = [];
     this.head = 0;
     this.bytes = 0;
@@ -172,12 +238,22 @@ export class EventLog {
     return { events: this.frames.length - this.head, bytes: this.bytes };
   }
 
-  private record<K extends EventName>(name: K, jobId: number, data: EventMap[K]): void {
+  /** Resolves once recording has started (a shared store's tail has its first position); rejects if it could not. */
+  ready(): Promise<void> {
+    return this.starting ?? Promise.resolve();
+  }
+
+  private recordStored(events: TailedEvent[]): void {
+    for (const e of events) this.record(e.name, e.jobId, e.data, e.cursor);
+  }
+
+  private record<K extends EventName>(name: K, jobId: number, data: EventMap[K], pos?: EventCursor): void {
     const seq = this.next++;
-    const text = `id: ${this.run}-${seq}\nevent: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
-    this.frames.push({ seq, jobId, text });
+    const text = frameText(pos ?? `${this.run}-${seq}`, name, data);
+    this.frames.push(pos === undefined ? { seq, jobId, text } : { seq, jobId, text, pos });
     this.bytes += text.length; // UTF-16 units: bytes for the ASCII that JSON mostly is
     while (this.frames.length - this.head > this.opts.maxEvents || (this.bytes > this.opts.maxBytes && this.frames.length - this.head > 1)) {
+      if (pos !== undefined) this.basePos = this.frames[this.head]!.pos ?? this.basePos;
       this.bytes -= this.frames[this.head]!.text.length;
       this.frames[this.head] = undefined as unknown as Frame;
       this.head++;
@@ -244,9 +320,69 @@ export class EventLog {
     return out;
   }
 
-  /** The id of the newest event so far ("<run>-<seq>"): what a snapshot taken now reflects. */
+  /**
+   * The id of the event before `seq` ("<run>-<seq>", or on a shared store its cursor): what
+   * a stream that was sent everything before `seq` has seen.
+   */
   idBefore(seq: number): string {
-    return `${this.run}-${seq - 1}`;
+    if (!this.tail) return `${this.run}-${seq - 1}`;
+    // Every event up to the tail's position is in the window (or left it): none lies between.
+    if (seq >= this.next) return this.tail.position ?? this.basePos ?? "";
+    if (seq <= this.first) return this.basePos ?? "";
+    return this.frames[this.head + (seq - 1 - this.first)]!.pos!;
+  }
+
+  /** On a shared store: the seq of the first frame in the window after `c` (next if none yet). */
+  private seqAfter(c: EventCursor): number {
+    const events = this.tail!.events;
+    let lo = this.first;
+    let hi = this.next;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (events.compare(this.frames[this.head + (mid - this.first)]!.pos!, c) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /**
+   * On a shared store: where a stream that has seen every event up to `c` carries on in the
+   * window, or null if `c` is before it (the stream reads on from the store). A position past
+   * the tail (another daemon read further) waits for the tail to get there.
+   */
+  async placeStored(c: EventCursor): Promise<number | null> {
+    const tail = this.tail!;
+    const past = () => tail.position === null || tail.events.compare(c, tail.position) > 0;
+    for (let i = 0; i < 5 && past(); i++) await tail.caughtUp();
+    if (past() || this.basePos === null || tail.events.compare(c, this.basePos) < 0) return null;
+    return this.seqAfter(c);
+  }
+
+  /** On a shared store: where a stream that last saw `lastEventId` carries on, or why it must start over. */
+  async resumeStored(lastEventId: string): Promise<StoredResume> {
+    const tail = this.tail!;
+    const c = tail.events.parse(lastEventId);
+    if (c === null) return { reset: `"${lastEventId.slice(0, 40)}" is not an event id of this database` };
+    for (let i = 0; i < 5 && tail.position !== null && tail.events.compare(c, tail.position) > 0; i++) await tail.caughtUp();
+    if (tail.position !== null && tail.events.compare(c, tail.position) > 0) return { reset: "that event id was never sent" };
+    const from = await this.placeStored(c);
+    return from === null ? { catchUp: c } : { from };
+  }
+
+  /** On a shared store: the events after `after` (of one job, or all) read from the store, as frames. */
+  async readStored(after: EventCursor, jobId?: number): Promise<StoredPage> {
+    const page = await this.tail!.events.read(after, CATCH_UP_PAGE, jobId);
+    if ("reset" in page) return page;
+    const text = page.events.map((e) => {
+      const t = toTailed(e);
+      return frameText(t.cursor, t.name, t.data);
+    });
+    return { buf: text.length ? Buffer.from(text.join("")) : null, next: page.next };
+  }
+
+  /** On a shared store: resolves once the tail has read what was readable at the call (a fresh stream's snapshot is then no older than the window). */
+  caughtUp(): Promise<void> {
+    return this.tail ? this.tail.caughtUp() : Promise.resolve();
   }
 
   /** Where a stream that last saw `lastEventId` carries on, or why it must start over. */
@@ -320,15 +456,43 @@ export async function serveStream(log: EventLog, r: SseRequest, opts: StreamOpti
   let cursor = log.next;
   let reset: string | null = null;
   let resumed = false;
-  if (r.lastEventId !== null) {
-    const at = log.resume(r.lastEventId);
-    if ("from" in at) {
-      cursor = at.from;
-      resumed = true;
-    } else reset = at.reset;
-  }
+  /** On a shared store: a stream that resumes before the window reads from the store first (its first page read here). */
+  let stored: { page: Exclude<StoredPage, { reset: string }> } | null = null;
+  /** On a shared store: the id of the last event this stream was sent (for `dropped`). */
+  let sentId = "";
   let snapshot: { event: EventName; data: unknown }[] = [];
   try {
+    if (log.stored) {
+      await log.ready();
+      if (r.lastEventId !== null) {
+        const at = await log.resumeStored(r.lastEventId);
+        if ("from" in at) {
+          cursor = at.from;
+          resumed = true;
+          sentId = r.lastEventId.trim();
+        } else if ("catchUp" in at) {
+          const page = await log.readStored(at.catchUp, opts.jobId);
+          if ("reset" in page) reset = page.reset;
+          else {
+            stored = { page };
+            resumed = true;
+            sentId = at.catchUp;
+          }
+        } else reset = at.reset;
+      }
+      if (!resumed) {
+        // The snapshot is read once the tail has what was written before: it is then no
+        // older than the events that follow it.
+        await log.caughtUp();
+        cursor = log.next;
+      }
+    } else if (r.lastEventId !== null) {
+      const at = log.resume(r.lastEventId);
+      if ("from" in at) {
+        cursor = at.from;
+        resumed = true;
+      } else reset = at.reset;
+    }
     if (!resumed && opts.snapshot) snapshot = await opts.snapshot();
   } catch (err) {
     finish(false);
@@ -339,14 +503,15 @@ export async function serveStream(log: EventLog, r: SseRequest, opts: StreamOpti
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", [VERSION_HEADER]: VERSION });
   res.write(`retry: ${retryMs}\n: teamwork event stream\n\n`);
   if (reset !== null) res.write(`event: reset\ndata: ${JSON.stringify({ reason: reset })}\n\n`);
-  for (const s of snapshot) res.write(`id: ${log.idBefore(cursor)}\nevent: ${s.event}\ndata: ${JSON.stringify(s.data)}\n\n`);
+  if (!resumed) sentId = log.idBefore(cursor);
+  for (const s of snapshot) res.write(`id: ${sentId}\nevent: ${s.event}\ndata: ${JSON.stringify(s.data)}\n\n`);
   heartbeat = setInterval(() => {
     if (!waitingDrain && !done) res.write(": keep-alive\n\n");
   }, heartbeatMs);
   heartbeat.unref();
 
   function pump(): void {
-    if (done) return;
+    if (done || stored) return;
     // A reader whose socket stays full is checked at every wake-up: once its next event has
     // left the window, it is dropped (a stalled reader does not hold a stream for ever).
     if (cursor < log.first) return drop();
@@ -355,6 +520,7 @@ export async function serveStream(log: EventLog, r: SseRequest, opts: StreamOpti
       if (cursor < log.first) return drop();
       const { to, buf } = log.chunk(cursor, opts.jobId);
       cursor = to;
+      if (log.stored) sentId = log.idBefore(to);
       if (buf !== null && !res.write(buf)) {
         waitingDrain = true;
         res.once("drain", () => {
@@ -367,13 +533,46 @@ export async function serveStream(log: EventLog, r: SseRequest, opts: StreamOpti
   }
 
   function drop(): void {
-    res.write(`event: dropped\ndata: ${JSON.stringify({ reason: `this stream fell more than ${log.size.events} events behind; reconnect with Last-Event-ID to resume or start over`, lastEventId: log.idBefore(cursor) })}\n\n`);
+    const lastEventId = log.stored ? sentId : log.idBefore(cursor);
+    res.write(`event: dropped\ndata: ${JSON.stringify({ reason: `this stream fell more than ${log.size.events} events behind; reconnect with Last-Event-ID to resume or start over`, lastEventId })}\n\n`);
     // Its last words may never leave a reader that does not read: its socket goes after a while.
     const sock = res.socket;
     finish();
     setTimeout(() => sock?.destroy(), opts.dropGraceMs ?? 30_000).unref();
   }
 
-  pump();
+  /**
+   * On a shared store, a stream resumed before the window: pages from the store, at the
+   * reader's pace, until it reaches the window; then from the window, as every stream.
+   */
+  async function catchUp(first: { buf: Buffer | null; next: EventCursor }): Promise<void> {
+    let page = first;
+    for (;;) {
+      if (done) return;
+      if (page.buf !== null && !res.write(page.buf)) {
+        waitingDrain = true;
+        await Promise.race([new Promise((resolve) => res.once("drain", resolve)), closed]);
+        waitingDrain = false;
+        if (done) return;
+      }
+      sentId = page.next;
+      const from = await log.placeStored(page.next);
+      if (from !== null) {
+        cursor = from;
+        stored = null;
+        return pump();
+      }
+      const nextPage = await log.readStored(page.next, opts.jobId);
+      if ("reset" in nextPage) return drop();
+      page = nextPage;
+    }
+  }
+
+  if (stored) {
+    catchUp(stored.page).catch(() => {
+      // The store failed while catching up: the stream ends, and the client resumes from what it has.
+      if (!done) finish();
+    });
+  } else pump();
   await closed;
 }

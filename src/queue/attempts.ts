@@ -23,7 +23,7 @@ import { kindKey } from "./pool/handle.js";
 import type { WorkerData } from "./worker/protocol.js";
 import type { Registry } from "./registry.js";
 import { attemptOutcome, toFinish, type StopReason } from "./outcome.js";
-import type { SlotView } from "./placement.js";
+import { AHEAD_FAST_MS, type PoolState, type SlotView } from "./placement.js";
 import { RunTimes } from "./run-times.js";
 import { toWire } from "./wire.js";
 import type { WriteQueue } from "./write-queue.js";
@@ -148,6 +148,25 @@ export class Attempts {
     }
     return views;
   }
+
+  /** Slots 1..n as placement's choosePlan reads them, one by one (the same object each time). */
+  poolState(n: number): PoolState {
+    this.poolView.slots = n;
+    return this.poolView;
+  }
+
+  private readonly poolView = ((attempts: Attempts) => ({
+    slots: 0,
+    busy: (n: number) => attempts.pool.jobsOf(n).length > 0,
+    warm: (n: number) => attempts.pool.warm(n),
+    get runTimesChanges() {
+      return attempts.runTimes.changes;
+    },
+    anyFast() {
+      for (const ms of attempts.runTimes.measured.values()) if (ms <= AHEAD_FAST_MS) return true;
+      return false;
+    },
+  }))(this);
 
   hasEmptySlot(n: number): boolean {
     for (let s = 1; s <= n; s++) if (this.pool.jobsOf(s).length === 0) return true;

@@ -39,21 +39,21 @@ import { TeamworkError, conflict, notFound } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
 import type { CancelElsewhere, Job, JobSummary, JobWhy } from "../protocol/types.js";
 import type { JobSpec } from "../protocol/routes.js";
-import type { CancelNotice, JobFilter, JobRecord, NewJob, RefusedWrite, Store, TickBatch } from "../store/types.js";
+import type { CancelNotice, ClaimLimits, JobFilter, JobRecord, NewJob, RefusedWrite, Store, TickBatch } from "../store/types.js";
 import type { Isolation, Lookup } from "../jobs/define.js";
 import type { EventBus } from "./events/bus.js";
 import { processIsolationInfo } from "./pool/process.js";
 import type { Registry } from "./registry.js";
 import type { WorkerData } from "./worker/protocol.js";
 import { Attempts, type LiveAttempt } from "./attempts.js";
-import { AHEAD_BUDGET_MS, planPlacement, type Placement } from "./placement.js";
+import { AHEAD_BUDGET_MS, choosePlan, idlePool, planPlacement, type IdlePool, type Placement } from "./placement.js";
 import { LEASE_MS, RESCUE_EVERY_MS } from "./node-lease.js";
 import { QueuePause } from "./pause.js";
 import { prepareJob, prepareJobs } from "./prepare.js";
 import { recoverInterrupted } from "./recovery.js";
 import { explain, explainWaiting } from "./why.js";
 import { toWire, toWireSummary } from "./wire.js";
-import { WriteQueue } from "./write-queue.js";
+import { WriteQueue, type QueuedFinish } from "./write-queue.js";
 
 export { toWire, toWireSummary } from "./wire.js";
 
@@ -88,6 +88,9 @@ const RUN_TIMES_SAVE_EVERY_MS = 60_000;
 const FAST_WORKERS_AUTO = Math.max(1, availableParallelism() - 1);
 /** The owner a fenced engine writes under: no job ever runs for it, so each such write is refused. */
 const FENCED_OWNER = "";
+/** A tick's batch when it has none of these (most ticks under one-by-one enqueues): nothing may add to them. */
+const NO_FINISHES: TickBatch["finishes"] = Object.freeze([]) as unknown as TickBatch["finishes"];
+const NO_CHECKPOINTS: TickBatch["checkpoints"] = Object.freeze([]) as unknown as TickBatch["checkpoints"];
 /** How often a cancel waiting for a job that runs on another node looks whether it has ended. */
 const CANCEL_LOOK_EVERY_MS = 100;
 
@@ -101,6 +104,8 @@ export class Engine {
   private again = false;
   private dueTimer: { at: number; handle: TimerHandle } | null = null;
   private probeTimer: TimerHandle | null = null;
+  /** The last plan, and the idle pool it was made for (null: not made for an idle pool). */
+  private lastPlan: { placement: Placement; claim: ClaimLimits; idle: IdlePool | null } | null = null;
   private pruneTimer: TimerHandle | null = null;
   private accepting = true;
   private concurrencyNow = 0;
@@ -484,15 +489,15 @@ export class Engine {
     this.beforeWrite?.();
     const w = this.writes.take();
     this.attempts.cancelFlushTimer();
-    const placement = this.accepting && !this.fenced && !this.paused.everything ? this.placement() : null;
-    const claim = placement ? { ...placement.claim, pausedTypes: [...this.paused.pausedTypes] } : null;
+    const plan = this.accepting && !this.fenced && !this.paused.everything ? this.plan() : null;
+    const claim = plan?.claim ?? null;
     const batch: TickBatch = {
       now: this.opts.clock.now(),
       owner: this.fenced ? FENCED_OWNER : this.nodeId,
       inserts: w.inserts.length === 1 ? w.inserts[0]!.jobs : w.inserts.flatMap((i) => i.jobs),
-      finishes: w.finishes.map((f) => f.finish),
+      finishes: w.finishes.length ? w.finishes.map((f) => f.finish) : NO_FINISHES,
       progress: w.progress,
-      checkpoints: w.checkpoints.map(({ id, attempt, state }) => ({ id, attempt, state })),
+      checkpoints: w.checkpoints.length ? w.checkpoints.map(({ id, attempt, state }) => ({ id, attempt, state })) : NO_CHECKPOINTS,
       logs: w.logs,
       begins: w.begins,
       claim,
@@ -509,22 +514,19 @@ export class Engine {
           this.attempts.checkpointed(c.id, c.attempt, c.state);
           c.ack(null);
         }
-        let at = 0;
-        for (const group of w.inserts) {
-          group.resolve(result.inserted.slice(at, at + group.jobs.length));
-          at += group.jobs.length;
+        if (w.inserts.length === 1) w.inserts[0]!.resolve(result.inserted);
+        else {
+          let at = 0;
+          for (const group of w.inserts) {
+            group.resolve(result.inserted.slice(at, at + group.jobs.length));
+            at += group.jobs.length;
+          }
         }
         if (this.opts.bus.wantsNewJobs()) for (const r of result.inserted) if (r.created) this.attempts.emitStatus(r.job);
-        const byId = new Map(result.finished.map((j) => [j.id, j]));
-        for (const f of w.finishes) {
-          const stored = byId.get(f.finish.id) ?? null;
-          if (stored) {
-            this.attempts.emitStatus(stored);
-            if (stored.status !== "pending") this.runFinishHooks(stored);
-          }
-          f.attempt?.settle?.(stored);
-        }
-        for (const job of result.claimed) this.place(job, placement!);
+        if (w.finishes.length) this.finished(w.finishes, result.finished);
+        // A plan that placed a job has changed: the next tick makes its own.
+        if (result.claimed.length > 0) this.lastPlan = null;
+        for (const job of result.claimed) this.place(job, plan!.placement);
         if (claim && claim.limit > 0) this.armDueTimer(result.nextDueAt);
       }
     } catch (err) {
@@ -542,6 +544,19 @@ export class Engine {
     if (this.attempts.size === 0 && this.writes.finishes.length === 0) for (const waiter of this.idleWaiters.splice(0)) waiter();
   }
 
+  /** Announces the finished jobs as stored, runs their hooks and answers whoever waits on them. */
+  private finished(finishes: readonly QueuedFinish<LiveAttempt>[], stored: JobRecord[]): void {
+    const byId = new Map(stored.map((j) => [j.id, j]));
+    for (const f of finishes) {
+      const job = byId.get(f.finish.id) ?? null;
+      if (job) {
+        this.attempts.emitStatus(job);
+        if (job.status !== "pending") this.runFinishHooks(job);
+      }
+      f.attempt?.settle?.(job);
+    }
+  }
+
   /** Logs each refused write; returns the refused checkpoints ("id:attempt"), if any. */
   private logRefused(refused: RefusedWrite[]): Set<string> | null {
     if (refused.length === 0) return null;
@@ -553,7 +568,25 @@ export class Engine {
     return checkpoints;
   }
 
-  /** This tick's placement: what the claim may take, then where each claimed job goes. */
+  /**
+   * This tick's placement: what the claim may take, then where each claimed job goes. The last
+   * tick's when it still holds; null when nothing could be placed (placement.ts choosePlan).
+   */
+  private plan(): { placement: Placement; claim: ClaimLimits } | null {
+    const choice = choosePlan(this.attempts.poolState(this.concurrencyNow), this.lastPlan?.idle ?? null);
+    if (choice === "none") return null;
+    const paused = this.paused.pausedTypeList as string[];
+    if (choice === "last") {
+      const last = this.lastPlan!;
+      if (last.claim.pausedTypes !== paused) last.claim = { ...last.placement.claim, pausedTypes: paused };
+      return last;
+    }
+    const idle = idlePool(this.attempts.poolState(this.concurrencyNow));
+    const placement = this.placement();
+    this.lastPlan = { placement, claim: { ...placement.claim, pausedTypes: paused }, idle };
+    return this.lastPlan;
+  }
+
   private placement(): Placement {
     const placement = planPlacement({
       now: this.opts.clock.now(),

@@ -9,6 +9,8 @@ const PAUSED_KEY = "queue.paused";
 export class QueuePause {
   private all = false;
   private readonly types = new Set<string>();
+  /** The paused types as a list, made again only when they change (every claim carries it). */
+  private list: string[] = [];
 
   constructor(
     private readonly meta: MetaStore,
@@ -22,6 +24,7 @@ export class QueuePause {
     this.all = Boolean(saved.all);
     this.types.clear();
     for (const t of saved.types ?? []) this.types.add(t);
+    this.list = [...this.types];
   }
 
   get everything(): boolean {
@@ -30,6 +33,11 @@ export class QueuePause {
 
   get pausedTypes(): ReadonlySet<string> {
     return this.types;
+  }
+
+  /** The paused types, as a list the caller must not change; a new list after each change. */
+  get pausedTypeList(): readonly string[] {
+    return this.list;
   }
 
   isPaused(type: string): boolean {
@@ -57,6 +65,7 @@ export class QueuePause {
   }
 
   private async save(): Promise<void> {
+    this.list = [...this.types];
     await this.meta.set(PAUSED_KEY, this.state);
     this.log.info("queue.paused_changed", { all: this.all, types: [...this.types].join(",") || "none" });
   }

@@ -74,6 +74,64 @@ export interface Placement {
   place(type: string): Place;
 }
 
+/**
+ * The pool as a tick finds it, read slot by slot: most ticks read it only to decide whether
+ * they need a plan at all, so no list is built for that.
+ */
+export interface PoolState {
+  /** Slots 1..slots. */
+  readonly slots: number;
+  busy(n: number): boolean;
+  warm(n: number): boolean;
+  /** Changes whenever a measured run time does (RunTimes.changes). */
+  readonly runTimesChanges: number;
+  /** Some measured type is fast (≤ AHEAD_FAST_MS): its jobs may wait behind a busy slot's. */
+  anyFast(): boolean;
+}
+
+/** What a plan made while every slot was empty read from the pool. */
+export interface IdlePool {
+  slots: number;
+  warm: boolean[];
+  runTimesChanges: number;
+}
+
+/** The pool, if every slot is empty (what a plan made now would read); null otherwise. */
+export function idlePool(pool: PoolState): IdlePool | null {
+  const warm: boolean[] = [];
+  for (let n = 1; n <= pool.slots; n++) {
+    if (pool.busy(n)) return null;
+    warm.push(pool.warm(n));
+  }
+  return { slots: pool.slots, warm, runTimesChanges: pool.runTimesChanges };
+}
+
+/**
+ * Whether a tick needs a new placement plan (planPlacement), before it makes one:
+ * - "none": every slot is busy and no measured type is fast. Nothing could be placed (nothing
+ *   waits behind a job of a slow or unmeasured type): the claim would take nothing.
+ * - "last": the last plan serves again. It was made while every slot was empty (`last`), so
+ *   it read neither the time nor any job; every slot is still empty, the same ones are warm
+ *   and no run time changed since. The caller keeps it only while it has placed no job.
+ * - "new": otherwise.
+ * An idle queue fed one job at a time (each tick: one insert, a claim that finds nothing due)
+ * plans once, not once per tick.
+ */
+export function choosePlan(pool: PoolState, last: IdlePool | null): "none" | "last" | "new" {
+  let empty = 0;
+  let sameAsLast = last !== null && last.slots === pool.slots && last.runTimesChanges === pool.runTimesChanges;
+  for (let n = 1; n <= pool.slots; n++) {
+    if (pool.busy(n)) sameAsLast = false;
+    else {
+      empty++;
+      if (sameAsLast && last!.warm[n - 1] !== pool.warm(n)) sameAsLast = false;
+    }
+  }
+  if (sameAsLast) return "last";
+  if (empty === 0 && !pool.anyFast()) return "none";
+  return "new";
+}
+
 /** Budget names (a kind is prefixed, so none can collide with the fixed ones). */
 const EMPTY = "empty-slots";
 const PROBES = "probes";

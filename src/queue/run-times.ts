@@ -12,6 +12,12 @@ export class RunTimes {
   private readonly byType = new Map<string, { ms: number; runs: number }>();
   /** The measured types' means, kept in step with byType (placement reads it every tick). */
   private readonly measuredMeans = new Map<string, number>();
+  /** Counts the changes of the measured means: a plan made before the last change is out of date. */
+  private changeCount = 0;
+
+  get changes(): number {
+    return this.changeCount;
+  }
 
   /** Records one run of a job of this type. */
   record(type: string, ms: number): void {
@@ -19,7 +25,10 @@ export class RunTimes {
     // The second run replaces the first (cold) one; from then on, a moving average.
     const next = !t || t.runs < 2 ? { ms, runs: (t?.runs ?? 0) + 1 } : { ms: t.ms * (1 - NEWEST_WEIGHT) + ms * NEWEST_WEIGHT, runs: t.runs + 1 };
     this.byType.set(type, next);
-    if (next.runs >= 2) this.measuredMeans.set(type, next.ms);
+    if (next.runs >= 2) {
+      this.measuredMeans.set(type, next.ms);
+      this.changeCount++;
+    }
   }
 
   /** The mean run time of a measured type (ms), undefined until it has run twice. */
@@ -44,6 +53,7 @@ export class RunTimes {
       if (knownType(type) && typeof ms === "number" && Number.isFinite(ms) && ms >= 0) {
         this.byType.set(type, { ms, runs: 2 });
         this.measuredMeans.set(type, ms);
+        this.changeCount++;
       }
     }
   }

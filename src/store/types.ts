@@ -381,6 +381,77 @@ export interface MetaStore {
   set(key: string, value: Json): Promise<void>;
 }
 
+// ---- Job events (a shared store's own record of what happened to jobs) ----
+//
+// On a store several daemons share (PostgreSQL), each daemon sees only its own engine's
+// events on its bus; a watcher must see every daemon's. Such a store keeps job events itself,
+// written in the statements that make the changes, and reads them back in one order that
+// every daemon and every process on the database shares, whose positions are cursors.
+// SQLite has no such record (`Store.events` is null): one daemon serves its database, and its
+// in-memory bus is the source of its event streams (src/daemon/sse.ts), as before.
+
+/**
+ * A position in the store's order of job events: opaque outside the store (make one only with
+ * head, read or parse; order them only with compare). A string, so that it can be the id of
+ * an event-stream frame and come back as a client's Last-Event-ID.
+ */
+export type EventCursor = string & { readonly __eventCursor: unique symbol };
+
+/** What a status event shows of a job: its head (times in epoch ms), never payload, result nor errors. */
+export type JobHeadRecord = Pick<
+  JobRecord,
+  "id" | "type" | "status" | "progress" | "progressMessage" | "attempts" | "maxAttempts" | "runAt" | "priority" | "uniqueKey" | "slot" | "error" | "createdAt" | "startedAt" | "finishedAt"
+>;
+
+/** One stored job event; `at` (epoch ms) is when it was written. */
+export type StoredJobEvent = { cursor: EventCursor; jobId: number; at: number } & (
+  /** The job's status, attempt or slot changed: enqueued, claimed, begun, finished, retried, requeued, rescued, cancelled. */
+  | { kind: "status"; job: JobHeadRecord }
+  /** A running attempt's progress, as written (coalesced by the engine: not every report). */
+  | { kind: "progress"; attempt: number; progress: number; message: string | null }
+  /** A log line as stored (its id is the stored line's, as `jobs.logs` gives it). */
+  | { kind: "log"; line: { id: number; attempt: number; at: number; message: string } }
+);
+
+export type EventPage =
+  | {
+      /** In the store's order, after the cursor read from; at most the limit asked for. */
+      events: StoredJobEvent[];
+      /** Where the next read carries on: the last event's cursor, or past every event readable now. */
+      next: EventCursor;
+      /**
+       * No write was in progress when the page was read: every event committed before the read
+       * is in it or before it. When false, events committed just before may be readable only
+       * a moment later (a reader that was told of a write reads again soon).
+       */
+      settled: boolean;
+    }
+  /** The events after that cursor are no longer all kept (pruned): start over from the current state. */
+  | { reset: string };
+
+export interface JobEventStore {
+  /** The cursor past every event readable now: a read from it gives only events written later. */
+  head(): Promise<EventCursor>;
+  /**
+   * The events after `after` in the store's order, at most `limit`; of job `jobId` only when
+   * given. The order is the same for every reader, and a reader carrying on from `next` misses
+   * no event and gets none twice, whatever commits late, whichever process wrote it: an event
+   * becomes readable only once every write that began before it has ended.
+   */
+  read(after: EventCursor, limit: number, jobId?: number): Promise<EventPage>;
+  /** A client's id as a cursor of this store, or null (not a cursor, or one of another database). Synchronous. */
+  parse(text: string): EventCursor | null;
+  /** Orders two cursors of this store (negative: a is before b). Synchronous. */
+  compare(a: EventCursor, b: EventCursor): number;
+  /**
+   * Calls `hint` when events may have been written: at once for this store's own writes, and,
+   * where the store can hear of them, for other processes' (PostgreSQL: LISTEN/NOTIFY). A
+   * hint is only a reason to read sooner; a reader that must not wait long polls as well.
+   * Returns the function that stops the hints. Synchronous.
+   */
+  onWrite(hint: () => void): () => void;
+}
+
 // ---- Nodes: the daemons serving one store -------------------------------------------------
 //
 // Terminology
@@ -506,6 +577,8 @@ export interface Store {
   readonly schedules: ScheduleStore;
   readonly meta: MetaStore;
   readonly attachments: AttachmentStore;
+  /** Job events kept by the store for every daemon on it (PostgreSQL); null where the daemon's bus is the only source (SQLite). */
+  readonly events: JobEventStore | null;
   /** The daemons serving the store (issue 14). */
   readonly nodes: NodeStore;
   /** Bytes kept in the store: job artifacts, uploads (the files part, below). */

@@ -3,8 +3,8 @@
 // it outlives the job.
 
 import { createHash } from "node:crypto";
-import { expect, it } from "vitest";
-import { forEachStore, iso, newJob, newTask, T0 } from "./suite.js";
+import { beforeEach, expect, it } from "vitest";
+import { asNodes, forEachStore, iso, newJob, newTask, T0 } from "./suite.js";
 import type { Store } from "../../src/store/types.js";
 
 const bytes = Buffer.from("\x89PNG fake image bytes");
@@ -24,6 +24,11 @@ async function thumbnailJob(store: Store, artifact: string, content: Buffer): Pr
 }
 
 forEachStore("attachments", (fx) => {
+  // The owners these tests claim for are nodes of the store (PostgreSQL claims only for a live node).
+  beforeEach(async () => {
+    await asNodes(fx().store, "o");
+  });
+
   it("creates an attachment with its bytes, pending its thumbnail, and gets it back", async () => {
     const { store } = fx();
     const t = await store.tasks.create(newTask(), T0);

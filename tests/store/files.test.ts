@@ -4,8 +4,8 @@
 // pruned. The same through a worker's own port (filesPortAt), as handlers use it.
 
 import { createHash, randomBytes } from "node:crypto";
-import { expect, it } from "vitest";
-import { forEachStore, newJob, T0 } from "./suite.js";
+import { beforeEach, expect, it } from "vitest";
+import { asNodes, forEachStore, newJob, T0 } from "./suite.js";
 import type { ClaimLimits, Finish, Store, TickBatch } from "../../src/store/types.js";
 import { filesPortAt } from "../../src/store/index.js";
 
@@ -29,6 +29,11 @@ async function collect(chunks: AsyncIterable<Buffer>): Promise<{ bytes: Buffer; 
 }
 
 forEachStore("files", (fx, factory) => {
+  // The owners these tests claim for are nodes of the store (PostgreSQL claims only for a live node).
+  beforeEach(async () => {
+    await asNodes(fx().store, "A", "B");
+  });
+
   it("puts an artifact of the running attempt, with its size and SHA-256; gets, lists and reads it back", async () => {
     const { store } = fx();
     const id = await runningJob(store);

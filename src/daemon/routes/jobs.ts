@@ -89,8 +89,9 @@ export function jobRoutes(app: AppContext): Pick<Handlers, JobRoutes> {
 }
 
 export function jobStreams(app: AppContext): Pick<StreamHandlers, "jobsStream" | "eventsStream"> {
-  // One log for every stream of this daemon: each event serialised once, a resume window.
-  const events = new EventLog(app.bus, app.clock);
+  // One log for every stream of this daemon: each event serialised once, a resume window. On
+  // a shared store it follows the store's events (every daemon's), not this daemon's bus.
+  const events = new EventLog(app.bus, app.clock, undefined, app.store.events ? { events: app.store.events, log: app.log } : undefined);
   return {
     async jobsStream({ id }, sse) {
       await serveStream(events, sse, {

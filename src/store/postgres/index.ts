@@ -13,6 +13,7 @@ import { pgMeta, pgSchedules } from "./schedules.js";
 import { pgAttachments } from "./attachments.js";
 import { pgFiles } from "./files.js";
 import { pgJobs } from "./jobs.js";
+import { pgEvents, withEventHints, type PgEvents } from "./events.js";
 import { pgNodes } from "./nodes.js";
 import { pgWakeups, type Wakeups } from "./wakeups.js";
 
@@ -36,13 +37,21 @@ export async function openPostgresStore(url: string, opts: StoreOptions): Promis
     await pool.end().catch(() => {});
     throw pgFailure(err, target);
   }
+  let events: PgEvents;
+  try {
+    events = await pgEvents(pool, url);
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw pgFailure(err, target);
+  }
   let closed = false;
   const ctx: GuardContext = { target, closed: () => closed };
   const wakeups = pgWakeups(pool, opts.notify !== false);
   const { closeAll: closeNodeSessions, ...nodes } = pgNodes(pool, url, target, wakeups);
-  const store = storeOn(pool, opts, ctx, wakeups, async () => {
+  const store = storeOn(pool, opts, ctx, events, wakeups, async () => {
     if (closed) return;
     closed = true;
+    events.signal.close();
     wakeups.close();
     await closeNodeSessions();
     await pool.end();
@@ -50,16 +59,18 @@ export async function openPostgresStore(url: string, opts: StoreOptions): Promis
   return { ...store, nodes: guarded(nodes, ctx), where: `postgres://${target.where}` };
 }
 
-function storeOn(pool: pg.Pool, opts: StoreOptions, ctx: GuardContext, wakeups: Wakeups, close: () => Promise<void>): Omit<Store, "where" | "nodes"> {
+function storeOn(pool: pg.Pool, opts: StoreOptions, ctx: GuardContext, events: PgEvents, wakeups: Wakeups, close: () => Promise<void>): Omit<Store, "where" | "nodes"> {
   return {
     boards: guarded(pgBoards(pool), ctx),
     tasks: guarded(pgTasks(pool, opts.taskEvents), ctx),
     taskEvents: guarded(pgTaskEvents(pool), ctx),
-    jobs: guarded(pgJobs(pool, wakeups), ctx),
+    jobs: guarded(withEventHints(pgJobs(pool, wakeups), events.signal, events.prune), ctx),
     schedules: guarded(pgSchedules(pool, wakeups), ctx),
     meta: guarded(pgMeta(pool), ctx),
     attachments: guarded(pgAttachments(pool), ctx),
     files: guarded(pgFiles(pool, ctx.target), ctx),
+    // Only the reads are guarded: parse, compare and onWrite are synchronous and touch no connection.
+    events: { ...events.events, ...guarded({ head: events.events.head, read: events.events.read }, ctx) },
     close,
   };
 }

@@ -37,6 +37,8 @@ function storeOn(db: Db, opts: StoreOptions, where: string): Store {
     attachments: guarded(sqliteAttachments(db)),
     nodes: guarded(sqliteNodes(db, jobs)),
     files: guarded(sqliteFiles(db)),
+    // One daemon per SQLite database: its bus is the source of its event streams.
+    events: null,
     where,
     async close() {
       if (db.open) db.close();
