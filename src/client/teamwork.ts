@@ -14,6 +14,7 @@ import { MAX_LIST_LIMIT, type JobSpec, type RouteInput, type RouteName, type Rou
 import type {
   Attachment,
   Board,
+  CancelElsewhere,
   CleanupStats,
   DaemonStatus,
   DigestPreview,
@@ -172,8 +173,17 @@ class Jobs {
     return (await this.t.call("jobsList", { status: o.status, type: o.type, limit: o.limit, beforeId: o.beforeId })).jobs;
   }
 
-  async cancel(id: number): Promise<Job> {
-    return (await this.t.call("jobsCancel", { id })).job;
+  /**
+   * Cancels a pending or running job, whichever daemon runs it; the job once it has stopped
+   * (or, with `wait: false`, once the cancel is recorded). See cancelOn for the node it ran on.
+   */
+  async cancel(id: number, o: { wait?: boolean } = {}): Promise<Job> {
+    return (await this.cancelOn(id, o)).job;
+  }
+
+  /** As cancel, with `runsOn`: the other daemon (node) that ran the job and stops it, if it was not this one. */
+  async cancelOn(id: number, o: { wait?: boolean } = {}): Promise<{ job: Job; runsOn?: CancelElsewhere }> {
+    return this.t.call("jobsCancel", { id, wait: o.wait });
   }
 
   async retry(id: number): Promise<Job> {

@@ -142,12 +142,26 @@ export function registerJobs(program: Command, ctx: CliContext): void {
 
   jobs
     .command("cancel")
-    .description("cancel a pending or running job")
+    .description("cancel a pending or running job, whichever daemon (node) runs it")
     .argument("<id>", "job id", parseId)
-    .action(async (id: number) => {
+    .option("--no-wait", "answer once the cancel is recorded, not once a running job has stopped")
+    .addHelpText(
+      "after",
+      "\nA running job is told to stop (AbortSignal); past the cancel grace (cancelGrace) its worker is terminated.\nOn PostgreSQL the job may run on another daemon: that node stops it, and the reply names it.\n\nExamples:\n  $ teamwork jobs cancel 42\n  $ teamwork jobs cancel 42 --no-wait --json",
+    )
+    .action(async (id: number, o: { wait: boolean }) => {
       const client = await ctx.client();
-      const job = await client.jobs.cancel(id);
-      ctx.out.result(job, (j) => ctx.out.line(`job ${j.id} (${safe(j.type)}): ${statusLabel(j.status)}`));
+      const { job, runsOn } = await client.jobs.cancelOn(id, { wait: o.wait });
+      // --json: the job, with runsOn when another node ran it.
+      ctx.out.result(runsOn ? { ...job, runsOn } : job, () => {
+        const head = `job ${job.id} (${safe(job.type)})`;
+        if (runsOn) {
+          const where = runsOn.host === null ? "no longer listed" : `host ${safe(runsOn.host)}, pid ${runsOn.pid}`;
+          ctx.out.line(`${head}: cancel requested on node ${safe(runsOn.node)} (${where}), which runs it`);
+        }
+        if (job.status === "running") ctx.out.line(`${head}: still running; it is stopped by ${runsOn?.deadline ?? "the end of its cancel grace"}`);
+        else ctx.out.line(`${head}: ${statusLabel(job.status)}`);
+      });
     });
 
   jobs

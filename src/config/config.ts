@@ -20,6 +20,12 @@ export interface Config {
    * URL may hold a password: it is never printed or logged as it is.
    */
   database: string | null;
+  /**
+   * On a PostgreSQL database: daemons wake each other at once (new jobs, cancels) with
+   * LISTEN/NOTIFY. false: they learn only by polling (claims every second, cancels with the
+   * heartbeat), for a connection path that does not carry notifications. Ignored on SQLite.
+   */
+  databaseNotify: boolean;
   /** Absolute paths of ES modules whose default export is a job definition or an array of them. */
   jobModules: string[];
   smtpUrl: string | null;
@@ -60,6 +66,7 @@ export const DEFAULTS: Config = {
   concurrency: 3,
   durability: "full",
   database: null,
+  databaseNotify: true,
   jobModules: [],
   smtpUrl: null,
   mailFrom: "teamwork@localhost",
@@ -200,6 +207,7 @@ const KEYS: Record<string, KeySpec> = {
   concurrency: { parse: int(1, 64), env: "TEAMWORK_CONCURRENCY" },
   durability: { parse: oneOf(["full", "process"]), env: "TEAMWORK_DURABILITY" },
   database: { parse: databaseUrl, env: "TEAMWORK_DATABASE_URL" },
+  databaseNotify: { parse: bool, env: "TEAMWORK_DATABASE_NOTIFY" },
   jobModules: { parse: list(absolutePath, delimiter), env: "TEAMWORK_JOB_MODULES" },
   smtpUrl: { parse: smtpUrl, env: "TEAMWORK_SMTP_URL" },
   mailFrom: { parse: email, env: "TEAMWORK_MAIL_FROM" },

@@ -145,7 +145,7 @@ async function serve(paths: Paths, config: Config): Promise<number> {
   const location: StoreLocation = config.database ? { kind: "postgres", url: config.database } : { kind: "sqlite", path: paths.database };
   let store;
   try {
-    store = await openStore(location, { durability: config.durability, taskEvents: taskEventPolicy });
+    store = await openStore(location, { durability: config.durability, taskEvents: taskEventPolicy, notify: config.databaseNotify });
   } catch (err) {
     removePidFile(paths.pidFile);
     if (!(err instanceof StoreError)) throw err;

@@ -435,7 +435,11 @@ export async function serveStream(log: EventLog, r: SseRequest, opts: StreamOpti
   let heartbeat: NodeJS.Timeout | null = null;
   let resolveClosed!: () => void;
   const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
-  const reader = { wake: () => pump() };
+  // Woken only once the head is written: an event that comes while the snapshot is read
+  // (awaits below) would otherwise be written first, and the head after it would throw
+  // (ERR_HTTP_HEADERS_SENT: the stream ended before its first frame). Its turn comes after.
+  let started = false;
+  const reader = { wake: () => started && pump() };
   /** Ends the stream; without `end`, leaves the response to the caller (an error reply). */
   const finish = (end = true) => {
     if (done) return;
@@ -505,6 +509,7 @@ export async function serveStream(log: EventLog, r: SseRequest, opts: StreamOpti
   if (reset !== null) res.write(`event: reset\ndata: ${JSON.stringify({ reason: reset })}\n\n`);
   if (!resumed) sentId = log.idBefore(cursor);
   for (const s of snapshot) res.write(`id: ${sentId}\nevent: ${s.event}\ndata: ${JSON.stringify(s.data)}\n\n`);
+  started = true;
   heartbeat = setInterval(() => {
     if (!waitingDrain && !done) res.write(": keep-alive\n\n");
   }, heartbeatMs);

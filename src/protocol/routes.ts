@@ -8,7 +8,7 @@
 import * as v from "./validate.js";
 import { JOB_STATUSES, TASK_STATUSES } from "./types.js";
 import { ARTIFACT_NAME, ARTIFACT_NAME_HINT, UPLOAD_FILES, type FileInfo } from "./files.js";
-import type { Attachment, Board, CleanupStats, DaemonStatus, DigestPreview, Health, Job, JobLogLine, JobSummary, JobWhy, NodeInfo, QueueState, Schedule, Stats, Task, TaskEvent } from "./types.js";
+import type { Attachment, Board, CancelElsewhere, CleanupStats, DaemonStatus, DigestPreview, Health, Job, JobLogLine, JobSummary, JobWhy, NodeInfo, QueueState, Schedule, Stats, Task, TaskEvent } from "./types.js";
 
 export type Method = "GET" | "POST" | "PATCH" | "DELETE";
 
@@ -135,7 +135,11 @@ export const routes = {
     }),
   },
   jobsGet: { method: "GET", path: "/jobs/:id", input: v.object({ id }) },
-  jobsCancel: { method: "POST", path: "/jobs/:id/cancel", input: v.object({ id }) },
+  /**
+   * wait (default true): answer once the job has stopped (a running job gets its cancel grace,
+   * then its worker is terminated), as cancelled; false: answer once the cancel is recorded.
+   */
+  jobsCancel: { method: "POST", path: "/jobs/:id/cancel", input: v.object({ id, wait: v.optional(v.boolean()) }) },
   jobsRetry: { method: "POST", path: "/jobs/:id/retry", input: v.object({ id }) },
   jobsPrune: { method: "POST", path: "/jobs/prune", input: v.object({ olderThan: v.optional(duration) }) },
   jobsWhy: { method: "GET", path: "/jobs/:id/why", input: v.object({ id }) },
@@ -210,7 +214,8 @@ export interface RouteOutput {
   jobsEnqueueBatchIds: { ids: number[]; created: number };
   jobsList: { jobs: JobSummary[] };
   jobsGet: { job: Job };
-  jobsCancel: { job: Job };
+  /** runsOn: the job was running on another daemon (node), which stops it; absent otherwise. */
+  jobsCancel: { job: Job; runsOn?: CancelElsewhere };
   jobsRetry: { job: Job };
   jobsPrune: { pruned: number };
   jobsWhy: JobWhy;

@@ -249,6 +249,18 @@ export interface NodeInfo {
   self: boolean;
 }
 
+/**
+ * A cancel of a job running on another daemon (node): asked for here, carried out there
+ * (jobsCancel's `runsOn`). host and pid are null when that node is no longer listed.
+ */
+export interface CancelElsewhere {
+  node: string;
+  host: string | null;
+  pid: number | null;
+  /** When that node must have stopped it (its worker is terminated then), on the store's clock. */
+  deadline: string;
+}
+
 export interface DaemonStatus {
   pid: number;
   version: string;

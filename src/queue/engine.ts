@@ -37,9 +37,9 @@ import { availableParallelism } from "node:os";
 import type { Clock, TimerHandle } from "../lib/clock.js";
 import { TeamworkError, conflict, notFound } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
-import type { Job, JobSummary, JobWhy } from "../protocol/types.js";
+import type { CancelElsewhere, Job, JobSummary, JobWhy } from "../protocol/types.js";
 import type { JobSpec } from "../protocol/routes.js";
-import type { ClaimLimits, JobFilter, JobRecord, NewJob, RefusedWrite, Store, TickBatch } from "../store/types.js";
+import type { CancelNotice, ClaimLimits, JobFilter, JobRecord, NewJob, RefusedWrite, Store, TickBatch } from "../store/types.js";
 import { StoreError } from "../store/errors.js";
 import type { Isolation, Lookup } from "../jobs/define.js";
 import type { EventBus } from "./events/bus.js";
@@ -48,6 +48,7 @@ import type { Registry } from "./registry.js";
 import type { WorkerData } from "./worker/protocol.js";
 import { Attempts, type LiveAttempt } from "./attempts.js";
 import { AHEAD_BUDGET_MS, choosePlan, idlePool, planPlacement, type IdlePool, type Placement } from "./placement.js";
+import { LEASE_MS, RESCUE_EVERY_MS } from "./node-lease.js";
 import { QueuePause } from "./pause.js";
 import { prepareJob, prepareJobs } from "./prepare.js";
 import { recoverInterrupted } from "./recovery.js";
@@ -91,6 +92,8 @@ const FENCED_OWNER = "";
 /** A tick's batch when it has none of these (most ticks under one-by-one enqueues): nothing may add to them. */
 const NO_FINISHES: TickBatch["finishes"] = Object.freeze([]) as unknown as TickBatch["finishes"];
 const NO_CHECKPOINTS: TickBatch["checkpoints"] = Object.freeze([]) as unknown as TickBatch["checkpoints"];
+/** How often a cancel waiting for a job that runs on another node looks whether it has ended. */
+const CANCEL_LOOK_EVERY_MS = 100;
 
 export class Engine {
   private readonly attempts: Attempts;
@@ -300,21 +303,67 @@ export class Engine {
     return explainWaiting(r, facts, await this.opts.store.jobs.countAhead(r, now, [...this.paused.pausedTypes]));
   }
 
-  async cancel(id: number): Promise<Job> {
+  /**
+   * Cancels a job, whichever daemon runs it. The request is recorded in the store first (so
+   * that a node that dies meanwhile leaves it cancelled, never pending): a pending job is
+   * cancelled at once; a running one is told to stop (AbortSignal) and its worker terminated
+   * past the cancel grace, here if this engine runs it, else by the node that does (told by
+   * the store: NodeSessionEvents.cancel, or its next heartbeat). With `wait` (the default) the
+   * answer comes once the job has stopped, as stored; `runsOn` names the other node.
+   */
+  async cancel(id: number, opts: { wait?: boolean } = {}): Promise<{ job: Job; runsOn: CancelElsewhere | null }> {
+    const wait = opts.wait ?? true;
+    const answer = await this.opts.store.jobs.requestCancel(id, this.opts.config.cancelGrace, this.opts.clock.now());
+    if (!answer) throw notFound(`job ${id} not found`);
+    if (answer.outcome === "ended") {
+      const { status } = answer.job;
+      throw conflict(`job ${id} already ${status}; only pending or running jobs can be cancelled`);
+    }
+    if (answer.outcome === "cancelled") {
+      this.attempts.emitStatus(answer.job);
+      return { job: toWire(answer.job), runsOn: null };
+    }
     const run = this.attempts.get(id);
-    if (run) {
+    if (run && run.attempt === answer.job.attempts && answer.owner === this.nodeId) {
       this.attempts.stop(run, "cancel", "cancelled by user");
+      if (!wait) return { job: toWire(answer.job, run), runsOn: null };
       const settled = await (run.settled ??= new Promise<JobRecord | null>((r) => (run.settle = r)));
-      return settled ? toWire(settled) : this.get(id);
+      return { job: settled ? toWire(settled) : await this.get(id), runsOn: null };
     }
-    const r = await this.opts.store.jobs.cancelPending(id, this.opts.clock.now());
-    if (r) {
-      this.attempts.emitStatus(r);
-      return toWire(r);
+    // Another node runs it (or this one, between its end and the write of it): that node stops
+    // it; if it cannot, rescue or the reaper ends it cancelled (deadline + lease at the latest).
+    const runsOn = answer.owner !== null && answer.owner !== this.nodeId ? await this.nodeRef(answer.owner, answer.deadline) : null;
+    this.opts.log.info("job.cancel_requested", { job: id, attempt: answer.job.attempts, node: answer.owner ?? "none", deadline: new Date(answer.deadline).toISOString() });
+    if (!wait) return { job: toWire(answer.job), runsOn };
+    return { job: await this.untilStopped(answer.job, this.opts.config.cancelGrace + LEASE_MS + RESCUE_EVERY_MS + 1000), runsOn };
+  }
+
+  /**
+   * A cancel was requested, through another daemon, for a job this engine runs (its node heard
+   * it): the attempt is stopped as a cancel here would, within what is left of its grace.
+   */
+  cancelRequested(notice: CancelNotice, via: "notify" | "heartbeat"): void {
+    const run = this.attempts.get(notice.id);
+    if (!run || run.attempt !== notice.attempt || run.stop) return;
+    this.opts.log.info("job.cancel_heard", { job: notice.id, attempt: notice.attempt, via, graceLeftMs: Math.round(notice.graceLeftMs) });
+    this.attempts.stop(run, "cancel", "cancelled by user", notice.graceLeftMs);
+  }
+
+  /** The node a job runs on, for the answer to a cancel (host and pid null if no longer listed). */
+  private async nodeRef(node: string, deadline: number): Promise<CancelElsewhere> {
+    const listed = (await this.opts.store.nodes.list()).find((n) => n.id === node);
+    return { node, host: listed?.host ?? null, pid: listed?.pid ?? null, deadline: new Date(deadline).toISOString() };
+  }
+
+  /** The job once this attempt has stopped (looked up every CANCEL_LOOK_EVERY_MS), or as it is after maxMs. */
+  private async untilStopped(job: JobRecord, maxMs: number): Promise<Job> {
+    const until = this.opts.clock.now() + maxMs;
+    for (;;) {
+      const now = await this.opts.store.jobs.get(job.id);
+      if (!now) throw notFound(`job ${job.id} not found`);
+      if (now.status !== "running" || now.attempts !== job.attempts || this.opts.clock.now() >= until) return toWire(now, this.attempts.of(now));
+      await new Promise<void>((r) => this.opts.clock.setTimer(r, CANCEL_LOOK_EVERY_MS));
     }
-    const existing = await this.opts.store.jobs.get(id);
-    if (!existing) throw notFound(`job ${id} not found`);
-    throw conflict(`job ${id} already ${existing.status === "complete" ? "complete" : existing.status}; only pending or running jobs can be cancelled`);
   }
 
   async retry(id: number): Promise<Job> {

@@ -18,7 +18,7 @@ import { randomUUID } from "node:crypto";
 import type { Clock, TimerHandle } from "../lib/clock.js";
 import { errorMessage } from "../lib/errors.js";
 import type { Logger } from "../lib/logger.js";
-import type { NodeSession, Store } from "../store/types.js";
+import type { CancelNotice, NodeSession, Store } from "../store/types.js";
 import { CLAIM_POLL_MS, FENCE_GRACE_MS, fenceAt, fenceReason, HEARTBEAT_MS, LEASE_MS, REJOIN_RETRY_MS, RESCUE_EVERY_MS, RESCUE_SILENT_MS, type LeaseState } from "./node-lease.js";
 
 /** What a node needs of the engine. */
@@ -27,6 +27,8 @@ export interface FenceableEngine {
   resumeAs(owner: string): void;
   wake(): void;
   guardWrites(check: () => void): void;
+  /** A cancel was requested, through another daemon, for a job this node runs. */
+  cancelRequested(notice: CancelNotice, via: "notify" | "heartbeat"): void;
 }
 
 export interface NodeTimings {
@@ -63,6 +65,8 @@ export class StoreNode {
   private rejoinTimer: TimerHandle | null = null;
   private currentId = "";
   private fenceCount = 0;
+  /** The last heartbeat found the session LISTENing (other daemons' wake-ups reach it). */
+  private listening = false;
   /** The last failure of each loop, logged once until it recovers. */
   private failing = { heartbeat: false, rescue: false };
 
@@ -147,8 +151,9 @@ export class StoreNode {
   }
 
   /** One rescue pass (the timer's; callable from tests): dead nodes' jobs go back to pending. */
-  async rescueOnce(): Promise<{ nodes: string[]; interrupted: number }> {
-    const r = await this.deps.store.nodes.rescueDead({ now: this.deps.clock.now(), self: this.currentId, silentMs: this.timings.rescueSilentMs });
+  async rescueOnce(): Promise<{ nodes: string[]; interrupted: number; cancelled: number }> {
+    const r = await this.deps.store.nodes.rescueDead({ now: this.deps.clock.now(), self: this.currentId, silentMs: this.timings.rescueSilentMs, leaseMs: this.timings.leaseMs });
+    if (r.cancelled > 0) this.deps.log.warn("nodes.cancelled", { jobs: r.cancelled, by: this.currentId, note: "jobs whose cancel was requested and whose node died, or did not stop them by their deadline + lease: ended cancelled" });
     if (r.nodes.length > 0 || r.interrupted > 0) {
       this.deps.log.warn("nodes.rescued", { nodes: r.nodes.join(",") || "none", jobs: r.interrupted, by: this.currentId, note: "their running jobs go back to the queue as interrupted attempts" });
       // Claim them at once rather than at the next poll.
@@ -162,10 +167,18 @@ export class StoreNode {
     this.state = { kind: "serving", session, lease };
     this.deps.log.info("node.registered", { node: session.id, host: this.deps.host, pid: this.deps.pid });
     if (!this.deps.store.nodes.shared) return;
+    const current = () => this.state.kind === "serving" && this.state.session === session;
     session.on("lost", (why) => {
-      if (this.state.kind !== "serving" || this.state.session !== session) return;
+      if (!current()) return;
       lease.lost = why;
       this.check();
+    });
+    // What other daemons tell this one (LISTEN): hints; the poll and the heartbeat cover a lost one.
+    session.on("jobs", () => {
+      if (current()) this.deps.engine.wake();
+    });
+    session.on("cancel", (notice) => {
+      if (current()) this.deps.engine.cancelRequested(notice, "notify");
     });
     this.armHeartbeat(session, this.timings.heartbeatMs);
     this.armFenceCheck(lease);
@@ -192,7 +205,15 @@ export class StoreNode {
       if (beat.leaseUntil === null) s.lease.refused = true;
       else s.lease.renewedAt = Math.max(s.lease.renewedAt, startedAt);
       this.check();
-      if (current()) this.armFenceCheck(s.lease);
+      if (current()) {
+        this.armFenceCheck(s.lease);
+        // The control session stopped LISTENing (never seen: it LISTENs before it is handed
+        // out, and a broken socket fails the heartbeat too): said, as the poll carries on.
+        if (this.listening && !beat.listening) this.deps.log.warn("node.not_listening", { node: session.id, note: "wake-ups from other daemons are not heard; claims poll every second" });
+        this.listening = beat.listening;
+        // Cancels asked for through other daemons, whether or not their NOTIFY came.
+        for (const c of beat.cancels) this.deps.engine.cancelRequested(c, "heartbeat");
+      }
     } catch (err) {
       if (!current()) return;
       if (!this.failing.heartbeat) this.deps.log.warn("node.heartbeat_failed", { node: session.id, error: errorMessage(err), note: "the node fences itself if none succeeds in time" });

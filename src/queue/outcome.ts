@@ -36,7 +36,8 @@ export interface OutcomePolicy {
 /** What the store is to write for the attempt (a complete carries its result only). */
 export type Outcome =
   | { outcome: "complete"; result: Json }
-  | { outcome: "cancelled" }
+  /** result: the handler returned all the same (it ignored its signal): kept, the job stays cancelled. */
+  | { outcome: "cancelled"; result?: Json }
   /** Back to pending without counting the attempt: it never ran, or the daemon is stopping. */
   | { outcome: "requeue" }
   | { outcome: "retry"; error: string; runAt: number; crashed: boolean }
@@ -44,7 +45,7 @@ export type Outcome =
 
 export function attemptOutcome(a: EndedAttempt, policy: OutcomePolicy): Outcome {
   const { end, stopped } = a;
-  if (stopped?.reason === "cancel") return { outcome: "cancelled" };
+  if (stopped?.reason === "cancel") return end.ok ? { outcome: "cancelled", result: end.result } : { outcome: "cancelled" };
   if (stopped?.reason === "shutdown" || (!end.ok && "notStarted" in end)) return { outcome: "requeue" };
   if (end.ok && stopped === null) return { outcome: "complete", result: end.result };
   const failure = end.ok || "notStarted" in end ? null : end;

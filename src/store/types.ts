@@ -21,6 +21,12 @@ export interface StoreOptions {
   durability: Durability;
   /** The board's policy for the task events each task write implies (src/board/task-events.ts). */
   taskEvents: TaskEventPolicy;
+  /**
+   * A store several daemons share: tell the others at once when jobs become claimable or a
+   * cancel is asked for (PostgreSQL: NOTIFY), and hear them (LISTEN). False: they learn it by
+   * polling only (every CLAIM_POLL_MS, and the heartbeat). Default true; ignored by SQLite.
+   */
+  notify?: boolean;
 }
 
 /** A task event as a write implies it, before the store gives it an id, board and time. */
@@ -139,7 +145,8 @@ export type Finish = (
   | { id: number; attempt: number; outcome: "complete"; result: Json; running?: JobRecord }
   | { id: number; attempt: number; outcome: "retry"; error: string; runAt: number; crashed?: boolean }
   | { id: number; attempt: number; outcome: "failed"; error: string; permanent: boolean; crashed?: boolean }
-  | { id: number; attempt: number; outcome: "cancelled"; error?: string }
+  /** result: what the handler returned all the same (it ignored its signal); kept, the job stays cancelled. */
+  | { id: number; attempt: number; outcome: "cancelled"; error?: string; result?: Json }
   /** Put back to pending without counting the attempt (graceful shutdown, or it never began). */
   | { id: number; attempt: number; outcome: "requeue" }
 ) & {
@@ -243,6 +250,16 @@ export interface JobStore {
   counts(): Promise<Record<JobStatus, number>>;
   /** Pending → cancelled. Null if the job was not pending. */
   cancelPending(id: number, now: number): Promise<JobRecord | null>;
+  /**
+   * A cancel asked for, through whichever daemon: a pending job is cancelled at once; for a
+   * running one the request is recorded with a deadline (the store's clock + graceMs; a second
+   * request keeps the first's), and its node is told (Heartbeat.cancels, and at once where the
+   * store can: NodeSessionEvents.cancel). From then on every end of that attempt is cancelled
+   * (a result it returns is kept, the status is cancelled), and so is its rescue; a job still
+   * running past its deadline + lease is ended cancelled by NodeStore.rescueDead (the reaper).
+   * Null if there is no such job.
+   */
+  requestCancel(id: number, graceMs: number, now: number): Promise<CancelAnswer | null>;
   /** Failed or cancelled → pending, due now, with a fresh set of attempts. Null if the job was in another state. */
   retry(id: number, now: number): Promise<JobRecord | null>;
   /** Deletes finished jobs that finished before the cutoff; returns how many. */
@@ -255,10 +272,23 @@ export interface JobStore {
   /**
    * Running jobs whose owner is not live (a daemon run that died) go back to pending, each
    * with its attempt counted and an "interrupted" error, those handed over ahead of their
-   * turn too (they may have begun). Jobs of a live owner are left alone. Returns how many.
+   * turn too (they may have begun). Jobs of a live owner are left alone. A job whose cancel
+   * was requested is ended cancelled instead (counted in `cancelled`, not `interrupted`).
    */
-  rescue(request: RescueRequest): Promise<{ interrupted: number }>;
+  rescue(request: RescueRequest): Promise<{ interrupted: number; cancelled: number }>;
 }
+
+/** What a cancel request found (JobStore.requestCancel). */
+export type CancelAnswer =
+  /** It was pending: cancelled now. */
+  | { outcome: "cancelled"; job: JobRecord }
+  /**
+   * It runs, for `owner` (a node's id; null for a job a daemon before nodes left running,
+   * which rescue ends): the request is recorded; deadline on the store's clock (epoch ms).
+   */
+  | { outcome: "requested"; job: JobRecord; owner: string | null; deadline: number }
+  /** It had ended already (complete, failed or cancelled): nothing changed. */
+  | { outcome: "ended"; job: JobRecord };
 
 export interface AttachmentStore {
   /**
@@ -463,12 +493,35 @@ export interface Heartbeat {
   leaseUntil: number | null;
   /** The store's clock at the heartbeat. */
   storeNow: number;
+  /** The node's running jobs whose cancel was requested (JobStore.requestCancel), every heartbeat until they end. */
+  cancels: CancelNotice[];
+  /**
+   * The session hears other daemons now (PostgreSQL: its LISTEN is in place on the control
+   * connection, checked by this very heartbeat); false where there is nothing to hear.
+   */
+  listening: boolean;
 }
 
-/** What a node's session reports, as events (LISTEN notifications will join them). */
+/** A cancel requested for a job a node runs. */
+export interface CancelNotice {
+  id: number;
+  /** The attempt running when it was asked for. */
+  attempt: number;
+  /** How much of the grace is left (from when the store answered; 0 once past the deadline). */
+  graceLeftMs: number;
+}
+
+/** What a node's session reports, as events. */
 export interface NodeSessionEvents {
   /** The control connection is gone, and the node's lock with it: the node must fence at once. Emitted once. */
   lost: (reason: string) => void;
+  /**
+   * Another daemon made jobs claimable (an enqueue, a retry, a rescue, a schedule's firing):
+   * claim now rather than at the next poll. A hint only: one may be lost, and the poll stays.
+   */
+  jobs: () => void;
+  /** A cancel was requested for a job this node runs (also in every heartbeat's cancels until it ends). */
+  cancel: (notice: CancelNotice) => void;
 }
 
 /**
@@ -507,8 +560,13 @@ export interface NodeStore {
    * (PostgreSQL): dead nodes (see Terminology), each handled by one rescuer however many run at
    * once, and running jobs of an owner that is no node at all. One node at a time (SQLite):
    * every owner but `self`. Returns the dead nodes' ids and how many jobs went back.
+   *
+   * A job of a dead node whose cancel was requested is ended cancelled instead (never run
+   * again); and the reaper: a running job still running `leaseMs` past its cancel deadline (its
+   * node lives but did not stop it) is ended cancelled too, whoever runs it, and its node's
+   * later writes are refused. `cancelled` counts both.
    */
-  rescueDead(request: { now: number; self: string; silentMs: number }): Promise<{ nodes: string[]; interrupted: number }>;
+  rescueDead(request: { now: number; self: string; silentMs: number; leaseMs: number }): Promise<{ nodes: string[]; interrupted: number; cancelled: number }>;
 }
 
 export interface Store {

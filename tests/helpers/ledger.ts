@@ -11,7 +11,7 @@ import type { JobStatus } from "../../src/protocol/types.js";
 /** The module of the `ledger` job type, for a daemon's jobModules. */
 export const LEDGER_JOBS = fileURLToPath(new URL("../fixtures/jobs/ledger.mjs", import.meta.url));
 
-export type LedgerEvent = "start" | "tick" | "end" | "abort";
+export type LedgerEvent = "start" | "tick" | "end" | "abort" | "signal";
 
 export interface LedgerEntry {
   job: number;

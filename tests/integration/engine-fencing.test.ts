@@ -25,7 +25,7 @@ describe("engine ownership", () => {
     // and claims it (attempt 2).
     await t.engine.pause();
     const now = t.clock.now();
-    expect(await t.store.jobs.rescue({ now, liveOwners: ["B"] })).toEqual({ interrupted: 1 });
+    expect(await t.store.jobs.rescue({ now, liveOwners: ["B"] })).toEqual({ interrupted: 1, cancelled: 0 });
     const { claimed } = await t.store.jobs.claim({ owner: "B", now, limit: 1, pausedTypes: [], budgets: { any: 1 }, draws: {}, otherTypes: ["any"] });
     expect(claimed).toMatchObject([{ id: job.id, attempts: 2 }]);
 

@@ -12,6 +12,7 @@ import { nodeSessionName } from "../../src/store/postgres/nodes.js";
 import { POSTGRES_SKIPPED, postgresFactory, type StoreFixture } from "../store/factory.js";
 import { newJob, T0 } from "../store/suite.js";
 import { waitFor } from "../helpers/wait.js";
+import type { CancelNotice } from "../../src/store/types.js";
 
 class RecordingEngine implements FenceableEngine {
   calls: string[] = [];
@@ -27,6 +28,9 @@ class RecordingEngine implements FenceableEngine {
   }
   guardWrites(check: () => void) {
     this.guard = check;
+  }
+  cancelRequested(notice: CancelNotice, via: "notify" | "heartbeat") {
+    this.calls.push(`cancel ${notice.id}/${notice.attempt} via ${via}`);
   }
   /** What the engine was told, wakes (the claim poll's) left out. */
   get told() {

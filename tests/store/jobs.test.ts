@@ -179,7 +179,7 @@ for (const factory of STORE_FACTORIES) {
         await claim(store, "A", anyJobs(1));
         // A daemon run B takes over: A is gone as far as B knows; the job runs again for B.
         const b = await f.openAnother();
-        expect(await b.jobs.rescue({ now: T0 + 1, liveOwners: ["B"] })).toEqual({ interrupted: 1 });
+        expect(await b.jobs.rescue({ now: T0 + 1, liveOwners: ["B"] })).toEqual({ interrupted: 1, cancelled: 0 });
         const [again] = (await claim(b, "B", anyJobs(1), T0 + 2)).claimed;
         expect(again).toMatchObject({ id: job!.id, attempts: 2 });
 
@@ -298,7 +298,7 @@ for (const factory of STORE_FACTORIES) {
         // B's job had begun; C's was handed over and had not written its begin.
         await store.jobs.tick(batch("B", { begins: [{ id: b!.id, attempt: 1, at: T0, slot: 1 }] }));
 
-        expect(await store.jobs.rescue({ now: T0 + 10, liveOwners: ["A"] })).toEqual({ interrupted: 2 });
+        expect(await store.jobs.rescue({ now: T0 + 10, liveOwners: ["A"] })).toEqual({ interrupted: 2, cancelled: 0 });
         expect(await store.jobs.get(a!.id)).toMatchObject({ status: "running", attempts: 1 });
         expect(await store.jobs.get(b!.id)).toMatchObject({
           status: "pending",
@@ -316,7 +316,7 @@ for (const factory of STORE_FACTORIES) {
           [b!.id, 2],
           [c!.id, 2],
         ]);
-        expect(await store.jobs.rescue({ now: T0 + 30, liveOwners: ["A", "D"] })).toEqual({ interrupted: 0 });
+        expect(await store.jobs.rescue({ now: T0 + 30, liveOwners: ["A", "D"] })).toEqual({ interrupted: 0, cancelled: 0 });
       });
     });
 

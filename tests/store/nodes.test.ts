@@ -77,7 +77,7 @@ forEachStore("nodes", (fx) => {
     gone!.abandon();
     const r = await waitFor(
       async () => {
-        const x = await store.nodes.rescueDead({ now: T0 + 5, self: "live", silentMs: 0 });
+        const x = await store.nodes.rescueDead({ now: T0 + 5, self: "live", silentMs: 0, leaseMs: TEST_LEASE_MS });
         return x.interrupted > 0 ? x : null;
       },
       { what: "the abandoned node's job rescued" },
@@ -90,7 +90,7 @@ forEachStore("nodes", (fx) => {
       errors: [{ attempt: 1, message: "interrupted: the daemon stopped while this attempt was handed to its worker (it may have begun)", permanent: false, at: T0 + 5 }],
     });
     expect(await store.jobs.get(j2!.id)).toMatchObject({ status: "running", attempts: 1 });
-    expect((await store.nodes.rescueDead({ now: T0 + 6, self: "live", silentMs: 0 })).interrupted).toBe(0);
+    expect((await store.nodes.rescueDead({ now: T0 + 6, self: "live", silentMs: 0, leaseMs: TEST_LEASE_MS })).interrupted).toBe(0);
     expect((await store.nodes.list()).map((n) => n.id)).toEqual(["live"]);
   });
 });
@@ -136,7 +136,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("nodes on a shared store (postgres): 
     const [job] = await enqueue(store, 1);
     await claim(store, "lapsed");
     await lapse("lapsed");
-    expect(await store.nodes.rescueDead({ now: T0, self: "other", silentMs: 60_000 })).toEqual({ nodes: ["lapsed"], interrupted: 1 });
+    expect(await store.nodes.rescueDead({ now: T0, self: "other", silentMs: 60_000, leaseMs: TEST_LEASE_MS })).toEqual({ nodes: ["lapsed"], interrupted: 1, cancelled: 0 });
     expect(await store.jobs.get(job!.id)).toMatchObject({ status: "pending", attempts: 1 });
     expect(await store.nodes.list()).toEqual([]);
     expect((await s.heartbeat(TEST_LEASE_MS)).leaseUntil).toBeNull();
@@ -148,15 +148,15 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("nodes on a shared store (postgres): 
     s.on("lost", (why) => lost.push(why));
     await enqueue(store, 1);
     await claim(store, "quiet");
-    expect(await store.nodes.rescueDead({ now: T0, self: "other", silentMs: 0 })).toEqual({ nodes: [], interrupted: 0 });
+    expect(await store.nodes.rescueDead({ now: T0, self: "other", silentMs: 0, leaseMs: TEST_LEASE_MS })).toEqual({ nodes: [], interrupted: 0, cancelled: 0 });
     // The server ends its control session (an operator, a restart, an idle timeout).
     const ended = await raw.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1`, [nodeSessionName(who("quiet"))]);
     expect(ended.rowCount).toBe(1);
     await waitFor(() => lost.length > 0, { what: "the session reported lost" });
     expect(lost[0]).toMatch(/control connection/);
     // Silent for less than silentMs: left alone (its node is given the time to fence first).
-    expect(await store.nodes.rescueDead({ now: T0, self: "other", silentMs: 60_000 })).toEqual({ nodes: [], interrupted: 0 });
-    expect(await store.nodes.rescueDead({ now: T0, self: "other", silentMs: 0 })).toEqual({ nodes: ["quiet"], interrupted: 1 });
+    expect(await store.nodes.rescueDead({ now: T0, self: "other", silentMs: 60_000, leaseMs: TEST_LEASE_MS })).toEqual({ nodes: [], interrupted: 0, cancelled: 0 });
+    expect(await store.nodes.rescueDead({ now: T0, self: "other", silentMs: 0, leaseMs: TEST_LEASE_MS })).toEqual({ nodes: ["quiet"], interrupted: 1, cancelled: 0 });
   });
 
   it("the lock and the row come together: the node's lock is held by its control session, under its own key", async () => {
@@ -188,7 +188,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("nodes on a shared store (postgres): 
     await enqueue(store, 8);
     for (let i = 0; i < 4; i++) await claim(store, `d${i}`, 2);
     for (let i = 0; i < 4; i++) await lapse(`d${i}`);
-    const [x, y] = await Promise.all([store, other].map((s) => s.nodes.rescueDead({ now: T0, self: "r", silentMs: 60_000 })));
+    const [x, y] = await Promise.all([store, other].map((s) => s.nodes.rescueDead({ now: T0, self: "r", silentMs: 60_000, leaseMs: TEST_LEASE_MS })));
     expect([...x!.nodes, ...y!.nodes].sort()).toEqual(["d0", "d1", "d2", "d3"]);
     expect(x!.interrupted + y!.interrupted).toBe(8);
     const jobs = await store.jobs.list({});
@@ -198,7 +198,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("nodes on a shared store (postgres): 
   it("a job left running for an owner that is no node (a daemon before nodes) is handed back", async () => {
     const [job] = await enqueue(store, 1);
     await raw.query(`UPDATE jobs SET status = 'running', attempts = 1, owner = $1 WHERE id = $2`, [randomUUID(), job!.id]);
-    expect(await store.nodes.rescueDead({ now: T0, self: "me", silentMs: 1500 })).toEqual({ nodes: [], interrupted: 1 });
+    expect(await store.nodes.rescueDead({ now: T0, self: "me", silentMs: 1500, leaseMs: TEST_LEASE_MS })).toEqual({ nodes: [], interrupted: 1, cancelled: 0 });
     expect(await store.jobs.get(job!.id)).toMatchObject({ status: "pending", attempts: 1 });
   });
 

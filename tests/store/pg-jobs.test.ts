@@ -84,7 +84,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: the job queue's own behavi
     const rescue = store.jobs.rescue({ now: T0 + 1, liveOwners: ["B"] });
     await someoneWaits(raw);
     await raw.query("COMMIT");
-    expect(await rescue).toEqual({ interrupted: 0 });
+    expect(await rescue).toEqual({ interrupted: 0, cancelled: 0 });
     expect(await store.jobs.get(job!.id)).toMatchObject({ status: "complete", errors: [] });
   });
 

@@ -44,8 +44,9 @@ describe("attemptOutcome", () => {
     expect(o).toEqual({ outcome: "retry", error: "timed out after 5s", runAt: 11_000, crashed: false });
   });
 
-  it("a cancel is cancelled whatever the end, a shutdown or a job that never began goes back uncounted", () => {
-    expect(attemptOutcome(ended({ end: { ok: true, result: 1, ms: 1 }, stopped: { reason: "cancel", message: "cancelled by user" } }), policy)).toEqual({ outcome: "cancelled" });
+  it("a cancel is cancelled whatever the end (a result returned all the same is kept), a shutdown or a job that never began goes back uncounted", () => {
+    expect(attemptOutcome(ended({ end: { ok: true, result: 1, ms: 1 }, stopped: { reason: "cancel", message: "cancelled by user" } }), policy)).toEqual({ outcome: "cancelled", result: 1 });
+    expect(attemptOutcome(ended({ end: fail({ message: "stopped on abort" }), stopped: { reason: "cancel", message: "cancelled by user" } }), policy)).toEqual({ outcome: "cancelled" });
     expect(attemptOutcome(ended({ stopped: { reason: "shutdown", message: "daemon shutting down" } }), policy)).toEqual({ outcome: "requeue" });
     expect(attemptOutcome(ended({ end: { ok: false, notStarted: true, message: "worker died" } }), policy)).toEqual({ outcome: "requeue" });
   });

@@ -67,8 +67,9 @@ export function jobRoutes(app: AppContext): Pick<Handlers, JobRoutes> {
     async jobsGet({ id }) {
       return ok({ job: await engine.get(id) });
     },
-    async jobsCancel({ id }) {
-      return ok({ job: await engine.cancel(id) });
+    async jobsCancel({ id, wait }) {
+      const { job, runsOn } = await engine.cancel(id, { wait });
+      return ok(runsOn ? { job, runsOn } : { job });
     },
     async jobsRetry({ id }) {
       return ok({ job: await engine.retry(id) });

@@ -338,8 +338,10 @@ export function withEventHints(jobs: JobStore, signal: EventSignal, prune: (befo
     tick: after(jobs.tick, (r, b) => r.inserted.length > 0 || r.finished.length > 0 || r.claimed.length > 0 || b.progress.length > 0 || b.logs.length > 0 || b.begins.length > 0),
     claim: after(jobs.claim, (r) => r.claimed.length > 0),
     cancelPending: after(jobs.cancelPending, (r) => r !== null),
+    // A pending job cancelled (a running one's request changes no status: its end will).
+    requestCancel: after(jobs.requestCancel, (r) => r?.outcome === "cancelled"),
     retry: after(jobs.retry, (r) => r !== null),
-    rescue: after(jobs.rescue, (r) => r.interrupted > 0),
+    rescue: after(jobs.rescue, (r) => r.interrupted > 0 || r.cancelled > 0),
     // Events are kept as long as finished jobs are: pruned by the same age.
     async prune(finishedBefore) {
       const n = await jobs.prune(finishedBefore);

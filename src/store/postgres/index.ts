@@ -15,6 +15,7 @@ import { pgFiles } from "./files.js";
 import { pgJobs } from "./jobs.js";
 import { pgEvents, withEventHints, type PgEvents } from "./events.js";
 import { pgNodes } from "./nodes.js";
+import { pgWakeups, type Wakeups } from "./wakeups.js";
 
 export { redactUrl } from "./connect.js";
 
@@ -45,24 +46,26 @@ export async function openPostgresStore(url: string, opts: StoreOptions): Promis
   }
   let closed = false;
   const ctx: GuardContext = { target, closed: () => closed };
-  const { closeAll: closeNodeSessions, ...nodes } = pgNodes(pool, url, target);
-  const store = storeOn(pool, opts, ctx, events, async () => {
+  const wakeups = pgWakeups(pool, opts.notify !== false);
+  const { closeAll: closeNodeSessions, ...nodes } = pgNodes(pool, url, target, wakeups);
+  const store = storeOn(pool, opts, ctx, events, wakeups, async () => {
     if (closed) return;
     closed = true;
     events.signal.close();
+    wakeups.close();
     await closeNodeSessions();
     await pool.end();
   });
   return { ...store, nodes: guarded(nodes, ctx), where: `postgres://${target.where}` };
 }
 
-function storeOn(pool: pg.Pool, opts: StoreOptions, ctx: GuardContext, events: PgEvents, close: () => Promise<void>): Omit<Store, "where" | "nodes"> {
+function storeOn(pool: pg.Pool, opts: StoreOptions, ctx: GuardContext, events: PgEvents, wakeups: Wakeups, close: () => Promise<void>): Omit<Store, "where" | "nodes"> {
   return {
     boards: guarded(pgBoards(pool), ctx),
     tasks: guarded(pgTasks(pool, opts.taskEvents), ctx),
     taskEvents: guarded(pgTaskEvents(pool), ctx),
-    jobs: guarded(withEventHints(pgJobs(pool), events.signal, events.prune), ctx),
-    schedules: guarded(pgSchedules(pool), ctx),
+    jobs: guarded(withEventHints(pgJobs(pool, wakeups), events.signal, events.prune), ctx),
+    schedules: guarded(pgSchedules(pool, wakeups), ctx),
     meta: guarded(pgMeta(pool), ctx),
     attachments: guarded(pgAttachments(pool), ctx),
     files: guarded(pgFiles(pool, ctx.target), ctx),

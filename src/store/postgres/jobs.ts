@@ -28,9 +28,10 @@ import pg from "pg";
 import type { Json, JobStatus } from "../../protocol/types.js";
 import { JOB_PREVIEW_CHARS, JOB_STATUSES } from "../../protocol/types.js";
 import { MAX_RESULT_BYTES, resultTooLarge } from "../../protocol/routes.js";
-import type { ClaimLimits, ClaimResult, Finish, JobRecord, JobStore, NewJob, RefusedWrite, TickBatch, TickResult } from "../types.js";
+import type { CancelAnswer, ClaimLimits, ClaimResult, Finish, JobRecord, JobStore, NewJob, RefusedWrite, TickBatch, TickResult } from "../types.js";
 import { conflict } from "../../lib/errors.js";
 import { inTransaction, longWrite, PRUNE_STATEMENT_MS, ts } from "./connect.js";
+import { CONTROL_CHANNEL, type Wakeups } from "./wakeups.js";
 
 /** A jobs row as pg returns it (timestamptz as epoch ms, json parsed: connect.ts). */
 export interface JobRow {
@@ -229,10 +230,16 @@ const TRIM_LOGS = `DELETE FROM job_logs d
   USING (SELECT k.id, (SELECT id FROM job_logs WHERE job_id = k.id ORDER BY id DESC OFFSET ${MAX_LOG_LINES} LIMIT 1) AS cut
            FROM unnest($1::bigint[]) AS k (id)) t
  WHERE d.job_id = t.id AND d.id <= t.cut`;
-const COMPLETE = `UPDATE jobs j SET status = 'complete', result = u.result::json, progress = 100, error = NULL, slot = NULL, owner = NULL,
+// An attempt whose cancel was requested (migration 006) ends cancelled, whatever it returned:
+// the result is kept, the status is not complete (SCALE-OUT.md §9.4: cancel wins over a late
+// success). Every finish below says so too.
+const CANCEL_ASKED = `cancel_requested_at IS NOT NULL`;
+const COMPLETE = `UPDATE jobs j SET status = CASE WHEN j.${CANCEL_ASKED} THEN 'cancelled' ELSE 'complete' END, result = u.result::json,
+       progress = CASE WHEN j.${CANCEL_ASKED} THEN j.progress ELSE 100 END,
+       error = CASE WHEN j.${CANCEL_ASKED} THEN 'cancelled by user' END, slot = NULL, owner = NULL,
        finished_at = $4, started_at = coalesce(j.started_at, u.started_at)
   FROM unnest($2::bigint[], $3::int[], $5::text[], $6::timestamptz[]) AS u (id, attempt, result, started_at)
- WHERE j.id = u.id AND ${FENCE} RETURNING j.id`;
+ WHERE j.id = u.id AND ${FENCE} RETURNING j.id, j.status`;
 
 // Appends one {attempt, message, permanent, at, crashed} object to the errors array:
 // $4 message, $5 permanent, $6 at (epoch ms), $7 crashed.
@@ -245,25 +252,36 @@ type Other = Exclude<Finish, { outcome: "complete" }>;
  */
 const FINISH: { [O in Other["outcome"]]: { sql: string; values: (f: Extract<Other, { outcome: O }>, now: number, startedAt: Date | null) => unknown[] } } = {
   retry: {
-    sql: `UPDATE jobs SET status = 'pending', error = $4, ${APPEND_ERROR}, slot = NULL, owner = NULL, run_at = $8,
+    sql: `UPDATE jobs SET status = CASE WHEN ${CANCEL_ASKED} THEN 'cancelled' ELSE 'pending' END, error = $4, ${APPEND_ERROR}, slot = NULL, owner = NULL,
+            run_at = CASE WHEN ${CANCEL_ASKED} THEN run_at ELSE $8 END, finished_at = CASE WHEN ${CANCEL_ASKED} THEN $10::timestamptz END,
             started_at = coalesce(started_at, $9) ${ONE_FENCE} RETURNING ${COLUMNS}`,
-    values: (f, now, startedAt) => [holdable(f.error), false, now, f.crashed === true, ts(f.runAt), startedAt],
+    values: (f, now, startedAt) => [holdable(f.error), false, now, f.crashed === true, ts(f.runAt), startedAt, ts(now)],
   },
   failed: {
-    sql: `UPDATE jobs SET status = 'failed', error = $4, ${APPEND_ERROR}, slot = NULL, owner = NULL, finished_at = $8,
+    sql: `UPDATE jobs SET status = CASE WHEN ${CANCEL_ASKED} THEN 'cancelled' ELSE 'failed' END, error = $4, ${APPEND_ERROR}, slot = NULL, owner = NULL, finished_at = $8,
             started_at = coalesce(started_at, $9) ${ONE_FENCE} RETURNING ${COLUMNS}`,
     values: (f, now, startedAt) => [holdable(f.error), f.permanent, now, f.crashed === true, ts(now), startedAt],
   },
   cancelled: {
     sql: `UPDATE jobs SET status = 'cancelled', error = $4, slot = NULL, owner = NULL, finished_at = $5,
-            started_at = coalesce(started_at, $6) ${ONE_FENCE} RETURNING ${COLUMNS}`,
-    values: (f, now, startedAt) => [holdable(f.error ?? "cancelled by user"), ts(now), startedAt],
+            started_at = coalesce(started_at, $6), result = coalesce($7::json, result) ${ONE_FENCE} RETURNING ${COLUMNS}`,
+    values: (f, now, startedAt) => [holdable(f.error ?? "cancelled by user"), ts(now), startedAt, f.result === undefined ? null : cancelledResult(f.result)],
   },
   requeue: {
-    sql: `UPDATE jobs SET status = 'pending', attempts = attempts - 1, slot = NULL, owner = NULL, started_at = NULL ${ONE_FENCE} RETURNING ${COLUMNS}`,
-    values: () => [],
+    sql: `UPDATE jobs SET status = CASE WHEN ${CANCEL_ASKED} THEN 'cancelled' ELSE 'pending' END,
+            attempts = CASE WHEN ${CANCEL_ASKED} THEN attempts ELSE attempts - 1 END,
+            error = CASE WHEN ${CANCEL_ASKED} THEN 'cancelled by user' ELSE error END,
+            finished_at = CASE WHEN ${CANCEL_ASKED} THEN $4::timestamptz END,
+            slot = NULL, owner = NULL, started_at = CASE WHEN ${CANCEL_ASKED} THEN started_at END ${ONE_FENCE} RETURNING ${COLUMNS}`,
+    values: (_f, now) => [ts(now)],
   },
 };
+
+/** The text of a cancelled attempt's result, or null when it cannot be stored (too large: the job is cancelled all the same). */
+function cancelledResult(result: Json): string | null {
+  const t = resultText(result);
+  return "text" in t ? t.text : null;
+}
 
 /** The stored text of a complete's result, or why it cannot be stored (then the attempt fails permanently). */
 function resultText(result: Json | undefined): { text: string } | { refused: string } {
@@ -285,18 +303,19 @@ type Complete = Extract<Finish, { outcome: "complete" }>;
 async function completeAll(c: Queryable, fs: { f: Complete; text: string }[], owner: string, now: number): Promise<Map<number, JobRecord>> {
   const out = new Map<number, JobRecord>();
   if (!fs.length) return out;
-  const r = await c.query<{ id: number }>({
+  const r = await c.query<{ id: number; status: JobStatus }>({
     name: "tw_jobs_complete",
     text: COMPLETE,
     values: [owner, fs.map((x) => x.f.id), fs.map((x) => x.f.attempt), ts(now), fs.map((x) => x.text), fs.map((x) => (x.f.startedAt === undefined ? null : ts(x.f.startedAt)))],
   });
-  const applied = new Set(r.rows.map((x) => x.id));
+  const applied = new Map(r.rows.map((x) => [x.id, x.status]));
   const readBack: number[] = [];
   for (const { f } of fs) {
-    if (!applied.has(f.id)) continue;
+    const status = applied.get(f.id);
+    if (status === undefined) continue;
     const run = f.running;
-    // Exactly what the UPDATE wrote over the running attempt.
-    if (run && knowsRunning(f)) {
+    // Exactly what the UPDATE wrote over the running attempt (a cancelled one is read back).
+    if (run && knowsRunning(f) && status === "complete") {
       out.set(f.id, { ...run, status: "complete", result: f.result ?? null, progress: 100, error: null, slot: null, finishedAt: now, startedAt: run.startedAt ?? f.startedAt ?? null });
     } else readBack.push(f.id);
   }
@@ -389,9 +408,13 @@ function statementsOf(b: TickBatch, finishes: Prepared[]): number {
  * What rescue writes over a running job whose owner is gone (a dead daemon run or node):
  * pending again, its attempt counted as interrupted (and one more allowed: an interruption is
  * not the job's failure), those handed to a worker ahead of their turn too (they may have
- * begun). `at` is the parameter with the time (epoch ms). Shared by rescue and nodes.ts.
+ * begun); one whose cancel was requested is ended cancelled instead, never run again. `at`
+ * is the parameter with the time (epoch ms). Shared by rescue and nodes.ts.
  */
-export const RESCUED = (at: string) => `status = 'pending', slot = NULL, owner = NULL, max_attempts = greatest(max_attempts, attempts + 1),
+export const RESCUED = (at: string) => `status = CASE WHEN ${CANCEL_ASKED} THEN 'cancelled' ELSE 'pending' END,
+  finished_at = CASE WHEN ${CANCEL_ASKED} THEN to_timestamp(${at}::float8 / 1000) END,
+  error = CASE WHEN ${CANCEL_ASKED} THEN 'cancelled by user' ELSE error END,
+  slot = NULL, owner = NULL, max_attempts = greatest(max_attempts, attempts + 1),
   errors = json_append(errors, json_build_object('attempt', attempts, 'message',
     CASE WHEN started_at IS NULL
       THEN 'interrupted: the daemon stopped while this attempt was handed to its worker (it may have begun)'
@@ -401,7 +424,63 @@ export const RESCUED = (at: string) => `status = 'pending', slot = NULL, owner =
 /** Milliseconds between two timestamptz expressions, as a double. */
 const msBetween = (a: string, b: string) => `(extract(epoch FROM (${a} - ${b})) * 1000)::float8`;
 
-export function pgJobs(pool: pg.Pool): JobStore {
+/**
+ * A cancel request (JobStore.requestCancel), one statement: a pending job is cancelled; a
+ * running one gets the request and its deadline on the database's clock (a second request
+ * keeps the first's), and its node is told on tw_control in the same statement (rare: the
+ * commit lock a NOTIFY takes does not matter here), only if the request was recorded.
+ * $1 id, $2 grace (ms), $3 now (a pending job's finished_at).
+ */
+const REQUEST_CANCEL = (notify: boolean) => `WITH c AS (
+  UPDATE jobs SET
+     cancel_requested_at = CASE WHEN status = 'running' THEN coalesce(cancel_requested_at, now()) END,
+     cancel_deadline = CASE WHEN status = 'running' THEN coalesce(cancel_deadline, now() + make_interval(secs => $2::float8 / 1000)) END,
+     status = CASE WHEN status = 'running' THEN status ELSE 'cancelled' END,
+     error = CASE WHEN status = 'running' THEN error ELSE 'cancelled by user' END,
+     finished_at = CASE WHEN status = 'running' THEN finished_at ELSE $3::timestamptz END
+   WHERE id = $1 AND status IN ('pending', 'running')
+  RETURNING ${COLUMNS}, owner, cancel_deadline,
+            greatest(0, extract(epoch FROM cancel_deadline - now()) * 1000)::float8 AS grace_left_ms)
+SELECT c.*${
+  notify
+    ? `, CASE WHEN c.status = 'running' THEN pg_notify('${CONTROL_CHANNEL}',
+        json_build_object('cancel', c.id, 'node', c.owner, 'attempt', c.attempts, 'graceLeftMs', c.grace_left_ms)::text) END AS told`
+    : ""
+} FROM c`;
+
+interface CancelRow extends JobRow {
+  owner: string | null;
+  cancel_deadline: number | null;
+}
+
+export function pgJobs(pool: pg.Pool, wakeups?: Wakeups): JobStore {
+  const claimable = () => wakeups?.jobsClaimable();
+async function retryJob(id: number, now: number): Promise<JobRecord | null> {
+    try {
+      return await inTransaction(pool, async (c) => {
+        const cur = (await c.query<{ errors: JobRecord["errors"] }>(`SELECT errors FROM jobs WHERE id = $1 AND status IN ('failed', 'cancelled') FOR UPDATE`, [id])).rows[0];
+        if (!cur) return null;
+        // A retry on purpose gives a quarantined job a fresh count of worker crashes (each
+        // error keeps its keys in order; crashed is set in place or added last).
+        const errors = cur.errors.map((e) => ({ ...e, crashed: false }));
+        const row = (
+          await c.query<JobRow>(
+            `UPDATE jobs SET status = 'pending', run_at = $2, max_attempts = greatest(max_attempts, attempts + 1), finished_at = NULL,
+               result = NULL, error = NULL, progress = 0, progress_message = NULL, slot = NULL, errors = $3::json,
+               cancel_requested_at = NULL, cancel_deadline = NULL
+             WHERE id = $1 RETURNING ${COLUMNS}`,
+            [id, ts(now), JSON.stringify(errors)],
+          )
+        ).rows[0]!;
+        return toJobRecord(row);
+      });
+    } catch (err) {
+      if (err instanceof pg.DatabaseError && err.code === "23505" && err.constraint === "jobs_unique_live") {
+        throw conflict(`job ${id} cannot be retried: another pending or running job holds its unique key`);
+      }
+      throw err;
+    }
+  }
   return {
     async tick(b: TickBatch): Promise<TickResult> {
       const finishes = prepareFinishes(b.finishes);
@@ -429,7 +508,10 @@ export function pgJobs(pool: pg.Pool): JobStore {
       };
       // A tick that is one statement is atomic on its own: no BEGIN and COMMIT (two round
       // trips of three) around it.
-      return statementsOf(b, finishes) <= 1 ? write(pool) : inTransaction(pool, write);
+      const result = await (statementsOf(b, finishes) <= 1 ? write(pool) : inTransaction(pool, write));
+      // Committed: other daemons may claim what it made pending (new jobs, retries, requeues).
+      if (result.inserted.some((i) => i.created) || result.finished.some((j) => j.status === "pending")) claimable();
+      return result;
     },
     async claim({ owner, now, ...limits }) {
       // One statement: atomic on its own, no transaction to open.
@@ -463,30 +545,21 @@ export function pgJobs(pool: pg.Pool): JobStore {
       ).rows[0];
       return row ? toJobRecord(row) : null;
     },
-    async retry(id, now) {
-      try {
-        return await inTransaction(pool, async (c) => {
-          const cur = (await c.query<{ errors: JobRecord["errors"] }>(`SELECT errors FROM jobs WHERE id = $1 AND status IN ('failed', 'cancelled') FOR UPDATE`, [id])).rows[0];
-          if (!cur) return null;
-          // A retry on purpose gives a quarantined job a fresh count of worker crashes (each
-          // error keeps its keys in order; crashed is set in place or added last).
-          const errors = cur.errors.map((e) => ({ ...e, crashed: false }));
-          const row = (
-            await c.query<JobRow>(
-              `UPDATE jobs SET status = 'pending', run_at = $2, max_attempts = greatest(max_attempts, attempts + 1), finished_at = NULL,
-                 result = NULL, error = NULL, progress = 0, progress_message = NULL, slot = NULL, errors = $3::json
-               WHERE id = $1 RETURNING ${COLUMNS}`,
-              [id, ts(now), JSON.stringify(errors)],
-            )
-          ).rows[0]!;
-          return toJobRecord(row);
-        });
-      } catch (err) {
-        if (err instanceof pg.DatabaseError && err.code === "23505" && err.constraint === "jobs_unique_live") {
-          throw conflict(`job ${id} cannot be retried: another pending or running job holds its unique key`);
-        }
-        throw err;
+    async requestCancel(id, graceMs, now): Promise<CancelAnswer | null> {
+      const r = await pool.query<CancelRow>({ name: `tw_jobs_request_cancel${wakeups?.enabled === false ? "_quiet" : ""}`, text: REQUEST_CANCEL(wakeups?.enabled !== false), values: [id, graceMs, ts(now)] });
+      const row = r.rows[0];
+      if (row) {
+        const job = toJobRecord(row);
+        if (row.status === "running") return { outcome: "requested", job, owner: row.owner, deadline: row.cancel_deadline! };
+        return { outcome: "cancelled", job };
       }
+      const ended = (await pool.query<JobRow>({ name: "tw_jobs_get", text: `SELECT ${COLUMNS} FROM jobs WHERE id = $1`, values: [id] })).rows[0];
+      return ended ? { outcome: "ended", job: toJobRecord(ended) } : null;
+    },
+    async retry(id, now) {
+      const job = await retryJob(id, now);
+      if (job) claimable();
+      return job;
     },
     async prune(finishedBefore) {
       // The job's log lines go with it (ON DELETE CASCADE).
@@ -561,8 +634,10 @@ export function pgJobs(pool: pg.Pool): JobStore {
       // those handed to a worker ahead of their turn too (they may have begun): every attempt
       // number stands for one execution at most. A running job of a live owner is its own.
       // A zombie's later write of that attempt meets this row changed and is refused (fence).
-      const r = await pool.query(`UPDATE jobs SET ${RESCUED("$1")} WHERE status = 'running' AND (owner IS NULL OR owner <> ALL ($2::text[]))`, [now, liveOwners]);
-      return { interrupted: r.rowCount ?? 0 };
+      const r = await pool.query<{ status: JobStatus }>(`UPDATE jobs SET ${RESCUED("$1")} WHERE status = 'running' AND (owner IS NULL OR owner <> ALL ($2::text[])) RETURNING status`, [now, liveOwners]);
+      const interrupted = r.rows.filter((x) => x.status === "pending").length;
+      if (interrupted > 0) claimable();
+      return { interrupted, cancelled: r.rows.length - interrupted };
     },
   };
 }

@@ -9,8 +9,14 @@
 //   is gone without waiting for its lease;
 // - is reported lost (NodeSessionEvents.lost) on any error: the lock is gone with it, so the
 //   node must fence itself at once.
-// LISTEN/NOTIFY and cancel delivery belong on this connection too (one session per node); the
-// session emits events for that reason.
+// - LISTENs on tw_jobs and tw_control (wakeups.ts): another daemon made jobs claimable, or
+//   asked to cancel a job this node runs; the session reports them as events. The heartbeat
+//   goes over the same socket every second, so a LISTEN that silently stopped hearing (a
+//   half-open connection: SCALE-OUT.md scenario 18) is a heartbeat that fails too, and the
+//   node fences and registers again, LISTENing anew; the heartbeat also says whether the
+//   session still LISTENs (pg_listening_channels(), the pg-boss check, at no extra round
+//   trip), and returns the node's jobs whose cancel was requested, so a lost NOTIFY costs at
+//   most a heartbeat period.
 //
 // Rescue is leaderless: every node runs it (one statement); FOR UPDATE SKIP LOCKED on the dead
 // node's row means two rescuers never handle the same node, and the job update re-checks
@@ -19,11 +25,12 @@
 import { EventEmitter } from "node:events";
 import pg from "pg";
 import { conflict } from "../../lib/errors.js";
-import type { Heartbeat, NodeIdentity, NodeRecord, NodeSession, NodeSessionEvents, NodeStore } from "../types.js";
+import type { CancelNotice, Heartbeat, NodeIdentity, NodeRecord, NodeSession, NodeSessionEvents, NodeStore } from "../types.js";
 import { CONNECT_TIMEOUT_MS, TYPES, type Target } from "./connect.js";
 import { pgFailure } from "./errors.js";
 import { RESCUED } from "./jobs.js";
 import { LOCK_NAMESPACE } from "./migrate.js";
+import { CONTROL_CHANNEL, JOBS_CHANNEL, type Wakeups } from "./wakeups.js";
 
 /**
  * The server ends a control session idle this long (no heartbeat): the node's lock goes with
@@ -53,15 +60,28 @@ const REGISTER = `WITH k AS (SELECT nextval('nodes_lock_key_seq')::int AS key)
 
 // The lease is renewed only while it holds: once lapsed, the node may already have been found
 // dead and its jobs handed out; it must fence and register anew. A stopping node still renews.
+// It also returns the node's running jobs whose cancel was requested (through the partial
+// index of migration 006: a look-up in a handful of rows), and whether the session LISTENs.
 const HEARTBEAT = `WITH hb AS (
     UPDATE nodes SET heartbeat_at = now(), lease_until = now() + make_interval(secs => $2 / 1000.0)
      WHERE id = $1 AND lease_until > now()
     RETURNING lease_until)
-  SELECT (SELECT lease_until FROM hb) AS lease_until, now() AS db_now`;
+  SELECT (SELECT lease_until FROM hb) AS lease_until, now() AS db_now,
+         coalesce((SELECT json_agg(json_build_object('id', j.id, 'attempt', j.attempts,
+                             'graceLeftMs', greatest(0, extract(epoch FROM j.cancel_deadline - now()) * 1000)::float8) ORDER BY j.id)
+                     FROM jobs j WHERE j.status = 'running' AND j.cancel_deadline IS NOT NULL AND j.owner = $1), '[]') AS cancels,
+         (SELECT count(*) FROM pg_listening_channels() AS l (channel) WHERE l.channel IN ('${JOBS_CHANNEL}', '${CONTROL_CHANNEL}')) = 2 AS listening`;
 
 // Dead: lease lapsed, or silent for $2 ms with its lock gone (its session ended: the process
 // died, or the server closed it idle). Orphans: running jobs of an owner with no node row (left
-// by a daemon of a version before nodes): gone too.
+// by a daemon of a version before nodes): gone too. A rescued job whose cancel was requested
+// ends cancelled (RESCUED).
+//
+// The reaper, in the same statement: a job of a live node still running $4 ms (the lease) past
+// its cancel deadline is ended cancelled: its node did not stop it (stuck, or a build that does
+// not deliver cancels); if that node ever writes for the attempt again, the fence refuses it.
+// SKIP LOCKED: two reapers never wait for each other; the jobs of the dead nodes this statement
+// rescues are left to rescue (one statement must not update a row twice).
 const RESCUE_DEAD = `WITH dead AS (
     SELECT n.id FROM nodes n
      WHERE n.lease_until < now()
@@ -75,13 +95,27 @@ const RESCUE_DEAD = `WITH dead AS (
     UPDATE jobs j SET ${RESCUED("$1")}
      WHERE j.status = 'running'
        AND (j.owner IN (SELECT id FROM dead) OR j.owner IS NULL OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = j.owner))
+    RETURNING j.id, j.status),
+  overdue AS (
+    SELECT j.id FROM jobs j
+     WHERE j.status = 'running' AND j.cancel_deadline < now() - make_interval(secs => $4 / 1000.0)
+       AND j.owner NOT IN (SELECT id FROM dead) AND EXISTS (SELECT 1 FROM nodes n WHERE n.id = j.owner)
+     FOR UPDATE OF j SKIP LOCKED),
+  reaped AS (
+    UPDATE jobs j SET status = 'cancelled', slot = NULL, owner = NULL, finished_at = to_timestamp($1::float8 / 1000), error = 'cancelled by user',
+           errors = json_append(j.errors, json_build_object('attempt', j.attempts, 'message',
+             'cancelled: still running past its cancel deadline; its node did not stop it', 'permanent', false, 'at', $1::float8))
+      FROM overdue WHERE j.id = overdue.id AND j.status = 'running'
     RETURNING j.id),
   gone AS (DELETE FROM nodes n USING dead WHERE n.id = dead.id RETURNING n.id)
-  SELECT (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM gone) AS nodes, (SELECT count(*) FROM rescued) AS interrupted`;
+  SELECT (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM gone) AS nodes,
+         (SELECT count(*) FROM rescued WHERE status = 'pending') AS interrupted,
+         (SELECT count(*) FROM rescued WHERE status = 'cancelled') + (SELECT count(*) FROM reaped) AS cancelled`;
 
 // A node leaving: what still runs for it goes back (normally nothing: it drained), its row goes.
-const LEAVE = `WITH rescued AS (UPDATE jobs SET ${RESCUED("$2")} WHERE status = 'running' AND owner = $1 RETURNING id)
-  DELETE FROM nodes WHERE id = $1`;
+const LEAVE = `WITH rescued AS (UPDATE jobs SET ${RESCUED("$2")} WHERE status = 'running' AND owner = $1 RETURNING id, status),
+  gone AS (DELETE FROM nodes WHERE id = $1)
+  SELECT count(*) FILTER (WHERE status = 'pending') AS pending FROM rescued`;
 
 interface NodeRow {
   id: string;
@@ -105,6 +139,7 @@ class ControlSession implements NodeSession {
     private readonly pool: pg.Pool,
     private readonly target: Target,
     private readonly forget: (s: ControlSession) => void,
+    private readonly wakeups: Wakeups,
   ) {
     const lost = (why: string) => {
       if (this.ended) return;
@@ -116,6 +151,16 @@ class ControlSession implements NodeSession {
       lost(`the control connection failed: ${e instanceof Error ? e.message : String(e)}`);
     });
     client.on("end", () => lost("the control connection was closed"));
+    client.on("notification", (n) => {
+      if (this.ended) return;
+      if (n.channel === JOBS_CHANNEL) {
+        // Its own store's NOTIFY: its engine knew at once.
+        if (n.payload !== wakeups.token) this.events.emit("jobs");
+      } else if (n.channel === CONTROL_CHANNEL) {
+        const notice = cancelNoticeFor(n.payload, id);
+        if (notice) this.events.emit("cancel", notice);
+      }
+    });
   }
 
   on<E extends keyof NodeSessionEvents>(event: E, listener: NodeSessionEvents[E]): void {
@@ -124,9 +169,13 @@ class ControlSession implements NodeSession {
 
   async heartbeat(leaseMs: number): Promise<Heartbeat> {
     try {
-      const r = await this.client.query<{ lease_until: number | null; db_now: number }>({ name: "tw_node_heartbeat", text: HEARTBEAT, values: [this.id, leaseMs] });
+      const r = await this.client.query<{ lease_until: number | null; db_now: number; cancels: CancelNotice[]; listening: boolean }>({
+        name: "tw_node_heartbeat",
+        text: HEARTBEAT,
+        values: [this.id, leaseMs],
+      });
       const row = r.rows[0]!;
-      return { leaseUntil: row.lease_until, storeNow: row.db_now };
+      return { leaseUntil: row.lease_until, storeNow: row.db_now, cancels: row.cancels, listening: row.listening };
     } catch (err) {
       throw pgFailure(err, this.target);
     }
@@ -142,7 +191,8 @@ class ControlSession implements NodeSession {
 
   async leave(now: number): Promise<void> {
     try {
-      await this.pool.query(LEAVE, [this.id, now]);
+      const r = await this.pool.query<{ pending: number }>(LEAVE, [this.id, now]);
+      if (r.rows[0]!.pending > 0) this.wakeups.jobsClaimable();
     } catch (err) {
       throw pgFailure(err, this.target);
     } finally {
@@ -170,7 +220,18 @@ class ControlSession implements NodeSession {
   }
 }
 
-export function pgNodes(pool: pg.Pool, url: string, target: Target): NodeStore & { closeAll(): Promise<void> } {
+/** A tw_control payload as the cancel notice it carries for node `self`, or null (another node's, or not one). */
+export function cancelNoticeFor(payload: string | undefined, self: string): CancelNotice | null {
+  try {
+    const m = JSON.parse(payload ?? "") as { cancel?: unknown; node?: unknown; attempt?: unknown; graceLeftMs?: unknown };
+    if (m.node !== self || typeof m.cancel !== "number" || typeof m.attempt !== "number" || typeof m.graceLeftMs !== "number") return null;
+    return { id: m.cancel, attempt: m.attempt, graceLeftMs: m.graceLeftMs };
+  } catch {
+    return null;
+  }
+}
+
+export function pgNodes(pool: pg.Pool, url: string, target: Target, wakeups: Wakeups): NodeStore & { closeAll(): Promise<void> } {
   const sessions = new Set<ControlSession>();
 
   async function openControl(who: NodeIdentity): Promise<pg.Client> {
@@ -212,8 +273,10 @@ export function pgNodes(pool: pg.Pool, url: string, target: Target): NodeStore &
           try {
             const r = await client.query(REGISTER, [who.id, who.host, who.pid, leaseMs, LOCK_NAMESPACE]);
             if (r.rowCount === 1) {
+              // Listening before the session is handed out: a session never exists deaf.
+              if (wakeups.enabled) await client.query(`LISTEN ${JOBS_CHANNEL}; LISTEN ${CONTROL_CHANNEL}`);
               clearTimeout(deadline);
-              const s = new ControlSession(who.id, client, pool, target, (x) => sessions.delete(x));
+              const s = new ControlSession(who.id, client, pool, target, (x) => sessions.delete(x), wakeups);
               sessions.add(s);
               return s;
             }
@@ -246,9 +309,11 @@ export function pgNodes(pool: pg.Pool, url: string, target: Target): NodeStore &
         (n): NodeRecord => ({ id: n.id, host: n.host, pid: n.pid, startedAt: n.started_at, heartbeatAt: n.heartbeat_at, heartbeatAgeMs: Math.max(0, Math.round(n.heartbeat_age_ms)), leaseUntil: n.lease_until, stopping: n.stopping, running: n.running }),
       );
     },
-    async rescueDead({ now, silentMs }) {
-      const r = await pool.query<{ nodes: string[]; interrupted: number }>({ name: "tw_nodes_rescue_dead", text: RESCUE_DEAD, values: [now, silentMs, LOCK_NAMESPACE] });
-      return r.rows[0]!;
+    async rescueDead({ now, silentMs, leaseMs }) {
+      const r = await pool.query<{ nodes: string[]; interrupted: number; cancelled: number }>({ name: "tw_nodes_rescue_dead", text: RESCUE_DEAD, values: [now, silentMs, LOCK_NAMESPACE, leaseMs] });
+      const out = r.rows[0]!;
+      if (out.interrupted > 0) wakeups.jobsClaimable();
+      return out;
     },
     async closeAll() {
       for (const s of [...sessions]) await s.close();

@@ -3,6 +3,7 @@ import { toScheduleRun, type ScheduleRunRow } from "../rows.js";
 import type { Json } from "../../protocol/types.js";
 import type { FireResult, JobRecord, MetaStore, ScheduleRecord, ScheduleStore } from "../types.js";
 import { inTransaction, longWrite, PRUNE_STATEMENT_MS, ts, tsOrNull } from "./connect.js";
+import type { Wakeups } from "./wakeups.js";
 import { toJobRecord, type JobRow } from "./jobs.js";
 
 interface Row {
@@ -39,7 +40,7 @@ const toSchedule = (r: Row): ScheduleRecord => ({
 /** How often a firing tries again when its job was neither inserted nor found live (the live one ended in between). */
 const FIRE_INSERT_TRIES = 3;
 
-export function pgSchedules(pool: pg.Pool): ScheduleStore {
+export function pgSchedules(pool: pg.Pool, wakeups?: Wakeups): ScheduleStore {
   const upsertSql = (onConflict: string) =>
     `INSERT INTO schedules (name, cron, timezone, job_type, payload, created_at, updated_at)
      VALUES ($1, $2, $3, $4, $5::json, $6, $6) ON CONFLICT (name) ${onConflict}`;
@@ -75,7 +76,7 @@ export function pgSchedules(pool: pg.Pool): ScheduleStore {
     },
 
     async fire(name, slot, now, job): Promise<FireResult | null> {
-      return inTransaction(pool, async (c) => {
+      const fired = await inTransaction(pool, async (c): Promise<FireResult | null> => {
         // The schedule's row is locked until commit: firings of one schedule, from any
         // daemon, take turns; the next one reads the lastSlot the previous one recorded.
         const row = (await c.query<Row & { store_now: number }>(`SELECT *, now() AS store_now FROM schedules WHERE name = $1 FOR UPDATE`, [name])).rows[0];
@@ -123,6 +124,9 @@ export function pgSchedules(pool: pg.Pool): ScheduleStore {
         );
         return { outcome, job: stored };
       });
+      // Committed: the other daemons may claim the job it added.
+      if (fired?.outcome === "enqueued") wakeups?.jobsClaimable();
+      return fired;
     },
 
     async runs(name, limit = 100) {

@@ -2,7 +2,7 @@ import { newJobRecord, toJobSummary } from "../rows.js";
 import type { Json, JobStatus } from "../../protocol/types.js";
 import { JOB_PREVIEW_CHARS, JOB_STATUSES } from "../../protocol/types.js";
 import { MAX_RESULT_BYTES, resultTooLarge } from "../../protocol/routes.js";
-import type { ClaimLimits, ClaimResult, Finish, JobRecord, JobStore, NewJob, RefusedWrite, TickBatch, TickResult } from "../types.js";
+import type { CancelAnswer, ClaimLimits, ClaimResult, Finish, JobRecord, JobStore, NewJob, RefusedWrite, TickBatch, TickResult } from "../types.js";
 import { conflict } from "../../lib/errors.js";
 import type { Db } from "./open.js";
 
@@ -77,6 +77,9 @@ export const MAX_LOG_LINES = 200;
 // (measured: a claim by id 7 µs plain, 100 µs with RETURNING *); the record is built in
 // JavaScript (inserts, claims) or read back by id (finishes) instead.
 const FENCE = `WHERE id = @id AND status = 'running' AND attempts = @attempt AND owner = @owner`;
+// An attempt whose cancel was requested (migration 011) ends cancelled, whatever it returned:
+// the result is kept, the status is not complete. Every finish says so.
+const CANCEL_ASKED = `cancel_requested_at IS NOT NULL`;
 
 const INSERT_JOB = `INSERT INTO jobs (type, payload, status, max_attempts, run_at, priority, unique_key, created_at)
      VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)`;
@@ -105,6 +108,16 @@ function uniqueJobInserter(db: Db): (job: NewJob & { uniqueKey: string }, now: n
 }
 
 
+/** A cancelled attempt's result as stored text, or null when it cannot be stored (the job is cancelled all the same). */
+function storableResult(result: Json): string | null {
+  try {
+    const text = JSON.stringify(result ?? null);
+    return Buffer.byteLength(text) > MAX_RESULT_BYTES ? null : text;
+  } catch {
+    return null;
+  }
+}
+
 export function sqliteJobs(db: Db): JobStore {
   const insert = jobInserter(db);
   const insertUnique = uniqueJobInserter(db);
@@ -113,22 +126,39 @@ export function sqliteJobs(db: Db): JobStore {
       `UPDATE jobs SET status = 'complete', result = @result, progress = 100, error = NULL, slot = NULL, owner = NULL, finished_at = @now ${FENCE}`,
     ),
     retry: db.prepare(
-      `UPDATE jobs SET status = 'pending', error = @error, ${APPEND_ERROR}, slot = NULL, owner = NULL, run_at = @runAt, started_at = coalesce(started_at, @startedAt) ${FENCE}`,
+      `UPDATE jobs SET status = CASE WHEN ${CANCEL_ASKED} THEN 'cancelled' ELSE 'pending' END, error = @error, ${APPEND_ERROR}, slot = NULL, owner = NULL,
+         run_at = CASE WHEN ${CANCEL_ASKED} THEN run_at ELSE @runAt END, finished_at = CASE WHEN ${CANCEL_ASKED} THEN @now END,
+         started_at = coalesce(started_at, @startedAt) ${FENCE}`,
     ),
     failed: db.prepare(
-      `UPDATE jobs SET status = 'failed', error = @error, ${APPEND_ERROR}, slot = NULL, owner = NULL, finished_at = @now, started_at = coalesce(started_at, @startedAt) ${FENCE}`,
+      `UPDATE jobs SET status = CASE WHEN ${CANCEL_ASKED} THEN 'cancelled' ELSE 'failed' END, error = @error, ${APPEND_ERROR}, slot = NULL, owner = NULL,
+         finished_at = @now, started_at = coalesce(started_at, @startedAt) ${FENCE}`,
     ),
     cancelled: db.prepare(
-      `UPDATE jobs SET status = 'cancelled', error = @error, slot = NULL, owner = NULL, finished_at = @now, started_at = coalesce(started_at, @startedAt) ${FENCE}`,
+      `UPDATE jobs SET status = 'cancelled', error = @error, slot = NULL, owner = NULL, finished_at = @now, started_at = coalesce(started_at, @startedAt),
+         result = coalesce(@result, result) ${FENCE}`,
     ),
     requeue: db.prepare(
-      `UPDATE jobs SET status = 'pending', attempts = attempts - 1, slot = NULL, owner = NULL, started_at = NULL ${FENCE}`,
+      `UPDATE jobs SET status = CASE WHEN ${CANCEL_ASKED} THEN 'cancelled' ELSE 'pending' END,
+         attempts = CASE WHEN ${CANCEL_ASKED} THEN attempts ELSE attempts - 1 END,
+         error = CASE WHEN ${CANCEL_ASKED} THEN 'cancelled by user' ELSE error END, finished_at = CASE WHEN ${CANCEL_ASKED} THEN @now END,
+         slot = NULL, owner = NULL, started_at = CASE WHEN ${CANCEL_ASKED} THEN started_at END ${FENCE}`,
     ),
   };
+  // A complete of an attempt whose cancel was requested: the result is kept, the job is
+  // cancelled (tried only when the complete below matched nothing: the hot path pays nothing).
+  const completeCancelled = db.prepare<[string, number, number | null, number, number, string]>(
+    `UPDATE jobs SET status = 'cancelled', result = ?, error = 'cancelled by user', slot = NULL, owner = NULL, finished_at = ?,
+       started_at = coalesce(started_at, ?) WHERE id = ? AND status = 'running' AND attempts = ? AND owner = ? AND ${CANCEL_ASKED}`,
+  );
+  const askCancel = db.prepare<[number, number, number], { owner: string | null; cancel_deadline: number }>(
+    `UPDATE jobs SET cancel_requested_at = coalesce(cancel_requested_at, ?), cancel_deadline = coalesce(cancel_deadline, ?)
+     WHERE id = ? AND status = 'running' RETURNING owner, cancel_deadline`,
+  );
   // The common finish, with positional parameters (binding named ones costs more).
   const complete = db.prepare<[string, number, number | null, number, number, string]>(
     `UPDATE jobs SET status = 'complete', result = ?, progress = 100, error = NULL, slot = NULL, owner = NULL, finished_at = ?,
-       started_at = coalesce(started_at, ?) WHERE id = ? AND status = 'running' AND attempts = ? AND owner = ?`,
+       started_at = coalesce(started_at, ?) WHERE id = ? AND status = 'running' AND attempts = ? AND owner = ? AND cancel_requested_at IS NULL`,
   );
   const begin = db.prepare<[number, number, number, number, string]>(
     `UPDATE jobs SET started_at = coalesce(started_at, ?), slot = ? WHERE id = ? AND status = 'running' AND attempts = ? AND owner = ?`,
@@ -162,7 +192,7 @@ export function sqliteJobs(db: Db): JobStore {
   );
   const retry = db.prepare<[number, number], Row>(
     `UPDATE jobs SET status = 'pending', run_at = ?, max_attempts = max(max_attempts, attempts + 1), finished_at = NULL,
-       result = NULL, error = NULL, progress = 0, progress_message = NULL, slot = NULL,
+       result = NULL, error = NULL, progress = 0, progress_message = NULL, slot = NULL, cancel_requested_at = NULL, cancel_deadline = NULL,
        -- A retry on purpose gives a quarantined job a fresh count of worker crashes.
        errors = (SELECT json_group_array(json_set(value, '$.crashed', json('false'))) FROM json_each(errors))
      WHERE id = ? AND status IN ('failed', 'cancelled') RETURNING *`,
@@ -175,6 +205,14 @@ export function sqliteJobs(db: Db): JobStore {
   // the worker starts it on its own, so it may well have run; counting the attempt keeps
   // every attempt number to one execution at most.
   // Only jobs whose owner is not live: a running job of a live daemon run is its business.
+  // One whose cancel was requested is ended cancelled instead (rescueCancelled, first).
+  const NOT_LIVE = `status = 'running' AND (owner IS NULL OR owner NOT IN (SELECT value FROM json_each(?)))`;
+  const rescueCancelled = db.prepare<[number, number, string]>(
+    `UPDATE jobs SET status = 'cancelled', error = 'cancelled by user', finished_at = ?, slot = NULL, owner = NULL,
+       errors = json_insert(errors, '$[#]', json_object('attempt', attempts, 'message',
+         'interrupted: the daemon stopped while this attempt was running (its cancel was requested)', 'permanent', json('false'), 'at', ?))
+     WHERE ${NOT_LIVE} AND ${CANCEL_ASKED}`,
+  );
   const rescue = db.prepare<[number, string]>(
     `UPDATE jobs SET status = 'pending', slot = NULL, owner = NULL, max_attempts = max(max_attempts, attempts + 1),
        errors = json_insert(errors, '$[#]', json_object('attempt', attempts, 'message',
@@ -182,8 +220,21 @@ export function sqliteJobs(db: Db): JobStore {
            THEN 'interrupted: the daemon stopped while this attempt was handed to its worker (it may have begun)'
            ELSE 'interrupted: the daemon stopped while this attempt was running' END,
          'permanent', json('false'), 'at', ?))
-     WHERE status = 'running' AND (owner IS NULL OR owner NOT IN (SELECT value FROM json_each(?)))`,
+     WHERE ${NOT_LIVE}`,
   );
+  const rescueAll = db.transaction((now: number, live: string) => {
+    const cancelled = rescueCancelled.run(now, now, live).changes;
+    return { interrupted: rescue.run(now, live).changes, cancelled };
+  });
+  const requestCancel = db.transaction((id: number, graceMs: number, now: number): CancelAnswer | null => {
+    const pending = cancelPending.get(now, id);
+    if (pending) return { outcome: "cancelled", job: toRecord(pending) };
+    const asked = askCancel.get(now, now + graceMs, id);
+    const row = getOne.get(id);
+    if (!row) return null;
+    if (asked) return { outcome: "requested", job: toRecord(row), owner: asked.owner, deadline: asked.cancel_deadline };
+    return { outcome: "ended", job: toRecord(row) };
+  });
   // The earliest run_at among pending jobs (of types not excluded): a skip-scan over jobs_due,
   // which is ordered by priority first: one seek per distinct priority, then the first entry
   // of each. Cheaper than keeping an index on run_at alone up to date on every write.
@@ -274,7 +325,8 @@ export function sqliteJobs(db: Db): JobStore {
       }
       if (f.outcome === "complete") {
         if (complete.run(resultText, b.now, f.startedAt ?? null, f.id, f.attempt, owner).changes !== 1) {
-          refused.push({ write: "finish", id: f.id, attempt: f.attempt });
+          if (completeCancelled.run(resultText, b.now, f.startedAt ?? null, f.id, f.attempt, owner).changes === 1) finished.push(toRecord(getOne.get(f.id)!));
+          else refused.push({ write: "finish", id: f.id, attempt: f.attempt });
           continue;
         }
         const r = f.running;
@@ -286,6 +338,7 @@ export function sqliteJobs(db: Db): JobStore {
         continue;
       }
       const params: Record<string, unknown> = { id: f.id, attempt: f.attempt, owner, now: b.now, error: null, permanent: "false", crashed: "false", startedAt: f.startedAt ?? null };
+      if (f.outcome === "cancelled") params.result = f.result === undefined ? null : storableResult(f.result);
       if ((f.outcome === "retry" || f.outcome === "failed") && f.crashed) params.crashed = "true";
       if (f.outcome === "retry") Object.assign(params, { error: f.error, runAt: f.runAt });
       if (f.outcome === "failed") Object.assign(params, { error: f.error, permanent: f.permanent ? "true" : "false" });
@@ -334,6 +387,9 @@ export function sqliteJobs(db: Db): JobStore {
     async cancelPending(id, now) {
       const row = cancelPending.get(now, id);
       return row ? toRecord(row) : null;
+    },
+    async requestCancel(id, graceMs, now) {
+      return requestCancel.immediate(id, graceMs, now);
     },
     async retry(id, now) {
       try {
@@ -400,7 +456,7 @@ export function sqliteJobs(db: Db): JobStore {
       return ahead.get({ now, priority: job.priority, runAt: job.runAt, id: job.id, except: JSON.stringify(excludeTypes) })!.n;
     },
     async rescue({ now, liveOwners }) {
-      return { interrupted: rescue.run(now, JSON.stringify(liveOwners)).changes };
+      return rescueAll.immediate(now, JSON.stringify(liveOwners));
     },
   };
 }

@@ -27,7 +27,8 @@ export function sqliteNodes(db: Db, jobs: JobStore): NodeStore {
           const at = Date.now();
           node.heartbeatAt = at;
           node.leaseUntil = at + ms;
-          return { leaseUntil: node.leaseUntil, storeNow: at };
+          // Nothing to hear, no cancel to deliver: the one daemon's engine knows them first hand.
+          return { leaseUntil: node.leaseUntil, storeNow: at, cancels: [], listening: false };
         },
         async markStopping() {
           node.stopping = true;
@@ -50,8 +51,9 @@ export function sqliteNodes(db: Db, jobs: JobStore): NodeStore {
       return [...nodes.values()].map((n) => ({ ...n, heartbeatAgeMs: Math.max(0, now - n.heartbeatAt), running: running.get(n.id)!.n }));
     },
     async rescueDead({ now, self }) {
-      const { interrupted } = await jobs.rescue({ now, liveOwners: [self] });
-      return { nodes: [], interrupted };
+      // Every running job is this daemon's own or a gone run's: no live node to reap from.
+      const { interrupted, cancelled } = await jobs.rescue({ now, liveOwners: [self] });
+      return { nodes: [], interrupted, cancelled };
     },
   };
 }

@@ -58,7 +58,7 @@ CREATE TABLE jobs (
   created_at        INTEGER NOT NULL,
   started_at        INTEGER,
   finished_at       INTEGER
-, state TEXT, owner TEXT) STRICT;
+, state TEXT, owner TEXT, cancel_requested_at INTEGER, cancel_deadline INTEGER) STRICT;
 
 CREATE TABLE meta (
   key    TEXT PRIMARY KEY,
