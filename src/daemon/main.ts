@@ -13,7 +13,7 @@ import { hostname } from "node:os";
 import { errorMessage } from "../lib/errors.js";
 import { createLogger } from "../lib/logger.js";
 import { RotatingLog } from "../lib/rotating-log.js";
-import { systemClock } from "../lib/clock.js";
+import { FollowingClock, systemClock } from "../lib/clock.js";
 import { loadConfig, type Config } from "../config/config.js";
 import { resolvePaths, shortSocketDir, type Paths } from "../config/paths.js";
 import { openStore, type StoreLocation } from "../store/index.js";
@@ -158,7 +158,10 @@ async function serve(paths: Paths, config: Config): Promise<number> {
   const owner = randomUUID();
   log.info("daemon.store", { store: store.where, owner });
 
-  const clock = systemClock;
+  // On a shared store every daemon's times (run times, due times, slots) are the database's:
+  // the clock follows it at each heartbeat (queue/node.ts), whatever this host's clock says.
+  const following = location.kind === "postgres" ? new FollowingClock(systemClock) : null;
+  const clock = following ?? systemClock;
   const bus = new EventBus();
   let registry;
   try {
@@ -194,7 +197,22 @@ async function serve(paths: Paths, config: Config): Promise<number> {
   // ---- nodes (issue 14): this daemon registers as a node of the store before anything is
   // rescued or claimed; on a shared store it keeps a lease, fences itself when it cannot, and
   // finds dead nodes (queue/node.ts).
-  const node = new StoreNode({ store, engine, clock, log, host: hostname(), pid: process.pid });
+  const node = new StoreNode({
+    store,
+    engine,
+    clock,
+    log,
+    host: hostname(),
+    pid: process.pid,
+    followStoreClock: following
+      ? (storeNow, sentAt, receivedAt) => {
+          const before = following.offsetMs;
+          if (following.follow(storeNow, sentAt, receivedAt) && Math.abs(following.offsetMs - before) > 1000) {
+            log.warn("daemon.clock_offset", { offsetMs: Math.round(following.offsetMs), note: "this host's clock differs from the database's; the daemon keeps the database's time" });
+          }
+        }
+      : undefined,
+  });
   try {
     await node.join(owner);
   } catch (err) {

@@ -63,3 +63,51 @@ export class ManualClock implements Clock {
     this.advance(epochMs - this.current);
   }
 }
+
+/**
+ * The offset that puts a local reading on another clock, from one exchange: `remoteNow` was
+ * read between `sentAt` and `receivedAt` (local), so it is taken as read at their midpoint
+ * (the error is at most half the round trip).
+ */
+export function offsetFrom(remoteNow: number, sentAt: number, receivedAt: number): number {
+  return remoteNow - (sentAt + receivedAt) / 2;
+}
+
+/** An answer slower than this round trip says little about the other clock: not followed. */
+export const FOLLOW_MAX_ROUND_TRIP_MS = 500;
+
+/**
+ * A clock that follows another one it can only ask (the database's, for daemons sharing it):
+ * its own clock plus an offset, corrected by each answer it is given. Timers are the base
+ * clock's (durations do not depend on the offset). Every time a daemon on a shared store
+ * stamps or compares (a job's run time, a claim's due time, a schedule's slot) is then on the
+ * database's clock, within half a round trip, whatever the host's clock says.
+ */
+export class FollowingClock implements Clock {
+  private offset = 0;
+  constructor(private readonly base: Clock) {}
+
+  now(): number {
+    return this.base.now() + this.offset;
+  }
+
+  setTimer(fn: () => void, ms: number): TimerHandle {
+    return this.base.setTimer(fn, ms);
+  }
+
+  /** How far this clock is set from its base (ms). */
+  get offsetMs(): number {
+    return this.offset;
+  }
+
+  /**
+   * Takes one reading of the other clock, made between `sentAt` and `receivedAt` as read on
+   * this clock; a slow exchange (over FOLLOW_MAX_ROUND_TRIP_MS) is ignored. Returns whether it
+   * was followed.
+   */
+  follow(remoteNow: number, sentAt: number, receivedAt: number): boolean {
+    if (receivedAt - sentAt > FOLLOW_MAX_ROUND_TRIP_MS || receivedAt < sentAt) return false;
+    this.offset += offsetFrom(remoteNow, sentAt, receivedAt);
+    return true;
+  }
+}

@@ -83,6 +83,8 @@ export class StoreNode {
       /** A fresh node id (a random UUID by default). */
       newId?: () => string;
       timings?: Partial<NodeTimings>;
+      /** Told the store's clock at each heartbeat, read between sentAt and receivedAt on deps.clock (a FollowingClock on a shared store). */
+      followStoreClock?: (storeNow: number, sentAt: number, receivedAt: number) => void;
     },
   ) {
     this.timings = { ...DEFAULT_TIMINGS, ...deps.timings };
@@ -113,6 +115,8 @@ export class StoreNode {
     this.currentId = id;
     this.serve(session, at);
     if (!this.deps.store.nodes.shared) return;
+    // One heartbeat at once: the store's clock is followed before anything is claimed or stamped.
+    await this.heartbeat(session);
     this.deps.engine.guardWrites(() => this.check());
     this.armRescue(0);
     this.armPoll();
@@ -196,8 +200,10 @@ export class StoreNode {
     this.check();
     if (!current()) return;
     const startedAt = this.mono();
+    const sentAt = this.deps.clock.now();
     try {
       const beat = await session.heartbeat(this.timings.leaseMs);
+      this.deps.followStoreClock?.(beat.storeNow, sentAt, this.deps.clock.now());
       const s = current();
       if (!s) return;
       if (this.failing.heartbeat) this.deps.log.info("node.heartbeat_recovered", { node: session.id });
