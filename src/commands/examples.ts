@@ -18,7 +18,6 @@ const EXAMPLES: Record<string, string[]> = {
   jobs: ["teamwork jobs list --status failed"],
   "jobs show": ["teamwork jobs show 42"],
   "jobs status": ["teamwork jobs status 42"],
-  "jobs cancel": ["teamwork jobs cancel 42"],
   "jobs retry": ["teamwork jobs retry 42"],
   "jobs prune": ["teamwork jobs prune --older-than 3d"],
   queue: ["teamwork queue pause"],
