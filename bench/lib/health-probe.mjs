@@ -1,61 +1,6 @@
-// Asks a daemon for health every `everyMs` from a worker thread of its own, over one RPC
-// connection: what it measures is the daemon's answer time, not the wait of a busy client
-// thread (one that also reads event streams and parses big lists, as the benches do).
-import { Worker } from "node:worker_threads";
+// The /health probe of tests/helpers/health-probe.ts (an RPC connection from a worker thread of
+// its own), loaded as it is: one implementation for the reliability suite and the bench.
+import { loadTs } from "./load-ts.mjs";
 
-const PROBE = `
-const { connect } = require("node:net");
-const { parentPort, workerData } = require("node:worker_threads");
-const { socket: path, everyMs } = workerData;
-const times = [];
-let stopping = false;
-parentPort.on("message", () => { stopping = true; });
-const s = connect(path);
-let buf = "";
-let upgraded = false;
-let sentAt = 0;
-let id = 0;
-const ask = () => {
-  if (stopping) { s.destroy(); parentPort.postMessage(times); return; }
-  sentAt = performance.now();
-  s.write(JSON.stringify({ id: ++id, call: "health" }) + "\\n");
-};
-s.on("connect", () => s.write("GET /rpc HTTP/1.1\\r\\nhost: x\\r\\nconnection: Upgrade\\r\\nupgrade: teamwork-rpc\\r\\n\\r\\n"));
-s.on("data", (chunk) => {
-  buf += chunk.toString("utf8");
-  if (!upgraded) {
-    const end = buf.indexOf("\\r\\n\\r\\n");
-    if (end < 0) return;
-    buf = buf.slice(end + 4);
-    upgraded = true;
-    ask();
-  }
-  let nl;
-  while ((nl = buf.indexOf("\\n")) >= 0) {
-    const line = buf.slice(0, nl);
-    buf = buf.slice(nl + 1);
-    if (JSON.parse(line).id === id) {
-      times.push(performance.now() - sentAt);
-      setTimeout(ask, everyMs);
-    }
-  }
-});
-s.on("error", (err) => { parentPort.postMessage({ error: String(err) }); });
-`;
-
-/** Starts probing; stop() resolves to the answer times in ms. */
-export function healthProbe(socket, everyMs = 50) {
-  const w = new Worker(PROBE, { eval: true, workerData: { socket, everyMs } });
-  const done = new Promise((resolve, reject) => {
-    w.once("message", (m) => (Array.isArray(m) ? resolve(m) : reject(new Error(m.error))));
-    w.once("error", reject);
-  });
-  return {
-    async stop() {
-      w.postMessage("stop");
-      const times = await done;
-      await w.terminate();
-      return times;
-    },
-  };
-}
+/** @type {typeof import("../../tests/helpers/health-probe.ts").healthProbe} */
+export const { healthProbe } = await loadTs("tests/helpers/health-probe.ts");

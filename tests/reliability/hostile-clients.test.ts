@@ -13,10 +13,10 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { request, type IncomingMessage } from "node:http";
-import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { waitFor } from "../helpers/wait.js";
+import { healthProbe } from "../helpers/health-probe.js";
 
 let d: TestDaemon | undefined;
 const cleanups: (() => void | Promise<void>)[] = [];
@@ -57,54 +57,6 @@ function raw(socket: string): Promise<Socket> {
     s.once("error", reject);
     cleanups.push(() => void s.destroy());
   });
-}
-
-// /health over RPC from a worker thread: one call every `everyMs`, the answer times back at stop.
-const PROBE = `
-const { connect } = require("node:net");
-const { parentPort, workerData } = require("node:worker_threads");
-const times = [];
-let stopping = false, buf = "", upgraded = false, sentAt = 0, id = 0;
-parentPort.on("message", () => { stopping = true; });
-const s = connect(workerData.socket);
-const ask = () => {
-  if (stopping) { s.destroy(); parentPort.postMessage(times); return; }
-  sentAt = performance.now();
-  s.write(JSON.stringify({ id: ++id, call: "health" }) + "\\n");
-};
-s.on("connect", () => s.write("GET /rpc HTTP/1.1\\r\\nhost: x\\r\\nconnection: Upgrade\\r\\nupgrade: teamwork-rpc\\r\\n\\r\\n"));
-s.on("data", (chunk) => {
-  buf += chunk.toString("utf8");
-  if (!upgraded) {
-    const end = buf.indexOf("\\r\\n\\r\\n");
-    if (end < 0) return;
-    buf = buf.slice(end + 4);
-    upgraded = true;
-    ask();
-  }
-  let nl;
-  while ((nl = buf.indexOf("\\n")) >= 0) {
-    const line = buf.slice(0, nl);
-    buf = buf.slice(nl + 1);
-    if (JSON.parse(line).id === id) { times.push(performance.now() - sentAt); setTimeout(ask, workerData.everyMs); }
-  }
-});
-s.on("error", (err) => parentPort.postMessage({ error: String(err) }));
-`;
-
-function healthProbe(socket: string, everyMs: number): { stop(): Promise<number[]> } {
-  const w = new Worker(PROBE, { eval: true, workerData: { socket, everyMs } });
-  const done = new Promise<number[]>((resolve, reject) => {
-    w.once("message", (m: number[] | { error: string }) => (Array.isArray(m) ? resolve(m) : reject(new Error(m.error))));
-    w.once("error", reject);
-  });
-  cleanups.push(() => void w.terminate());
-  return {
-    async stop() {
-      w.postMessage("stop");
-      return done;
-    },
-  };
 }
 
 const ROUNDS = 5;
@@ -159,6 +111,7 @@ describe("hostile clients, all at once", () => {
       }
       if (measuredPeak) resetPeak(pid);
       const probe = healthProbe(sock, 50);
+      cleanups.push(() => void probe.terminate());
       await d.client.call("queueResume", {});
       await waitFor(async () => (await d!.client.call("jobsList", { status: "pending", limit: 1 })).jobs.length === 0 && (await d!.client.call("jobsList", { status: "running", limit: 1 })).jobs.length === 0, { timeoutMs: 120_000, intervalMs: 100 });
       const times = await probe.stop();
