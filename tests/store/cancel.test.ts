@@ -6,14 +6,13 @@
 
 import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { asNodes, forEachStore, newJob, T0, TEST_LEASE_MS } from "./suite.js";
+import { asNodes, forEachStore, newJob, T0, TEST_LEASE_MS, anyJobs, tickBatch } from "./suite.js";
 import { POSTGRES_SKIPPED, postgresFactory, type StoreFixture } from "./factory.js";
 import { waitFor } from "../helpers/wait.js";
-import type { CancelNotice, ClaimLimits, Finish, Store, TickBatch } from "../../src/store/types.js";
+import type { CancelNotice, Finish, Store } from "../../src/store/types.js";
 import { NOTIFY_EVERY_MS } from "../../src/store/postgres/wakeups.js";
 
-const anyJobs = (n: number): ClaimLimits => ({ limit: n, pausedTypes: [], budgets: { any: n }, draws: {}, otherTypes: ["any"] });
-const batch = (owner: string, over: Partial<TickBatch> = {}): TickBatch => ({ now: T0, owner, inserts: [], finishes: [], progress: [], checkpoints: [], logs: [], begins: [], claim: null, ...over });
+const batch = tickBatch;
 const enqueue = async (store: Store, n = 1) => (await store.jobs.tick(batch("E", { inserts: Array.from({ length: n }, () => newJob()) }))).inserted.map((r) => r.job);
 const claim = async (store: Store, owner: string, n = 1, now = T0) => (await store.jobs.claim({ ...anyJobs(n), owner, now })).claimed;
 const finish = (store: Store, owner: string, f: Finish) => store.jobs.tick(batch(owner, { now: T0 + 10, finishes: [f] }));

@@ -5,13 +5,12 @@
 
 import { createHash, randomBytes } from "node:crypto";
 import { beforeEach, expect, it } from "vitest";
-import { asNodes, forEachStore, newJob, T0 } from "./suite.js";
-import type { ClaimLimits, Finish, Store, TickBatch } from "../../src/store/types.js";
+import { asNodes, forEachStore, newJob, T0, anyJobs, tickBatch } from "./suite.js";
+import type { Finish, Store, TickBatch } from "../../src/store/types.js";
 import { filesPortAt } from "../../src/store/index.js";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
-const anyJobs = (n: number): ClaimLimits => ({ limit: n, pausedTypes: [], budgets: { any: n }, draws: {}, otherTypes: ["any"] });
-const batch = (over: Partial<TickBatch>): TickBatch => ({ now: T0, owner: "A", inserts: [], finishes: [], progress: [], checkpoints: [], logs: [], begins: [], claim: null, ...over });
+const batch = (over: Partial<TickBatch>): TickBatch => tickBatch("A", over);
 
 /** A job claimed by owner A: running its first attempt. */
 async function runningJob(store: Store): Promise<number> {

@@ -10,26 +10,14 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { STORE_FACTORIES, type StoreFixture } from "./factory.js";
 import type { ClaimLimits, Finish, JobRecord, NewJob, Store, TickBatch } from "../../src/store/types.js";
 import { StoreError } from "../../src/store/errors.js";
-import { asNodes } from "./suite.js";
+import { asNodes, anyJobs, tickBatch } from "./suite.js";
 
 const T0 = Date.parse("2026-06-01T12:00:00Z");
 const CLAIM_WORKER = fileURLToPath(new URL("../fixtures/store/claim-worker.mjs", import.meta.url));
 
 const newJob = (over: Partial<NewJob> = {}): NewJob => ({ type: "noop", payload: {}, runAt: T0, priority: 0, maxAttempts: 3, uniqueKey: null, ...over });
-/** A claim of any job, at most n. */
-const anyJobs = (n: number, over: Partial<ClaimLimits> = {}): ClaimLimits => ({ limit: n, pausedTypes: [], budgets: { any: n }, draws: {}, otherTypes: ["any"], ...over });
-const batch = (owner: string, over: Partial<TickBatch> = {}): TickBatch => ({
-  now: T0,
-  owner,
-  inserts: [],
-  finishes: [],
-  progress: [],
-  checkpoints: [],
-  logs: [],
-  begins: [],
-  claim: null,
-  ...over,
-});
+/** A batch at this file's T0 (suite.ts's tickBatch is at the suite's). */
+const batch = (owner: string, over: Partial<TickBatch> = {}): TickBatch => tickBatch(owner, { now: T0, ...over });
 
 async function enqueue(store: Store, jobs: NewJob[], now = T0): Promise<JobRecord[]> {
   return (await store.jobs.tick(batch("enqueuer", { now, inserts: jobs }))).inserted.map((r) => r.job);

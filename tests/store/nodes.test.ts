@@ -8,14 +8,13 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { asNodes, forEachStore, newJob, T0, TEST_LEASE_MS, teamworkError } from "./suite.js";
+import { asNodes, forEachStore, newJob, T0, TEST_LEASE_MS, teamworkError, anyJobs, tickBatch } from "./suite.js";
 import { POSTGRES_SKIPPED, postgresFactory, type StoreFixture } from "./factory.js";
 import { waitFor } from "../helpers/wait.js";
-import type { ClaimLimits, NodeSession, Store, TickBatch } from "../../src/store/types.js";
+import type { NodeSession, Store, TickBatch } from "../../src/store/types.js";
 import { nodeSessionName } from "../../src/store/postgres/nodes.js";
 
-const anyJobs = (n: number): ClaimLimits => ({ limit: n, pausedTypes: [], budgets: { any: n }, draws: {}, otherTypes: ["any"] });
-const empty = (owner: string, now = T0): TickBatch => ({ now, owner, inserts: [], finishes: [], progress: [], checkpoints: [], logs: [], begins: [], claim: null });
+const empty = (owner: string, now = T0): TickBatch => tickBatch(owner, { now });
 const enqueue = async (store: Store, n: number) => (await store.jobs.tick({ ...empty("E"), inserts: Array.from({ length: n }, () => newJob()) })).inserted.map((r) => r.job);
 const claim = async (store: Store, owner: string, n = 1) => (await store.jobs.claim({ ...anyJobs(n), owner, now: T0 })).claimed;
 const who = (id: string, pid = 4242) => ({ id, host: "host-a", pid });

@@ -7,23 +7,11 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import pg from "pg";
 import { POSTGRES_SKIPPED, postgresFactory, sqliteFactory, type StoreFixture } from "./factory.js";
-import { asNodes, newJob, T0 } from "./suite.js";
-import type { ClaimLimits, EventCursor, JobEventStore, Store, StoredJobEvent, TickBatch } from "../../src/store/types.js";
+import { asNodes, newJob, T0, anyJobs, tickBatch } from "./suite.js";
+import type { EventCursor, JobEventStore, Store, StoredJobEvent } from "../../src/store/types.js";
 import { waitFor } from "../helpers/wait.js";
 
-const anyJobs = (n: number): ClaimLimits => ({ limit: n, pausedTypes: [], budgets: { any: n }, draws: {}, otherTypes: ["any"] });
-const batch = (owner: string, over: Partial<TickBatch> = {}): TickBatch => ({
-  now: T0,
-  owner,
-  inserts: [],
-  finishes: [],
-  progress: [],
-  checkpoints: [],
-  logs: [],
-  begins: [],
-  claim: null,
-  ...over,
-});
+const batch = tickBatch;
 
 /** Every event after `from`, page by page, until a page comes back short. */
 async function readAll(events: JobEventStore, from: EventCursor, jobId?: number, pageSize = 7): Promise<{ events: StoredJobEvent[]; next: EventCursor }> {

@@ -7,22 +7,10 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import pg from "pg";
 import { POSTGRES_SKIPPED, postgresFactory, type StoreFixture } from "./factory.js";
-import { asNodes, newJob, T0 } from "./suite.js";
-import type { ClaimLimits, Store, TickBatch } from "../../src/store/types.js";
+import { asNodes, newJob, T0, anyJobs, tickBatch } from "./suite.js";
+import type { Store } from "../../src/store/types.js";
 
-const anyJobs = (n: number): ClaimLimits => ({ limit: n, pausedTypes: [], budgets: { any: n }, draws: {}, otherTypes: ["any"] });
-const batch = (owner: string, over: Partial<TickBatch> = {}): TickBatch => ({
-  now: T0,
-  owner,
-  inserts: [],
-  finishes: [],
-  progress: [],
-  checkpoints: [],
-  logs: [],
-  begins: [],
-  claim: null,
-  ...over,
-});
+const batch = tickBatch;
 
 /** Resolves once some connection waits for a row lock (a transactionid or tuple lock not granted). */
 async function someoneWaits(c: pg.Client): Promise<void> {

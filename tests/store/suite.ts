@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, it } from "vitest";
 import { POSTGRES_SKIPPED, STORE_FACTORIES, type StoreFactory, type StoreFixture } from "./factory.js";
 import { StoreError, type StoreErrorKind } from "../../src/store/errors.js";
 import { TeamworkError, type ErrorCode } from "../../src/lib/errors.js";
-import type { NewJob, NewTask, NodeSession, Store } from "../../src/store/types.js";
+import type { NewJob, NewTask, NodeSession, Store, ClaimLimits, TickBatch } from "../../src/store/types.js";
 
 /** A fixed start for stored times, so that assertions can name exact instants. */
 export const T0 = Date.parse("2026-05-04T09:00:00Z");
@@ -100,3 +100,20 @@ export async function asNodes(store: Store, ...ids: string[]): Promise<NodeSessi
   for (const id of ids) out.push(await store.nodes.register({ id, host: "test-host", pid: process.pid }, TEST_LEASE_MS));
   return out;
 }
+
+/** A claim of any job (one budget "any"), at most n. */
+export const anyJobs = (n: number, over: Partial<ClaimLimits> = {}): ClaimLimits => ({ limit: n, pausedTypes: [], budgets: { any: n }, draws: {}, otherTypes: ["any"], ...over });
+
+/** A tick's batch for `owner` at T0 with nothing in it but `over`. */
+export const tickBatch = (owner: string, over: Partial<TickBatch> = {}): TickBatch => ({
+  now: T0,
+  owner,
+  inserts: [],
+  finishes: [],
+  progress: [],
+  checkpoints: [],
+  logs: [],
+  begins: [],
+  claim: null,
+  ...over,
+});
