@@ -161,7 +161,8 @@ function killAllAtExit(): void {
   });
 }
 
-const pidAlive = (pid: number) => {
+/** Whether a process with this pid exists (one of another user's counts). */
+export const pidAlive = (pid: number) => {
   try {
     process.kill(pid, 0);
     return true;

@@ -91,6 +91,13 @@ export interface LedgerCheckOptions {
   tickSlackMs?: number;
 }
 
+/**
+ * The check for runs where a node fenced itself (partition, freeze, lost sessions): an attempt
+ * it cut off may have reached its end before the fence and runs again (at least once), its
+ * late end not kept; no two attempts overlap past the self-fence bound (2 s).
+ */
+export const FENCED_RERUNS: LedgerCheckOptions = { maxEndsPerJob: 2, overlapBoundMs: 2_000 };
+
 export interface LedgerReport {
   violations: string[];
   attempts: AttemptRun[];

@@ -19,7 +19,7 @@
 // Run: TEAMWORK_TEST_PG=1 npx vitest run tests/integration/nodes-control.test.ts
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startCluster, type Cluster, type ClusterNode } from "../helpers/cluster.js";
+import { pidAlive, startCluster, type Cluster, type ClusterNode } from "../helpers/cluster.js";
 import type { LedgerEntry } from "../helpers/ledger.js";
 import { POSTGRES_SKIPPED } from "../store/factory.js";
 import { CLAIM_POLL_MS, HEARTBEAT_MS, LEASE_MS } from "../../src/queue/node-lease.js";
@@ -47,15 +47,6 @@ async function waitLine(c: Cluster, job: number, event: LedgerEntry["event"], ti
 async function statusOf(c: Cluster, id: number) {
   return (await c.healthyNode().client.call("jobsGet", { id })).job;
 }
-
-const pidAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-};
 
 for (const notify of [true, false]) {
   describe.skipIf(POSTGRES_SKIPPED !== null)(`nodes telling each other, NOTIFY ${notify ? "on" : "off"}`, () => {

@@ -14,7 +14,7 @@
 import { existsSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { dbNow, enqueueLedger, scheduleRuns, startCluster, type Cluster, type ClusterOptions } from "../helpers/cluster.js";
-import { checkSlots, describeReport, overlapsBetweenJobs, type LedgerCheckOptions, type SlotReport, type SlotRun } from "../helpers/ledger.js";
+import { checkSlots, describeReport, FENCED_RERUNS, overlapsBetweenJobs, type SlotReport, type SlotRun } from "../helpers/ledger.js";
 import { POSTGRES_SKIPPED } from "../store/factory.js";
 
 const SCENARIO_MS = 180_000;
@@ -31,8 +31,6 @@ const PER_SECOND = "* * * * * *";
 
 const LIBFAKETIME = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1"].find((p) => existsSync(p)) ?? null;
 
-/** As scale-out.test.ts: a fenced node's cut-off attempts run again; their late ends are not kept. */
-const FENCED_RERUNS: LedgerCheckOptions = { maxEndsPerJob: 2, overlapBoundMs: 2_000 };
 
 let c: Cluster | undefined;
 afterEach(async () => {

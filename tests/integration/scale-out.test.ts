@@ -13,7 +13,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Client } from "../../src/client/client.js";
 import { NodeRefused, startCluster, type Cluster, type ClusterNode } from "../helpers/cluster.js";
-import { describeReport, type LedgerCheckOptions, type LedgerEntry, type LedgerReport } from "../helpers/ledger.js";
+import { describeReport, FENCED_RERUNS, type LedgerEntry, type LedgerReport } from "../helpers/ledger.js";
 import { POSTGRES_SKIPPED } from "../store/factory.js";
 import type { Json } from "../../src/protocol/types.js";
 
@@ -57,7 +57,6 @@ function expectClean(r: LedgerReport): void {
  * kept a later attempt's (at least once). What may not happen: an attempt counted twice, a late
  * end the queue kept, two attempts at once past the self-fence bound.
  */
-const FENCED_RERUNS: LedgerCheckOptions = { maxEndsPerJob: 2, overlapBoundMs: 2_000 };
 
 /** The node fenced itself and registered again (its log says so). */
 function expectFencedAndRejoined(n: ClusterNode): void {
