@@ -51,6 +51,21 @@ export function connectionFailed(err: Error): TeamworkError {
   return new TeamworkError("unavailable", `the connection to the daemon failed: ${err.message}`, "try again; see `teamwork daemon status`", undefined, { cause: err });
 }
 
+/** Reads a refused request's JSON error body and rejects with its error (the HTTP status's when the body has none). */
+function rejectWithErrorBody(res: IncomingMessage, status: number, reject: (err: TeamworkError) => void): void {
+  const chunks: Buffer[] = [];
+  res.on("data", (c: Buffer) => chunks.push(c));
+  res.on("error", (err) => reject(connectionFailed(err)));
+  res.on("end", () => {
+    try {
+      const e = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as ErrorBody).error;
+      reject(new TeamworkError(e.code, e.message, e.hint));
+    } catch {
+      reject(new TeamworkError(errorCodeForStatus(status), `HTTP ${status}`));
+    }
+  });
+}
+
 export function unreachable(socket: string, err: NodeJS.ErrnoException): TeamworkError {
   if (err.code === "EACCES" || err.code === "EPERM") {
     return new TeamworkError("daemon_unreachable", `cannot open the daemon's socket ${socket}: permission denied`, "the socket belongs to another user; run as that user or use your own --home");
@@ -271,17 +286,7 @@ export class Client {
         this.checkVersion(res);
         const status = res.statusCode ?? 500;
         if (status >= 400) {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("error", (err) => reject(connectionFailed(err)));
-          res.on("end", () => {
-            try {
-              const e = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as ErrorBody).error;
-              reject(new TeamworkError(e.code, e.message, e.hint));
-            } catch {
-              reject(new TeamworkError(errorCodeForStatus(status), `HTTP ${status}`));
-            }
-          });
+          rejectWithErrorBody(res, status, reject);
           return;
         }
         const header = (h: string) => {
@@ -347,16 +352,7 @@ export class Client {
           this.checkVersion(res);
           const status = res.statusCode ?? 500;
           if (status >= 400) {
-            const chunks: Buffer[] = [];
-            res.on("data", (c: Buffer) => chunks.push(c));
-            res.on("end", () => {
-              try {
-                const e = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as ErrorBody).error;
-                reject(new TeamworkError(e.code, e.message, e.hint));
-              } catch {
-                reject(new TeamworkError(errorCodeForStatus(status), `HTTP ${status}`));
-              }
-            });
+            rejectWithErrorBody(res, status, reject);
             return;
           }
           markOpen();
