@@ -155,6 +155,28 @@ function match(method: string, pathname: string): { route: CompiledRoute; params
   return allowed.length ? { allowed } : null;
 }
 
+/** How much of a refused request's unread body is read and dropped, and for how long, before its connection is cut. */
+const LINGER = { bytes: 2 * MAX_BODY_BYTES, ms: 5_000 };
+
+/**
+ * Lingering close (as nginx's lingering_close): reads and drops the rest of a refused
+ * request's body so that its sender gets the answer rather than a reset; past LINGER's bytes
+ * or time the connection is destroyed, so a body that never ends costs nothing more.
+ */
+function lingerUnread(req: IncomingMessage): void {
+  let dropped = 0;
+  const cut = () => req.socket.destroy();
+  const timer = setTimeout(cut, LINGER.ms);
+  timer.unref();
+  req.on("data", (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > LINGER.bytes) cut();
+  });
+  req.once("end", () => clearTimeout(timer));
+  req.once("close", () => clearTimeout(timer));
+  req.resume();
+}
+
 function readBody(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers["content-length"] ?? 0);
@@ -291,10 +313,12 @@ export function createApiServer(opts: {
   const sendError = (req: IncomingMessage, res: ServerResponse, err: unknown, extraHeaders: Record<string, string> = {}) => {
     const { status, body } = errorReply(err, log, { method: req.method, path: req.url }, req.method === "GET");
     for (const [k, v] of Object.entries(extraHeaders)) res.setHeader(k, v);
-    // The body may not have been read (413, 404 before reading): discard it, so its bytes are
-    // not taken for a next request, and close rather than reuse the connection.
-    if (!req.complete) req.resume();
-    res.setHeader("connection", "close");
+    // The body may not have been read (413, 404 before reading): the client is likely still
+    // sending it. Closing now would reset the connection under it (EPIPE) before it reads the
+    // answer, so the rest is read and dropped, within bounds (lingerUnread), and the
+    // connection kept; a complete request's connection is closed instead.
+    if (!req.complete) lingerUnread(req);
+    else res.setHeader("connection", "close");
     send(res, status, body);
   };
 
