@@ -7,6 +7,10 @@ import { BREAKERS } from "./breakers.js";
 import { forEachStore, newTask, storeError, T0 } from "./suite.js";
 import { StoreError } from "../../src/store/errors.js";
 
+// Damaging a PostgreSQL database copies it file by file after a server-wide CHECKPOINT
+// (tests/store/breakers.ts): 12-15 s on a loaded machine, more beside a full test run.
+const BREAKER_TIMEOUT_MS = 120_000;
+
 forEachStore("errors", (fx, factory) => {
   it("another process holds the write lock: writes are refused busy, nothing is changed, reads are still answered", async () => {
     const { store, location } = fx();
@@ -66,14 +70,14 @@ forEachStore("errors", (fx, factory) => {
     // them on PostgreSQL, where it may come from the table rather than an index).
     expect(await reopened.taskEvents.list({ limit: 1000 })).toHaveLength(200);
     expect(await reopened.schedules.list()).toEqual([]);
-  });
+  }, BREAKER_TIMEOUT_MS);
 
   it("a store that is garbage: refused corrupt at open", async () => {
     const { store, location, openAnother } = fx();
     await store.close();
     BREAKERS[location.kind].replaceWithGarbage(location);
     await storeError(openAnother(), "corrupt");
-  });
+  }, BREAKER_TIMEOUT_MS);
 
   it("a schema from a newer teamwork: refused too_new at open, with both versions in the reason", async () => {
     const { store, location, openAnother } = fx();
