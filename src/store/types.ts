@@ -190,6 +190,14 @@ export interface ClaimLimits {
   budgets: Record<string, number>;
   draws: Record<string, string[]>;
   otherTypes: string[];
+  /**
+   * The claim's share of the main thread, in ms, counted from the start of the write it is part
+   * of (a tick's transaction): an embedded store, whose claim runs on the daemon's thread,
+   * stops taking jobs once it is spent, after one job at least (claim-budget.ts); the
+   * jobs left are claimed by the next tick. Absent: no bound. A store whose claim does not
+   * hold the thread (PostgreSQL: one statement, awaited) may ignore it.
+   */
+  budgetMs?: number;
 }
 
 /** A claim on its own: the limits, for whom (recorded as the jobs' owner), and when. */

@@ -4,6 +4,7 @@ import { JOB_PREVIEW_CHARS, JOB_STATUSES } from "../../protocol/types.js";
 import { MAX_RESULT_BYTES, resultTooLarge } from "../../protocol/routes.js";
 import type { CancelAnswer, ClaimLimits, ClaimResult, Finish, JobRecord, JobStore, NewJob, RefusedWrite, TickBatch, TickResult } from "../types.js";
 import { conflict } from "../../lib/errors.js";
+import { claimMore } from "../claim-budget.js";
 import type { Db } from "./open.js";
 
 export interface Row {
@@ -260,8 +261,11 @@ export function sqliteJobs(db: Db): JobStore {
        AND (priority > @priority OR (priority = @priority AND (run_at < @runAt OR (run_at = @runAt AND id < @id))))`,
   );
 
-  /** The claim (store/types.ts ClaimLimits): due jobs in order, within the budgets. */
-  const claimDue = (c: ClaimLimits, owner: string, now: number): ClaimResult => {
+  /**
+   * The claim (store/types.ts ClaimLimits): due jobs in order, within the budgets, and within
+   * budgetMs of `since` (performance.now() at the start of the transaction).
+   */
+  const claimDue = (c: ClaimLimits, owner: string, now: number, since: number = performance.now()): ClaimResult => {
     const claimed: JobRecord[] = [];
     if (c.limit <= 0) return { claimed, nextDueAt: null };
     const except = c.pausedTypes.length ? JSON.stringify(c.pausedTypes) : null;
@@ -274,6 +278,10 @@ export function sqliteJobs(db: Db): JobStore {
     const left = new Map(Object.entries(c.budgets));
     let stopped = false;
     for (const d of due) {
+      if (!claimMore(claimed.length, performance.now() - since, c.budgetMs)) {
+        stopped = true;
+        break;
+      }
       const names = Object.hasOwn(c.draws, d.type) ? c.draws[d.type]! : c.otherTypes;
       if (names.some((n) => !((left.get(n) ?? 0) > 0))) {
         stopped = true;
@@ -286,9 +294,10 @@ export function sqliteJobs(db: Db): JobStore {
     }
     return { claimed, nextDueAt: !stopped && due.length < c.limit ? earliestDue() : null };
   };
-  const claim = db.transaction(claimDue);
+  const claim = db.transaction((c: ClaimLimits, owner: string, now: number) => claimDue(c, owner, now));
 
   const tick = db.transaction((b: TickBatch): TickResult => {
+    const since = performance.now();
     const inserted = b.inserts.map((j) => (j.uniqueKey !== null ? insertUnique({ ...j, uniqueKey: j.uniqueKey }, b.now) : { job: insert(j, b.now), created: true }));
     const owner = b.owner;
     const refused: RefusedWrite[] = [];
@@ -346,7 +355,7 @@ export function sqliteJobs(db: Db): JobStore {
       if (finishStmts[f.outcome].run(params).changes === 1) finished.push(toRecord(getOne.get(f.id)!));
       else refused.push({ write: "finish", id: f.id, attempt: f.attempt });
     }
-    const { claimed, nextDueAt } = b.claim ? claimDue(b.claim, owner, b.now) : { claimed: [], nextDueAt: null };
+    const { claimed, nextDueAt } = b.claim ? claimDue(b.claim, owner, b.now, since) : { claimed: [], nextDueAt: null };
     return { inserted, finished, claimed, nextDueAt, refused };
   });
 
