@@ -58,6 +58,8 @@ export interface TaskFilter {
   board?: string;
   status?: TaskStatus;
   assignee?: string;
+  /** Only tasks with a greater id (a list read in slices: daemon/routes/slices.ts). */
+  afterId?: number;
   limit?: number;
 }
 
