@@ -4,6 +4,7 @@
 // an answer: pipelined lists and light calls are all answered by their ids, and a list read in
 // slices is the list read at once.
 
+import { request } from "node:http";
 import { createConnection } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
@@ -39,6 +40,21 @@ describe("a job list longer than a slice", () => {
     // A limit that ends exactly on a slice's end.
     const exact = (await d.client.call("jobsList", { limit: 2 * LIST_SLICE_ROWS })).jobs.map((j) => j.id);
     expect(exact).toEqual(ids.slice(0, 2 * LIST_SLICE_ROWS));
+
+    // Over HTTP as over RPC: the body serialised slice by slice is the same JSON, its length told right.
+    const overHttp = await new Promise<{ status: number; length: number; text: string }>((resolve, reject) => {
+      request({ socketPath: d.paths.socket, path: "/jobs?limit=1000" }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode!, length: Number(res.headers["content-length"]), text: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      })
+        .on("error", reject)
+        .end();
+    });
+    expect(overHttp.status).toBe(200);
+    expect(overHttp.length).toBe(Buffer.byteLength(overHttp.text));
+    expect(JSON.parse(overHttp.text)).toEqual({ jobs: all });
   });
 });
 

@@ -3,7 +3,7 @@ import { invalid, notFound } from "../../lib/errors.js";
 import type { AppContext, Handlers, StreamHandlers } from "../context.js";
 import { ok } from "../context.js";
 import { EventLog, jobHead, serveStream } from "../sse.js";
-import { readInSlices } from "./slices.js";
+import { listInSlices } from "./slices.js";
 
 type JobRoutes = "jobsLogs" | "jobsWhy" | "queueGet" | "queuePause" | "queueResume" | "queueConcurrency" | "jobsEnqueue" | "jobsEnqueueBatch" | "jobsEnqueueBatchIds" | "jobsList" | "jobsGet" | "jobsCancel" | "jobsRetry" | "jobsPrune";
 
@@ -44,8 +44,7 @@ export function jobRoutes(app: AppContext): Pick<Handlers, JobRoutes> {
     },
     async jobsList(filter) {
       // Newest first: each slice starts below the last id of the one before.
-      const jobs = await readInSlices(filter.limit ?? 50, filter.beforeId, (limit, beforeId) => engine.list({ ...filter, limit, beforeId }), (j) => j.id);
-      return ok({ jobs });
+      return listInSlices("jobs", filter.limit ?? 50, filter.beforeId, (limit, beforeId) => engine.list({ ...filter, limit, beforeId }), (j) => j.id);
     },
     async jobsGet({ id }) {
       return ok({ job: await engine.get(id) });

@@ -1,6 +1,6 @@
 import type { AppContext, Handlers } from "../context.js";
 import { ok } from "../context.js";
-import { readInSlices } from "./slices.js";
+import { listInSlices } from "./slices.js";
 
 type TaskRoutes = "uploadsAdd" | "uploadsGet" | "boardsList" | "boardsAdd" | "tasksList" | "tasksAdd" | "tasksGet" | "tasksEdit" | "tasksDone" | "tasksAssign" | "tasksRemove" | "taskEventsList";
 
@@ -15,8 +15,7 @@ export function taskRoutes(app: AppContext): Pick<Handlers, TaskRoutes> {
     },
     async tasksList(filter) {
       // Oldest first, every task unless limited: each slice starts after the last id of the one before.
-      const tasks = await readInSlices(filter.limit ?? Infinity, undefined, (limit, afterId) => board.listTasks({ ...filter, limit, afterId }), (t) => t.id);
-      return ok({ tasks });
+      return listInSlices("tasks", filter.limit ?? Infinity, undefined, (limit, afterId) => board.listTasks({ ...filter, limit, afterId }), (t) => t.id);
     },
     async tasksAdd(input) {
       return { status: 201, body: { task: await board.addTask(input) } };
@@ -51,8 +50,7 @@ export function taskRoutes(app: AppContext): Pick<Handlers, TaskRoutes> {
       return ok({ task: await board.removeTask(id) });
     },
     async taskEventsList(filter) {
-      const events = await readInSlices(filter.limit ?? 1000, filter.afterId, (limit, afterId) => board.events({ ...filter, limit, afterId }), (e) => e.id);
-      return ok({ events });
+      return listInSlices("events", filter.limit ?? 1000, filter.afterId, (limit, afterId) => board.events({ ...filter, limit, afterId }), (e) => e.id);
     },
   };
 }
