@@ -93,10 +93,10 @@ const FENCED_OWNER = "";
 const NO_FINISHES: TickBatch["finishes"] = Object.freeze([]) as unknown as TickBatch["finishes"];
 const NO_CHECKPOINTS: TickBatch["checkpoints"] = Object.freeze([]) as unknown as TickBatch["checkpoints"];
 /**
- * A tick's claim stops once the tick's transaction has held the main thread this long
- * (ClaimLimits.budgetMs, store/claim-budget.ts); the next tick claims the rest. Measured under
- * `node bench/hostile.mjs`: a tick of 256 finishes and 256 claims took 10-70 ms there, a few
- * ms on an idle machine (where the budget is never reached).
+ * A tick's claim stops once it has held the main thread this long (ClaimLimits.budgetMs,
+ * store/claim-budget.ts); the next tick claims the rest. Measured under `node
+ * bench/hostile.mjs`: a tick of 256 finishes and 256 claims took 10-70 ms there, a few ms on
+ * an idle machine (where the budget is never reached).
  */
 export const TICK_CLAIM_BUDGET_MS = 8;
 /** How often a cancel waiting for a job that runs on another node looks whether it has ended. */

@@ -6,8 +6,8 @@
 // when the thread is slow: on an idle machine such a tick takes a few ms and claims in full.
 
 /**
- * Whether a claim that has taken `claimed` jobs, `elapsedMs` into its write, takes another.
- * The first job is always taken (a tick whose writes spent the budget still moves the queue).
+ * Whether a claim that has taken `claimed` jobs in `elapsedMs` takes another. The first job is
+ * always taken (a claim on a thread so slow that one job spends the budget still moves the queue).
  */
 export function claimMore(claimed: number, elapsedMs: number, budgetMs: number | undefined): boolean {
   return claimed === 0 || budgetMs === undefined || elapsedMs < budgetMs;

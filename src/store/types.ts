@@ -193,11 +193,12 @@ export interface ClaimLimits {
   draws: Record<string, string[]>;
   otherTypes: string[];
   /**
-   * The claim's share of the main thread, in ms, counted from the start of the write it is part
-   * of (a tick's transaction): an embedded store, whose claim runs on the daemon's thread,
-   * stops taking jobs once it is spent, after one job at least (claim-budget.ts); the
-   * jobs left are claimed by the next tick. Absent: no bound. A store whose claim does not
-   * hold the thread (PostgreSQL: one statement, awaited) may ignore it.
+   * The claim's share of the main thread, in ms: an embedded store, whose claim runs on the
+   * daemon's thread, stops taking jobs once the claim has run this long, after one job at
+   * least (claim-budget.ts); the jobs left are claimed by the next tick. (Not counted from the
+   * tick's start: a tick that stored a batch of 1,000 new jobs would then claim one job.)
+   * Absent: no bound. A store whose claim does not hold the thread (PostgreSQL: one
+   * statement, awaited) may ignore it.
    */
   budgetMs?: number;
 }

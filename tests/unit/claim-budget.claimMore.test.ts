@@ -7,7 +7,7 @@ describe("claimMore", () => {
     expect(claimMore(5, 8, 8)).toBe(false);
     expect(claimMore(200, 30, 8)).toBe(false);
   });
-  it("always takes the first job, even with the budget spent before the claim began", () => {
+  it("always takes the first job, even on a thread so slow that it spends the budget", () => {
     expect(claimMore(0, 50, 8)).toBe(true);
     expect(claimMore(0, 0, 0)).toBe(true);
     expect(claimMore(1, 0, 0)).toBe(false);

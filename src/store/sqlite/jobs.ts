@@ -263,11 +263,9 @@ export function sqliteJobs(db: Db): JobStore {
        AND (priority > @priority OR (priority = @priority AND (run_at < @runAt OR (run_at = @runAt AND id < @id))))`,
   );
 
-  /**
-   * The claim (store/types.ts ClaimLimits): due jobs in order, within the budgets, and within
-   * budgetMs of `since` (performance.now() at the start of the transaction).
-   */
-  const claimDue = (c: ClaimLimits, owner: string, now: number, since: number = performance.now()): ClaimResult => {
+  /** The claim (store/types.ts ClaimLimits): due jobs in order, within the budgets and budgetMs. */
+  const claimDue = (c: ClaimLimits, owner: string, now: number): ClaimResult => {
+    const since = performance.now();
     const claimed: JobRecord[] = [];
     if (c.limit <= 0) return { claimed, nextDueAt: null };
     const except = c.pausedTypes.length ? JSON.stringify(c.pausedTypes) : null;
@@ -307,10 +305,9 @@ export function sqliteJobs(db: Db): JobStore {
     }
     return { claimed, nextDueAt: !stopped && ranOut ? earliestDue() : null };
   };
-  const claim = db.transaction((c: ClaimLimits, owner: string, now: number) => claimDue(c, owner, now));
+  const claim = db.transaction(claimDue);
 
   const tick = db.transaction((b: TickBatch): TickResult => {
-    const since = performance.now();
     const inserted = b.inserts.map((j) => (j.uniqueKey !== null ? insertUnique({ ...j, uniqueKey: j.uniqueKey }, b.now) : { job: insert(j, b.now), created: true }));
     const owner = b.owner;
     const refused: RefusedWrite[] = [];
@@ -368,7 +365,7 @@ export function sqliteJobs(db: Db): JobStore {
       if (finishStmts[f.outcome].run(params).changes === 1) finished.push(toRecord(getOne.get(f.id)!));
       else refused.push({ write: "finish", id: f.id, attempt: f.attempt });
     }
-    const { claimed, nextDueAt } = b.claim ? claimDue(b.claim, owner, b.now, since) : { claimed: [], nextDueAt: null };
+    const { claimed, nextDueAt } = b.claim ? claimDue(b.claim, owner, b.now) : { claimed: [], nextDueAt: null };
     return { inserted, finished, claimed, nextDueAt, refused };
   });
 
