@@ -35,14 +35,39 @@ export interface AppContext {
   requestStop(reason: string): void;
 }
 
+/**
+ * A reply's body serialised already, as UTF-8 JSON: a long list is serialised and encoded
+ * slice by slice as it is read (routes/slices.ts), so that no one task of the main thread
+ * serialises or encodes all of it. The server writes the bytes as they are; `T` is the value
+ * they are the JSON of.
+ */
+export class JsonText<T> {
+  declare private readonly of?: T;
+  /** Bytes in all. */
+  readonly byteLength: number;
+
+  /** The JSON's bytes in pieces, written one after the other (never joined: a copy of the whole). */
+  constructor(readonly chunks: readonly Buffer[]) {
+    this.byteLength = chunks.reduce((n, c) => n + c.length, 0);
+  }
+
+  /** Writes the pieces to `out` in one go (corked: one writev). */
+  writeTo(out: { cork(): void; uncork(): void; write(chunk: Buffer): boolean }): void {
+    out.cork();
+    for (const c of this.chunks) out.write(c);
+    out.uncork();
+  }
+}
+
 export interface Reply<T> {
   status: number;
-  body: T;
+  body: T | JsonText<T>;
   /** Set for a body that is not JSON (the body is then a string). */
   contentType?: string;
 }
 
 export const ok = <T>(body: T): Reply<T> => ({ status: 200, body });
+
 
 /** Routes served on the HTTP response itself: event streams (SSE), and files' bytes (BYTE_ROUTES). */
 export type StreamRoute = "jobsStream" | "eventsStream" | "jobsArtifact" | "uploadsFile";

@@ -16,7 +16,7 @@ import { HTTP_STATUS, storeFailure, type ErrorBody } from "../protocol/errors.js
 import { StoreError } from "../store/errors.js";
 import { BYTE_ROUTES, MAX_BODY_BYTES, routes, SSE_ROUTES, type Method, type RouteName } from "../protocol/routes.js";
 import { RPC_PROTOCOL, VERSION, VERSION_HEADER } from "../protocol/version.js";
-import type { Handlers, JsonRoute, StreamHandlers, StreamRoute } from "./context.js";
+import { JsonText, type Handlers, type JsonRoute, type StreamHandlers, type StreamRoute } from "./context.js";
 import type { SseRequest } from "./sse.js";
 import { Gate } from "./gate.js";
 
@@ -305,8 +305,11 @@ export function createApiServer(opts: {
       res.end();
       return;
     }
-    const text = JSON.stringify(body);
-    res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), [VERSION_HEADER]: VERSION });
+    // A body serialised already (a long list, routes/slices.ts) is written as it is.
+    const json = body instanceof JsonText ? body : null;
+    const text = json ? "" : JSON.stringify(body);
+    res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": json ? json.byteLength : Buffer.byteLength(text), [VERSION_HEADER]: VERSION });
+    json?.writeTo(res);
     res.end(text);
   };
 
@@ -454,8 +457,15 @@ export function createApiServer(opts: {
     let next = 0;
     /** Over RPC_MAX_UNSENT since the last look (logged once per such stall). */
     let stalled = false;
-    const reply = (line: object) => {
-      if (!socket.destroyed) socket.write(JSON.stringify(line) + "\n");
+    const reply = (line: object, body?: JsonText<unknown>) => {
+      if (socket.destroyed) return;
+      if (!body) return void socket.write(JSON.stringify(line) + "\n");
+      // The line with a body serialised already: its head, the body's pieces, its end, in one writev.
+      socket.cork();
+      socket.write(`${JSON.stringify(line).slice(0, -1)},"body":`);
+      body.writeTo(socket);
+      socket.write("}\n");
+      socket.uncork();
     };
     const blocked = () => inFlight >= RPC_MAX_IN_FLIGHT || socket.writableLength > RPC_MAX_UNSENT;
     /** Starts what is queued while the connection may take more, and reads from it only then. */
@@ -556,7 +566,9 @@ export function createApiServer(opts: {
           if (SSE_ROUTES.has(call as RouteName) || BYTE_ROUTES.has(call as RouteName)) throw new TeamworkError("invalid_input", `${call} is a stream: open it over HTTP (GET ${routes[call as RouteName].path})`);
           if (input !== undefined && (typeof input !== "object" || input === null || Array.isArray(input))) throw new TeamworkError("invalid_input", `"input" must be a JSON object`);
           const r = await invoke(call as JsonRoute, (input ?? {}) as Record<string, unknown>);
-          reply(r.contentType ? { id, status: r.status, contentType: r.contentType, body: String(r.body) } : { id, status: r.status, body: r.body });
+          // A body serialised already (a long list, routes/slices.ts) goes in as it is.
+          if (r.body instanceof JsonText) reply({ id, status: r.status }, r.body);
+          else reply(r.contentType ? { id, status: r.status, contentType: r.contentType, body: String(r.body) } : { id, status: r.status, body: r.body });
         } catch (err) {
           fail(id, err, typeof call === "string" && Object.hasOwn(routes, call) && routes[call as RouteName].method === "GET");
         } finally {

@@ -92,6 +92,13 @@ const FENCED_OWNER = "";
 /** A tick's batch when it has none of these (most ticks under one-by-one enqueues): nothing may add to them. */
 const NO_FINISHES: TickBatch["finishes"] = Object.freeze([]) as unknown as TickBatch["finishes"];
 const NO_CHECKPOINTS: TickBatch["checkpoints"] = Object.freeze([]) as unknown as TickBatch["checkpoints"];
+/**
+ * A tick's claim stops once it has held the main thread this long (ClaimLimits.budgetMs,
+ * store/claim-budget.ts); the next tick claims the rest. Measured under `node
+ * bench/hostile.mjs`: a tick of 256 finishes and 256 claims took 10-70 ms there, a few ms on
+ * an idle machine (where the budget is never reached).
+ */
+export const TICK_CLAIM_BUDGET_MS = 8;
 /** How often a cancel waiting for a job that runs on another node looks whether it has ended. */
 const CANCEL_LOOK_EVERY_MS = 100;
 
@@ -582,12 +589,12 @@ export class Engine {
     const paused = this.paused.pausedTypeList as string[];
     if (choice === "last") {
       const last = this.lastPlan!;
-      if (last.claim.pausedTypes !== paused) last.claim = { ...last.placement.claim, pausedTypes: paused };
+      if (last.claim.pausedTypes !== paused) last.claim = { ...last.placement.claim, pausedTypes: paused, budgetMs: TICK_CLAIM_BUDGET_MS };
       return last;
     }
     const idle = idlePool(this.attempts.poolState(this.concurrencyNow));
     const placement = this.placement();
-    this.lastPlan = { placement, claim: { ...placement.claim, pausedTypes: paused }, idle };
+    this.lastPlan = { placement, claim: { ...placement.claim, pausedTypes: paused, budgetMs: TICK_CLAIM_BUDGET_MS }, idle };
     return this.lastPlan;
   }
 

@@ -58,6 +58,8 @@ export interface TaskFilter {
   board?: string;
   status?: TaskStatus;
   assignee?: string;
+  /** Only tasks with a greater id (a list read in slices: daemon/routes/slices.ts). */
+  afterId?: number;
   limit?: number;
 }
 
@@ -190,6 +192,15 @@ export interface ClaimLimits {
   budgets: Record<string, number>;
   draws: Record<string, string[]>;
   otherTypes: string[];
+  /**
+   * The claim's share of the main thread, in ms: an embedded store, whose claim runs on the
+   * daemon's thread, stops taking jobs once the claim has run this long, after one job at
+   * least (claim-budget.ts); the jobs left are claimed by the next tick. (Not counted from the
+   * tick's start: a tick that stored a batch of 1,000 new jobs would then claim one job.)
+   * Absent: no bound. A store whose claim does not hold the thread (PostgreSQL: one
+   * statement, awaited) may ignore it.
+   */
+  budgetMs?: number;
 }
 
 /** A claim on its own: the limits, for whom (recorded as the jobs' owner), and when. */

@@ -1,12 +1,14 @@
 // Heavy calls (lists) take turns daemon-wide and one at a time per RPC connection
 // (src/daemon/gate.ts, HEAVY_CALLS in src/daemon/server.ts), and a long job list is read in
-// slices (LIST_SLICE_ROWS). None of that may change an answer: pipelined lists and light
-// calls are all answered by their ids, and a list read in slices is the list read at once.
+// slices (LIST_SLICE_ROWS), as are the task list and the task events. None of that may change
+// an answer: pipelined lists and light calls are all answered by their ids, and a list read in
+// slices is the list read at once.
 
+import { request } from "node:http";
 import { createConnection } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
-import { LIST_SLICE_ROWS } from "../../src/daemon/routes/jobs.js";
+import { LIST_SLICE_ROWS } from "../../src/daemon/routes/slices.js";
 
 let d: TestDaemon;
 const N = 2 * LIST_SLICE_ROWS + 37;
@@ -38,6 +40,47 @@ describe("a job list longer than a slice", () => {
     // A limit that ends exactly on a slice's end.
     const exact = (await d.client.call("jobsList", { limit: 2 * LIST_SLICE_ROWS })).jobs.map((j) => j.id);
     expect(exact).toEqual(ids.slice(0, 2 * LIST_SLICE_ROWS));
+
+    // Over HTTP as over RPC: the body serialised slice by slice is the same JSON, its length told right.
+    const overHttp = await new Promise<{ status: number; length: number; text: string }>((resolve, reject) => {
+      request({ socketPath: d.paths.socket, path: "/jobs?limit=1000" }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode!, length: Number(res.headers["content-length"]), text: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      })
+        .on("error", reject)
+        .end();
+    });
+    expect(overHttp.status).toBe(200);
+    expect(overHttp.length).toBe(Buffer.byteLength(overHttp.text));
+    expect(JSON.parse(overHttp.text)).toEqual({ jobs: all });
+  });
+});
+
+describe("a task list and task events longer than a slice", () => {
+  it("have every task and event once, oldest first, with and without filters and a starting point", async () => {
+    await d.client.call("boardsAdd", { name: "other" });
+    for (let i = 0; i < N; i++) await d.client.call("tasksAdd", { title: `t${i}`, ...(i % 3 === 0 ? { board: "other" } : {}) });
+    const tasks = (await d.client.call("tasksList", {})).tasks;
+    expect(tasks.map((t) => t.title)).toEqual(Array.from({ length: N }, (_, i) => `t${i}`));
+    const other = (await d.client.call("tasksList", { board: "other" })).tasks.map((t) => t.id);
+    expect(other).toEqual(tasks.filter((t) => t.board === "other").map((t) => t.id));
+    const limited = (await d.client.call("tasksList", { limit: LIST_SLICE_ROWS + 1 })).tasks.map((t) => t.id);
+    expect(limited).toEqual(tasks.slice(0, LIST_SLICE_ROWS + 1).map((t) => t.id));
+
+    const events = (await d.client.call("taskEventsList", { limit: 10_000 })).events;
+    expect(events.filter((e) => e.type === "created").map((e) => e.taskId)).toEqual(tasks.map((t) => t.id));
+    const ids = events.map((e) => e.id);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect(new Set(ids).size).toBe(ids.length);
+    const from = ids[40]!;
+    const page = (await d.client.call("taskEventsList", { afterId: from, limit: 2 * LIST_SLICE_ROWS })).events.map((e) => e.id);
+    expect(page).toEqual(ids.slice(41, 41 + 2 * LIST_SLICE_ROWS));
+    const onBoard = (await d.client.call("taskEventsList", { board: "other", limit: 10_000 })).events.map((e) => e.id);
+    expect(onBoard).toEqual(events.filter((e) => e.board === "other").map((e) => e.id));
+    // The default limit, as before slices.
+    expect((await d.client.call("taskEventsList", {})).events.map((e) => e.id)).toEqual(ids.slice(0, 1000));
   });
 });
 

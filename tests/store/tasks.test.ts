@@ -93,6 +93,9 @@ forEachStore("tasks", (fx) => {
     expect((await store.tasks.list({ status: "done", limit: 2 })).map((t) => t.id)).toEqual([made[1]!.id, made[3]!.id]);
     expect(await store.tasks.list({ limit: 0 })).toEqual([]);
     expect(await store.tasks.list({ limit: 100 })).toHaveLength(10);
+    // A slice starts after the last id of the one before (daemon/routes/slices.ts).
+    expect((await store.tasks.list({ afterId: made[2]!.id, limit: 3 })).map((t) => t.id)).toEqual(made.slice(3, 6).map((t) => t.id));
+    expect((await store.tasks.list({ status: "done", afterId: made[1]!.id })).map((t) => t.id)).toEqual([made[3]!.id, made[5]!.id, made[7]!.id, made[9]!.id]);
   });
 
   it("count counts every task on every board", async () => {

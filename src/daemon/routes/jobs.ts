@@ -3,14 +3,7 @@ import { invalid, notFound } from "../../lib/errors.js";
 import type { AppContext, Handlers, StreamHandlers } from "../context.js";
 import { ok } from "../context.js";
 import { EventLog, jobHead, serveStream } from "../sse.js";
-
-/**
- * A long list is read from the store in slices of this many rows, with a turn of the event
- * loop between two (whatever waits, a /health, is served between), rather than at once.
- * The slices are consecutive by id (each starts below the last id of the one before), so no
- * job is listed twice; a row shows its job as it was when its slice was read.
- */
-export const LIST_SLICE_ROWS = 250;
+import { listInSlices } from "./slices.js";
 
 type JobRoutes = "jobsLogs" | "jobsWhy" | "queueGet" | "queuePause" | "queueResume" | "queueConcurrency" | "jobsEnqueue" | "jobsEnqueueBatch" | "jobsEnqueueBatchIds" | "jobsList" | "jobsGet" | "jobsCancel" | "jobsRetry" | "jobsPrune";
 
@@ -50,19 +43,8 @@ export function jobRoutes(app: AppContext): Pick<Handlers, JobRoutes> {
       return ok(queueState());
     },
     async jobsList(filter) {
-      const limit = filter.limit ?? 50;
-      if (limit <= LIST_SLICE_ROWS) return ok({ jobs: await engine.list(filter) });
-      const jobs = [];
-      let beforeId = filter.beforeId;
-      for (;;) {
-        const want = Math.min(LIST_SLICE_ROWS, limit - jobs.length);
-        const slice = await engine.list({ ...filter, limit: want, beforeId });
-        for (const j of slice) jobs.push(j);
-        if (slice.length < want || jobs.length >= limit) break;
-        beforeId = slice[slice.length - 1]!.id;
-        await new Promise<void>((resolve) => setImmediate(resolve));
-      }
-      return ok({ jobs });
+      // Newest first: each slice starts below the last id of the one before.
+      return listInSlices("jobs", filter.limit ?? 50, filter.beforeId, (limit, beforeId) => engine.list({ ...filter, limit, beforeId }), (j) => j.id);
     },
     async jobsGet({ id }) {
       return ok({ job: await engine.get(id) });

@@ -1,5 +1,6 @@
 import type { AppContext, Handlers } from "../context.js";
 import { ok } from "../context.js";
+import { listInSlices } from "./slices.js";
 
 type TaskRoutes = "uploadsAdd" | "uploadsGet" | "boardsList" | "boardsAdd" | "tasksList" | "tasksAdd" | "tasksGet" | "tasksEdit" | "tasksDone" | "tasksAssign" | "tasksRemove" | "taskEventsList";
 
@@ -13,7 +14,8 @@ export function taskRoutes(app: AppContext): Pick<Handlers, TaskRoutes> {
       return { status: 201, body: { board: await board.addBoard(name) } };
     },
     async tasksList(filter) {
-      return ok({ tasks: await board.listTasks(filter) });
+      // Oldest first, every task unless limited: each slice starts after the last id of the one before.
+      return listInSlices("tasks", filter.limit ?? Infinity, undefined, (limit, afterId) => board.listTasks({ ...filter, limit, afterId }), (t) => t.id);
     },
     async tasksAdd(input) {
       return { status: 201, body: { task: await board.addTask(input) } };
@@ -48,7 +50,7 @@ export function taskRoutes(app: AppContext): Pick<Handlers, TaskRoutes> {
       return ok({ task: await board.removeTask(id) });
     },
     async taskEventsList(filter) {
-      return ok({ events: await board.events(filter) });
+      return listInSlices("events", filter.limit ?? 1000, filter.afterId, (limit, afterId) => board.events({ ...filter, limit, afterId }), (e) => e.id);
     },
   };
 }

@@ -79,6 +79,7 @@ export function pgTasks(pool: pg.Pool, events: TaskEventPolicy): TaskStore {
       if (filter.board !== undefined) where.push(`b.name = $${params.push(filter.board)}`);
       if (filter.status !== undefined) where.push(`t.status = $${params.push(filter.status)}`);
       if (filter.assignee !== undefined) where.push(`t.assignee = $${params.push(filter.assignee)}`);
+      if (filter.afterId !== undefined) where.push(`t.id > $${params.push(filter.afterId)}`);
       const limit = `$${params.push(filter.limit ?? null)}`;
       const sql = `${SELECT} ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY t.id LIMIT ${limit}`;
       return (await pool.query<TaskRow & { board: string }>(sql, params)).rows.map((r) => toTask(r, r.board));

@@ -4,6 +4,7 @@ import { JOB_PREVIEW_CHARS, JOB_STATUSES } from "../../protocol/types.js";
 import { MAX_RESULT_BYTES, resultTooLarge } from "../../protocol/routes.js";
 import type { CancelAnswer, ClaimLimits, ClaimResult, Finish, JobRecord, JobStore, NewJob, RefusedWrite, TickBatch, TickResult } from "../types.js";
 import { conflict } from "../../lib/errors.js";
+import { claimMore } from "../claim-budget.js";
 import type { Db } from "./open.js";
 
 export interface Row {
@@ -69,6 +70,8 @@ const SUMMARY_COLUMNS = `id, type, status, progress, progress_message, attempts,
 
 // Appends one {attempt, message, permanent, at} object to the errors array.
 const APPEND_ERROR = `errors = json_insert(errors, '$[#]', json_object('attempt', attempts, 'message', @error, 'permanent', json(@permanent), 'at', @now, 'crashed', json(@crashed)))`;
+/** Due jobs read at a time by a claim with a time budget (ClaimLimits.budgetMs). */
+const CLAIM_PAGE_ROWS = 32;
 /** Log lines kept per job; older ones are dropped. */
 export const MAX_LOG_LINES = 200;
 // Fencing: a write of an attempt applies only while that attempt is still the job's running
@@ -260,8 +263,9 @@ export function sqliteJobs(db: Db): JobStore {
        AND (priority > @priority OR (priority = @priority AND (run_at < @runAt OR (run_at = @runAt AND id < @id))))`,
   );
 
-  /** The claim (store/types.ts ClaimLimits): due jobs in order, within the budgets. */
+  /** The claim (store/types.ts ClaimLimits): due jobs in order, within the budgets and budgetMs. */
   const claimDue = (c: ClaimLimits, owner: string, now: number): ClaimResult => {
+    const since = performance.now();
     const claimed: JobRecord[] = [];
     if (c.limit <= 0) return { claimed, nextDueAt: null };
     const except = c.pausedTypes.length ? JSON.stringify(c.pausedTypes) : null;
@@ -270,21 +274,36 @@ export function sqliteJobs(db: Db): JobStore {
     // (which would step over every future job) when nothing is due.
     const earliest = earliestDue();
     if (earliest === null || earliest > now) return { claimed, nextDueAt: earliest };
-    const due = except === null ? selectDue.all(now, c.limit) : selectDueExcept.all(now, except, c.limit);
     const left = new Map(Object.entries(c.budgets));
+    // With a time budget the due jobs are read a page at a time (a job claimed is no longer
+    // pending: the next read starts after it): a claim cut short by the budget has not read
+    // rows it never takes (under load, most ticks' claims are cut short).
+    const page = c.budgetMs === undefined ? c.limit : CLAIM_PAGE_ROWS;
+    let taken = 0;
     let stopped = false;
-    for (const d of due) {
-      const names = Object.hasOwn(c.draws, d.type) ? c.draws[d.type]! : c.otherTypes;
-      if (names.some((n) => !((left.get(n) ?? 0) > 0))) {
-        stopped = true;
-        break;
-      }
-      for (const n of names) left.set(n, left.get(n)! - 1);
-      if (claimOne.run(owner, d.id).changes === 1) {
-        claimed.push({ ...toRecord(d), status: "running", slot: null, attempts: d.attempts + 1, startedAt: null, progress: 0, progressMessage: null });
+    let ranOut = false;
+    while (!stopped && !ranOut && taken < c.limit) {
+      const want = Math.min(page, c.limit - taken);
+      const due = except === null ? selectDue.all(now, want) : selectDueExcept.all(now, except, want);
+      ranOut = due.length < want;
+      for (const d of due) {
+        if (!claimMore(claimed.length, performance.now() - since, c.budgetMs)) {
+          stopped = true;
+          break;
+        }
+        const names = Object.hasOwn(c.draws, d.type) ? c.draws[d.type]! : c.otherTypes;
+        if (names.some((n) => !((left.get(n) ?? 0) > 0))) {
+          stopped = true;
+          break;
+        }
+        for (const n of names) left.set(n, left.get(n)! - 1);
+        taken++;
+        if (claimOne.run(owner, d.id).changes === 1) {
+          claimed.push({ ...toRecord(d), status: "running", slot: null, attempts: d.attempts + 1, startedAt: null, progress: 0, progressMessage: null });
+        }
       }
     }
-    return { claimed, nextDueAt: !stopped && due.length < c.limit ? earliestDue() : null };
+    return { claimed, nextDueAt: !stopped && ranOut ? earliestDue() : null };
   };
   const claim = db.transaction(claimDue);
 

@@ -106,6 +106,10 @@ export function sqliteTasks(db: Db, events: TaskEventPolicy): TaskStore {
         where.push("t.assignee = @assignee");
         params.assignee = filter.assignee;
       }
+      if (filter.afterId !== undefined) {
+        where.push("t.id > @afterId");
+        params.afterId = filter.afterId;
+      }
       params.limit = filter.limit ?? -1;
       const sql = `${select} ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY t.id LIMIT @limit`;
       return db.prepare<[Record<string, unknown>], TaskRow>(sql).all(params).map(toTask);
