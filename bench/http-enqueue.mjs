@@ -6,10 +6,10 @@
 //
 // Rounds alternate the three (RPC, HTTP, BullMQ, RPC, ...) on a fresh daemon per round, as
 // the machine is shared; each line is one round, then the medians and the ratios.
-import { Agent, request } from "node:http";
 import { startTeamwork } from "./teamwork.mjs";
 import * as bullmq from "./peers/bullmq.mjs";
 import { median } from "./lib/util.mjs";
+import { httpPoster } from "./lib/http-post.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -20,24 +20,6 @@ const N = Number(opt("n", 3000));
 const ROUNDS = Number(opt("rounds", 3));
 const durability = opt("durability", "process");
 const WARM = 300;
-
-/** POST /jobs on one keep-alive connection; resolves with the status once the body is read. */
-function httpPoster(socketPath) {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const post = (spec) =>
-    new Promise((resolve, reject) => {
-      const body = JSON.stringify(spec);
-      const req = request({ socketPath, path: "/jobs", method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
-        const chunks = [];
-        res.on("data", (c) => chunks.push(c));
-        res.on("end", () => (res.statusCode >= 200 && res.statusCode < 300 ? resolve() : reject(new Error(`POST /jobs: ${res.statusCode} ${Buffer.concat(chunks)}`))));
-        res.on("error", reject);
-      });
-      req.on("error", reject);
-      req.end(body);
-    });
-  return { post, close: () => agent.destroy() };
-}
 
 async function teamwork(way) {
   const tw = await startTeamwork({ durability });

@@ -4,11 +4,15 @@
 // regression hunt next to compare-builds.mjs (which says how much; this says where).
 //
 //   node bench/profile-builds.mjs <rootA> <rootB> [--n 8000] [--durability process|full]
-//        [--paused] [--top 30] [--fn tick,planPlacement,take] [--interval 100] [--gc] [--keep]
+//        [--paused] [--top 30] [--fn tick,planPlacement,take] [--interval 100] [--gc] [--steady] [--http] [--keep]
 //
 // --interval: the sampling interval in µs (node's default is 1000; 100 gives ten times the samples). --gc: the daemon
 // runs with --trace-gc, and the number of collections is printed (the young generation is
-// 1 MiB, so a young collection is about 1 MiB allocated).
+// 1 MiB, so a young collection is about 1 MiB allocated). --steady: only the samples taken
+// during the measured calls count (after 300 warm-up calls), not the daemon's start-up (its
+// module loading and migrations otherwise show up as per-call cost; the profile's timestamps
+// and process.hrtime are the same monotonic clock). --http: the calls are POST /jobs on one
+// HTTP keep-alive connection (lib/http-post.mjs) instead of RPC.
 //
 // The calls are compare-builds.mjs's: jobsEnqueue of a job due in an hour into a running
 // queue (each tick plans a claim and finds nothing due); --paused: the queue paused first and
@@ -18,6 +22,7 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, st
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { sleep } from "./lib/util.mjs";
+import { httpPoster } from "./lib/http-post.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -37,6 +42,8 @@ const FNS = opt("fn", "tick,planPlacement,placement,take,slotViews,claimDue,enqu
 const keep = args.includes("--keep");
 const INTERVAL = Number(opt("interval", 100));
 const GC = args.includes("--gc");
+const STEADY = args.includes("--steady");
+const HTTP = args.includes("--http");
 
 async function profile(root) {
   const { Client } = await import(join(root, "dist/client/client.js"));
@@ -52,6 +59,8 @@ async function profile(root) {
   closeSync(fd);
   const client = new Client({ socket: resolvePaths({ home }).socket, keepAlive: true });
   let rate;
+  const window = { from: 0, to: Infinity };
+  let poster = null;
   try {
     for (let i = 0; ; i++) {
       try {
@@ -63,14 +72,22 @@ async function profile(root) {
       }
     }
     if (paused) await client.call("queuePause", {});
-    const call = paused ? (i) => client.call("jobsEnqueue", { type: "bench-noop", payload: { i } }) : () => client.call("jobsEnqueue", { type: "bench-noop", delayMs: 3_600_000 });
+    const spec = (i) => (paused ? { type: "bench-noop", payload: { i } } : { type: "bench-noop", delayMs: 3_600_000 });
+    poster = HTTP ? httpPoster(resolvePaths({ home }).socket) : null;
+    const call = poster ? (i) => poster.post(spec(i)) : (i) => client.call("jobsEnqueue", spec(i));
+    // Warm-up calls, then the measured ones; the window's ends on the monotonic clock the
+    // profile's timestamps use (--steady: only its samples are counted, not the start-up's).
+    for (let i = 0; i < 300; i++) await call(-1 - i);
+    window.from = Number(process.hrtime.bigint() / 1000n);
     const t = performance.now();
     for (let i = 0; i < N; i++) await call(i);
     rate = N / ((performance.now() - t) / 1000);
+    window.to = Number(process.hrtime.bigint() / 1000n);
   } finally {
     child.kill("SIGTERM");
     await new Promise((r) => (child.exitCode !== null ? r() : child.on("exit", r)));
     client.close();
+    poster?.close();
   }
   const files = readdirSync(profDir).filter((f) => f.endsWith(".cpuprofile"));
   files.sort((a, b) => statSync(join(profDir, b)).size - statSync(join(profDir, a)).size);
@@ -81,17 +98,22 @@ async function profile(root) {
   const markCompacts = gc.filter((l) => /Mark-Compact|Mark-sweep/i.test(l)).length;
   if (keep) console.log(`kept ${join(profDir, files[0])}`);
   else rmSync(home, { recursive: true, force: true });
-  return { rate, scavenges, markCompacts, ...summarise(prof) };
+  return { rate, scavenges, markCompacts, ...summarise(prof, STEADY ? window : { from: 0, to: Infinity }) };
 }
 
 /** Self time by function, and inclusive time of the functions named in FNS (ms). */
-function summarise(profile) {
+function summarise(profile, window) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const self = new Map();
   const dt = profile.timeDeltas;
-  for (let i = 0; i < profile.samples.length; i++) self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (dt[i] ?? 0));
+  let at = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += dt[i] ?? 0;
+    if (at < window.from || at > window.to) continue;
+    self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (dt[i] ?? 0));
+  }
   const fns = new Map();
   const areas = new Map();
   const incl = new Map();
@@ -133,7 +155,7 @@ const results = [];
 for (const root of roots) results.push(await profile(root));
 const per1k = (ms) => ((ms / N) * 1000).toFixed(1).padStart(8);
 const names = roots.map((r) => basename(r).padStart(8));
-console.log(`one-by-one enqueue${paused ? " (queue paused)" : " (due in an hour)"}, durability ${durability}, n=${N}; ms per 1,000 calls on the daemon's main thread`);
+console.log(`one-by-one ${HTTP ? "HTTP" : "RPC"} enqueue${paused ? " (queue paused)" : " (due in an hour)"}, durability ${durability}, n=${N}; ms per 1,000 calls on the daemon's main thread`);
 console.log(`rate under the profiler: ${results.map((r, i) => `${basename(roots[i])} ${r.rate.toFixed(0)}/s`).join(", ")}`);
 console.log(`\n${"busy (not idle)".padEnd(70)}${names.join("")}`);
 console.log(`${"".padEnd(70)}${results.map((r) => per1k(r.busy)).join("")}`);
