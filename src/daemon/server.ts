@@ -16,7 +16,7 @@ import { HTTP_STATUS, storeFailure, type ErrorBody } from "../protocol/errors.js
 import { StoreError } from "../store/errors.js";
 import { BYTE_ROUTES, MAX_BODY_BYTES, routes, SSE_ROUTES, type Method, type RouteName } from "../protocol/routes.js";
 import { RPC_PROTOCOL, VERSION, VERSION_HEADER } from "../protocol/version.js";
-import type { Handlers, JsonRoute, StreamHandlers, StreamRoute } from "./context.js";
+import type { Handlers, JsonRoute, Reply, StreamHandlers, StreamRoute } from "./context.js";
 import type { SseRequest } from "./sse.js";
 import { Gate } from "./gate.js";
 
@@ -294,10 +294,15 @@ export function createApiServer(opts: {
   };
 
   const heavy = new Gate(HEAVY_CALLS_AT_ONCE);
-  /** Validates a JSON route's input (path parameters included) and calls its handler (heavy ones in turn). */
-  const invoke = async (name: JsonRoute, fields: Record<string, unknown>) => {
-    const call = async () => handlers[name](routes[name].input(fields, "") as never);
-    return HEAVY_CALLS.has(name) ? heavy.run(call) : call();
+  /**
+   * Validates a JSON route's input (path parameters included) and calls its handler (heavy
+   * ones in turn). Not async: a call that is not heavy costs no wrapper promise and closure
+   * (the callers await it inside their try, so an input refused by a throw is answered as a
+   * rejection would be).
+   */
+  const invoke = (name: JsonRoute, fields: Record<string, unknown>): Promise<Reply<unknown>> => {
+    if (HEAVY_CALLS.has(name)) return heavy.run<Reply<unknown>>(() => handlers[name](routes[name].input(fields, "") as never));
+    return handlers[name](routes[name].input(fields, "") as never);
   };
 
   const send = (res: ServerResponse, status: number, body: unknown) => {
@@ -468,7 +473,8 @@ export function createApiServer(opts: {
         }
       }
       if (next >= queued.length) {
-        queued = [];
+        // Emptied in place, not replaced: one-by-one calls each went through a new array.
+        if (next > 0) queued.length = 0;
         next = 0;
       }
       if (closing) queued = [];
@@ -570,7 +576,12 @@ export function createApiServer(opts: {
     const onData = (chunk: Buffer) => {
       if (closing) return;
       quiet();
-      for (const line of lines.push(chunk)) queued.push(line);
+      const got = lines.push(chunk);
+      // Nothing waits (the common case): the decoder's own list is the queue, not copied.
+      if (next >= queued.length) {
+        queued = got;
+        next = 0;
+      } else for (const line of got) queued.push(line);
       pump();
       if (!closing && lines.tooLong) {
         // Whatever came before the long line is answered; nothing after it is read.
