@@ -5,11 +5,13 @@
 //   node bench/http-enqueue.mjs [--n 3000] [--rounds 3] [--durability process|full]
 //
 // Rounds alternate the three (RPC, HTTP, BullMQ, RPC, ...) on a fresh daemon per round, as
-// the machine is shared; each line is one round, then the medians and the ratios.
-import { Agent, request } from "node:http";
+// the machine is shared; each line is one round, then the medians and the ratios, and the
+// CPU each side spent per call (the daemon's from /proc, 10 ms ticks; this process's own).
 import { startTeamwork } from "./teamwork.mjs";
 import * as bullmq from "./peers/bullmq.mjs";
 import { median } from "./lib/util.mjs";
+import { cpuSeconds } from "./lib/procstat.mjs";
+import { httpPoster } from "./lib/http-post.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -21,24 +23,6 @@ const ROUNDS = Number(opt("rounds", 3));
 const durability = opt("durability", "process");
 const WARM = 300;
 
-/** POST /jobs on one keep-alive connection; resolves with the status once the body is read. */
-function httpPoster(socketPath) {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const post = (spec) =>
-    new Promise((resolve, reject) => {
-      const body = JSON.stringify(spec);
-      const req = request({ socketPath, path: "/jobs", method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
-        const chunks = [];
-        res.on("data", (c) => chunks.push(c));
-        res.on("end", () => (res.statusCode >= 200 && res.statusCode < 300 ? resolve() : reject(new Error(`POST /jobs: ${res.statusCode} ${Buffer.concat(chunks)}`))));
-        res.on("error", reject);
-      });
-      req.on("error", reject);
-      req.end(body);
-    });
-  return { post, close: () => agent.destroy() };
-}
-
 async function teamwork(way) {
   const tw = await startTeamwork({ durability });
   const http = httpPoster(tw.socket);
@@ -46,9 +30,15 @@ async function teamwork(way) {
     await tw.client.call("queuePause", {});
     const one = way === "rpc" ? (i) => tw.client.call("jobsEnqueue", { type: "bench-noop", payload: { i } }) : (i) => http.post({ type: "bench-noop", payload: { i } });
     for (let i = 0; i < WARM; i++) await one(i);
+    const d0 = cpuSeconds(tw.pid);
+    const c0 = process.cpuUsage();
     const t = performance.now();
     for (let i = 0; i < N; i++) await one(i);
-    return N / ((performance.now() - t) / 1000);
+    const rate = N / ((performance.now() - t) / 1000);
+    const c = process.cpuUsage(c0);
+    cpu[way].daemon.push(((cpuSeconds(tw.pid) - d0) * 1e6) / N);
+    cpu[way].client.push((c.user + c.system) / N);
+    return rate;
   } finally {
     http.close();
     await tw.stop();
@@ -69,6 +59,8 @@ async function bull() {
 
 const redisDown = await bullmq.probe();
 const rates = { rpc: [], http: [], bullmq: [] };
+/** CPU µs per call of the daemon (all its threads) and of this client process. */
+const cpu = { rpc: { daemon: [], client: [] }, http: { daemon: [], client: [] } };
 for (let r = 0; r < ROUNDS; r++) {
   rates.rpc.push(await teamwork("rpc"));
   rates.http.push(await teamwork("http"));
@@ -79,4 +71,7 @@ const m = Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, v.length 
 console.log(
   `median of ${ROUNDS} (n=${N}, durability ${durability}): RPC ${m.rpc.toFixed(0)}/s, HTTP ${m.http.toFixed(0)}/s (RPC/HTTP ${(m.rpc / m.http).toFixed(2)}x)` +
     (redisDown ? `; BullMQ skipped: ${redisDown}` : `, BullMQ ${m.bullmq.toFixed(0)}/s (HTTP/BullMQ ${(m.http / m.bullmq).toFixed(2)}x)`),
+);
+console.log(
+  `CPU µs per call, median: daemon RPC ${median(cpu.rpc.daemon).toFixed(0)}, HTTP ${median(cpu.http.daemon).toFixed(0)}; client RPC ${median(cpu.rpc.client).toFixed(0)}, HTTP ${median(cpu.http.client).toFixed(0)}`,
 );

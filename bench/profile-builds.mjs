@@ -1,14 +1,20 @@
 // Two builds' daemons under `node --cpu-prof` for the same one-by-one enqueue, side by side:
 // the self time of each daemon's main thread by function, and the inclusive time of the
 // functions named with --fn (the tick, the placement, ...), in ms per 1,000 calls. For a
-// regression hunt next to compare-builds.mjs (which says how much; this says where).
+// regression hunt next to compare-builds.mjs (which says how much; this says where). The
+// daemons run side by side and the client calls them in turn, so load from elsewhere falls
+// on all alike.
 //
 //   node bench/profile-builds.mjs <rootA> <rootB> [--n 8000] [--durability process|full]
-//        [--paused] [--top 30] [--fn tick,planPlacement,take] [--interval 100] [--gc] [--keep]
+//        [--paused] [--top 30] [--fn tick,planPlacement,take] [--interval 100] [--gc] [--steady] [--http] [--keep]
 //
 // --interval: the sampling interval in µs (node's default is 1000; 100 gives ten times the samples). --gc: the daemon
 // runs with --trace-gc, and the number of collections is printed (the young generation is
-// 1 MiB, so a young collection is about 1 MiB allocated).
+// 1 MiB, so a young collection is about 1 MiB allocated). --steady: only the samples taken
+// during the measured calls count (after 300 warm-up calls), not the daemon's start-up (its
+// module loading and migrations otherwise show up as per-call cost; the profile's timestamps
+// and process.hrtime are the same monotonic clock). --http: the calls are POST /jobs on one
+// HTTP keep-alive connection (lib/http-post.mjs) instead of RPC.
 //
 // The calls are compare-builds.mjs's: jobsEnqueue of a job due in an hour into a running
 // queue (each tick plans a claim and finds nothing due); --paused: the queue paused first and
@@ -18,6 +24,7 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, st
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { sleep } from "./lib/util.mjs";
+import { httpPoster } from "./lib/http-post.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -37,8 +44,11 @@ const FNS = opt("fn", "tick,planPlacement,placement,take,slotViews,claimDue,enqu
 const keep = args.includes("--keep");
 const INTERVAL = Number(opt("interval", 100));
 const GC = args.includes("--gc");
+const STEADY = args.includes("--steady");
+const HTTP = args.includes("--http");
 
-async function profile(root) {
+/** Starts a build's daemon under the profiler, ready to be called. */
+async function start(root) {
   const { Client } = await import(join(root, "dist/client/client.js"));
   const { resolvePaths } = await import(join(root, "dist/config/paths.js"));
   const home = mkdtempSync(join(tmpdir(), "tw-profb-"));
@@ -51,27 +61,33 @@ async function profile(root) {
   });
   closeSync(fd);
   const client = new Client({ socket: resolvePaths({ home }).socket, keepAlive: true });
-  let rate;
-  try {
-    for (let i = 0; ; i++) {
-      try {
-        await client.call("health", {});
-        break;
-      } catch (err) {
-        if (i > 3000) throw err;
-        await sleep(10);
-      }
+  const d = { root, home, profDir, child, client, poster: null, call: null, ms: 0 };
+  for (let i = 0; ; i++) {
+    try {
+      await client.call("health", {});
+      break;
+    } catch (err) {
+      if (i > 3000) throw err;
+      await sleep(10);
     }
-    if (paused) await client.call("queuePause", {});
-    const call = paused ? (i) => client.call("jobsEnqueue", { type: "bench-noop", payload: { i } }) : () => client.call("jobsEnqueue", { type: "bench-noop", delayMs: 3_600_000 });
-    const t = performance.now();
-    for (let i = 0; i < N; i++) await call(i);
-    rate = N / ((performance.now() - t) / 1000);
-  } finally {
-    child.kill("SIGTERM");
-    await new Promise((r) => (child.exitCode !== null ? r() : child.on("exit", r)));
-    client.close();
   }
+  if (paused) await client.call("queuePause", {});
+  const spec = (i) => (paused ? { type: "bench-noop", payload: { i } } : { type: "bench-noop", delayMs: 3_600_000 });
+  d.poster = HTTP ? httpPoster(resolvePaths({ home }).socket) : null;
+  d.call = d.poster ? (i) => d.poster.post(spec(i)) : (i) => client.call("jobsEnqueue", spec(i));
+  return d;
+}
+
+async function stop(d) {
+  d.child.kill("SIGTERM");
+  await new Promise((r) => (d.child.exitCode !== null ? r() : d.child.on("exit", r)));
+  d.client.close();
+  d.poster?.close();
+}
+
+/** The daemon's profile, summarised (after it stopped). */
+function report(d, window) {
+  const { home, profDir } = d;
   const files = readdirSync(profDir).filter((f) => f.endsWith(".cpuprofile"));
   files.sort((a, b) => statSync(join(profDir, b)).size - statSync(join(profDir, a)).size);
   const prof = JSON.parse(readFileSync(join(profDir, files[0]), "utf8"));
@@ -81,17 +97,22 @@ async function profile(root) {
   const markCompacts = gc.filter((l) => /Mark-Compact|Mark-sweep/i.test(l)).length;
   if (keep) console.log(`kept ${join(profDir, files[0])}`);
   else rmSync(home, { recursive: true, force: true });
-  return { rate, scavenges, markCompacts, ...summarise(prof) };
+  return { rate: N / (d.ms / 1000), scavenges, markCompacts, ...summarise(prof, STEADY ? window : { from: 0, to: Infinity }) };
 }
 
 /** Self time by function, and inclusive time of the functions named in FNS (ms). */
-function summarise(profile) {
+function summarise(profile, window) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const self = new Map();
   const dt = profile.timeDeltas;
-  for (let i = 0; i < profile.samples.length; i++) self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (dt[i] ?? 0));
+  let at = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += dt[i] ?? 0;
+    if (at < window.from || at > window.to) continue;
+    self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (dt[i] ?? 0));
+  }
   const fns = new Map();
   const areas = new Map();
   const incl = new Map();
@@ -129,11 +150,32 @@ function areaOf(fn, url) {
   return "other JS";
 }
 
-const results = [];
-for (const root of roots) results.push(await profile(root));
+// The builds' daemons run side by side and are called in turn (call A, call B, ...), so a
+// burst of load from elsewhere on the machine falls on all of them alike.
+const daemons = [];
+const window = { from: 0, to: Infinity };
+try {
+  for (const root of roots) daemons.push(await start(root));
+  // Warm-up calls, then the measured ones; the window's ends on the monotonic clock the
+  // profile's timestamps use (--steady: only its samples are counted, not the start-up's).
+  for (let i = 0; i < 300; i++) for (const d of daemons) await d.call(-1 - i);
+  window.from = Number(process.hrtime.bigint() / 1000n);
+  const reversed = [...daemons].reverse();
+  for (let i = 0; i < N; i++) {
+    for (const d of i % 2 ? reversed : daemons) {
+      const t = performance.now();
+      await d.call(i);
+      d.ms += performance.now() - t;
+    }
+  }
+  window.to = Number(process.hrtime.bigint() / 1000n);
+} finally {
+  for (const d of daemons) await stop(d);
+}
+const results = daemons.map((d) => report(d, window));
 const per1k = (ms) => ((ms / N) * 1000).toFixed(1).padStart(8);
 const names = roots.map((r) => basename(r).padStart(8));
-console.log(`one-by-one enqueue${paused ? " (queue paused)" : " (due in an hour)"}, durability ${durability}, n=${N}; ms per 1,000 calls on the daemon's main thread`);
+console.log(`one-by-one ${HTTP ? "HTTP" : "RPC"} enqueue${paused ? " (queue paused)" : " (due in an hour)"}, durability ${durability}, n=${N}; ms per 1,000 calls on the daemon's main thread`);
 console.log(`rate under the profiler: ${results.map((r, i) => `${basename(roots[i])} ${r.rate.toFixed(0)}/s`).join(", ")}`);
 console.log(`\n${"busy (not idle)".padEnd(70)}${names.join("")}`);
 console.log(`${"".padEnd(70)}${results.map((r) => per1k(r.busy)).join("")}`);

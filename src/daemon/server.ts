@@ -16,9 +16,10 @@ import { HTTP_STATUS, storeFailure, type ErrorBody } from "../protocol/errors.js
 import { StoreError } from "../store/errors.js";
 import { BYTE_ROUTES, MAX_BODY_BYTES, routes, SSE_ROUTES, type Method, type RouteName } from "../protocol/routes.js";
 import { RPC_PROTOCOL, VERSION, VERSION_HEADER } from "../protocol/version.js";
-import { JsonText, type Handlers, type JsonRoute, type StreamHandlers, type StreamRoute } from "./context.js";
+import { JsonText, type Handlers, type JsonRoute, type Reply, type StreamHandlers, type StreamRoute } from "./context.js";
 import type { SseRequest } from "./sse.js";
 import { Gate } from "./gate.js";
+import { parseTarget, type Target } from "./target.js";
 
 /** The longest RPC line taken, in bytes: a request body's limit and room for its envelope. */
 const MAX_RPC_LINE = MAX_BODY_BYTES + 4096;
@@ -137,7 +138,31 @@ const compiled: CompiledRoute[] = (Object.entries(routes) as [RouteName, (typeof
   return { name, method: r.method, regex: new RegExp(`^${pattern}$`), params };
 });
 
-function match(method: string, pathname: string): { route: CompiledRoute; params: Record<string, string> } | { allowed: Method[] } | null {
+type Match = { route: CompiledRoute; params: Record<string, string> } | { allowed: Method[] } | null;
+
+/** The paths of the routes without parameters ("/jobs", "/health"): their matches are kept (matchOf). */
+const STATIC_PATHS: ReadonlySet<string> = new Set(Object.values(routes).filter((r) => !r.path.includes(":")).map((r) => r.path));
+const staticMatches = new Map<string, Match>();
+const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+/**
+ * match(), kept for a route path without parameters: the same answer for the same method and
+ * path, without running every route's pattern on each request. Bounded: only the routes'
+ * own paths are kept, times the methods the HTTP parser lets through.
+ */
+function matchOf(method: string, pathname: string): Match {
+  if (!STATIC_PATHS.has(pathname)) return match(method, pathname);
+  const key = `${method} ${pathname}`;
+  let found = staticMatches.get(key);
+  if (found === undefined) {
+    found = match(method, pathname);
+    if (found && "route" in found) found = { route: found.route, params: NO_PARAMS };
+    staticMatches.set(key, found);
+  }
+  return found;
+}
+
+function match(method: string, pathname: string): Match {
   const allowed: Method[] = [];
   for (const route of compiled) {
     const m = route.regex.exec(pathname);
@@ -198,7 +223,8 @@ function readBody(req: IncomingMessage): Promise<unknown> {
     });
     req.on("end", () => {
       if (size > MAX_BODY_BYTES) return;
-      const text = Buffer.concat(chunks).toString("utf8");
+      // One chunk (a small body's usual case) is decoded as it is, not copied first.
+      const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)).toString("utf8");
       if (text.trim() === "") return resolve({});
       try {
         resolve(JSON.parse(text));
@@ -220,10 +246,11 @@ function storeFault(err: unknown, read: boolean): unknown {
   return err instanceof StoreError ? storeFailure(err, { read }) : err;
 }
 
-function readQuery(url: URL): Record<string, string> {
+function readQuery(url: Target): Record<string, string> {
   // No prototype: "__proto__" is a parameter like any other (and refused as unknown).
   const out: Record<string, string> = Object.create(null) as Record<string, string>;
-  for (const [k, v] of url.searchParams) {
+  if (url.search === "") return out;
+  for (const [k, v] of url.query()) {
     if (Object.hasOwn(out, k)) throw new TeamworkError("invalid_input", `query parameter "${k}" is given more than once`);
     out[k] = v;
   }
@@ -294,10 +321,15 @@ export function createApiServer(opts: {
   };
 
   const heavy = new Gate(HEAVY_CALLS_AT_ONCE);
-  /** Validates a JSON route's input (path parameters included) and calls its handler (heavy ones in turn). */
-  const invoke = async (name: JsonRoute, fields: Record<string, unknown>) => {
-    const call = async () => handlers[name](routes[name].input(fields, "") as never);
-    return HEAVY_CALLS.has(name) ? heavy.run(call) : call();
+  /**
+   * Validates a JSON route's input (path parameters included) and calls its handler (heavy
+   * ones in turn). Not async: a call that is not heavy costs no wrapper promise and closure
+   * (the callers await it inside their try, so an input refused by a throw is answered as a
+   * rejection would be).
+   */
+  const invoke = (name: JsonRoute, fields: Record<string, unknown>): Promise<Reply<unknown>> => {
+    if (HEAVY_CALLS.has(name)) return heavy.run<Reply<unknown>>(() => handlers[name](routes[name].input(fields, "") as never));
+    return handlers[name](routes[name].input(fields, "") as never);
   };
 
   const send = (res: ServerResponse, status: number, body: unknown) => {
@@ -341,15 +373,15 @@ export function createApiServer(opts: {
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    let url: URL;
+    let url: Target;
     try {
-      url = new URL(req.url ?? "/", "http://localhost");
+      url = parseTarget(req.url ?? "/");
     } catch {
       return sendError(req, res, new TeamworkError("invalid_input", "malformed request URL"));
     }
     let found;
     try {
-      found = match(req.method ?? "GET", url.pathname);
+      found = matchOf(req.method ?? "GET", url.pathname);
     } catch {
       return sendError(req, res, new TeamworkError("invalid_input", "malformed percent-encoding in the path"));
     }
@@ -383,7 +415,8 @@ export function createApiServer(opts: {
         if (!res.writableEnded) res.end();
         return;
       }
-      const reply = await invoke(route.name as JsonRoute, { ...fields, ...params });
+      // No path parameters: the fields are the input as they are (validation copies what it keeps).
+      const reply = await invoke(route.name as JsonRoute, route.params.length ? { ...fields, ...params } : fields);
       if (reply.contentType) {
         const text = String(reply.body);
         res.writeHead(reply.status, { "content-type": reply.contentType, "content-length": Buffer.byteLength(text), [VERSION_HEADER]: VERSION });
@@ -478,7 +511,8 @@ export function createApiServer(opts: {
         }
       }
       if (next >= queued.length) {
-        queued = [];
+        // Emptied in place, not replaced: one-by-one calls each went through a new array.
+        if (next > 0) queued.length = 0;
         next = 0;
       }
       if (closing) queued = [];
@@ -582,7 +616,12 @@ export function createApiServer(opts: {
     const onData = (chunk: Buffer) => {
       if (closing) return;
       quiet();
-      for (const line of lines.push(chunk)) queued.push(line);
+      const got = lines.push(chunk);
+      // Nothing waits (the common case): the decoder's own list is the queue, not copied.
+      if (next >= queued.length) {
+        queued = got;
+        next = 0;
+      } else for (const line of got) queued.push(line);
       pump();
       if (!closing && lines.tooLong) {
         // Whatever came before the long line is answered; nothing after it is read.

@@ -40,6 +40,11 @@ export class LineDecoder {
       this.hold(chunk, 0, chunk.length);
       return lines;
     }
+    // One whole line and nothing held (a one-by-one call's chunk): no second search, no split.
+    if (first === chunk.length - 1 && this.held === 0 && !this.cut && first <= this.maxBytes) {
+      lines.push(chunk.toString("utf8", 0, first));
+      return lines;
+    }
     let start = 0;
     if (this.held > 0 || this.cut) {
       this.hold(chunk, 0, first);

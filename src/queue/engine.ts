@@ -119,6 +119,7 @@ export class Engine {
   private concurrencyNow = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly lookup: Lookup;
+  private readonly now = (): number => this.opts.clock.now();
   private readonly finishHooks = new Map<string, ((job: JobRecord) => Promise<void> | void)[]>();
   /** This daemon run's node: the owner its claims record and its writes are fenced on. */
   private nodeId: string;
@@ -254,9 +255,9 @@ export class Engine {
     return { ids, created };
   }
 
-  /** Validates a job spec as enqueue would, without storing it. */
-  async prepare(spec: JobSpec): Promise<NewJob> {
-    return prepareJob(spec, this.opts.registry, this.lookup, () => this.opts.clock.now());
+  /** Validates a job spec as enqueue would, without storing it. Not async: prepareJob's promise is the answer (one promise less per enqueue). */
+  prepare(spec: JobSpec): Promise<NewJob> {
+    return prepareJob(spec, this.opts.registry, this.lookup, this.now);
   }
 
   /**

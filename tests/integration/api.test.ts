@@ -134,6 +134,22 @@ describe("bad requests get JSON errors", () => {
     expect(del.headers.allow).toMatch(/GET/);
   });
 
+  it("a target is read by the URL rules (dot segments resolved, an empty query is none), and a route's answer is the same on every request", async () => {
+    const health = await http("GET", "/jobs/../health");
+    expect(health.status, health.text).toBe(200);
+    expect((await http("GET", "/%2e%2e/jobs/%2E/../health?")).status).toBe(200);
+    expect(expectError(await http("GET", "/jobs/./nope/.."), 404, "not_found")).toMatch(/unknown route GET \/jobs\/$/);
+    // "/tasks" is answered from what the first request matched: the same 405 and Allow each time.
+    for (let i = 0; i < 3; i++) {
+      const r = await http("PUT", "/tasks", { body: "{}", headers: jsonHeaders("{}") });
+      expect(expectError(r, 405, "method_not_allowed")).toMatch(/PUT is not allowed on \/tasks/);
+      expect(r.headers.allow).toBe("GET, POST");
+    }
+    // An empty query on a POST is no query string (the body is read and judged); a non-empty one is refused.
+    expect(expectError(await post("/tasks?", "{}"), 400, "invalid_input")).not.toMatch(/query string/);
+    expect(expectError(await post("/tasks?x", "{}"), 400, "invalid_input")).toMatch(/not a query string/);
+  });
+
   it("malformed JSON body: 400", async () => {
     expect(expectError(await post("/tasks", '{"title": "x",'), 400, "invalid_input")).toMatch(/not valid JSON/);
     expectError(await post("/tasks", "title=x"), 400, "invalid_input");

@@ -46,6 +46,15 @@ describe("LineDecoder", () => {
     }
   });
 
+  it("takes a chunk that is one whole line alone, within the limit or refused past it, truncated in that mode, after a held part or not", () => {
+    const line = "日".repeat(10); // 30 bytes
+    expect(decode(LINES.map((l) => Buffer.from(`${l}\n`))).lines).toEqual(LINES);
+    expect(decode([Buffer.from(`${line}\n`)], 30)).toEqual({ lines: [line], tooLong: false });
+    expect(decode([Buffer.from(`${line}x\n`), Buffer.from("next\n")], 30)).toEqual({ lines: [], tooLong: true });
+    expect(decode([Buffer.from(`${line}x\n`), Buffer.from("next\n")], 30, "truncate").lines).toEqual([line, "next"]);
+    expect(decode([Buffer.from("he"), Buffer.from("llo\n"), Buffer.from("\n")]).lines).toEqual(["hello", ""]);
+  });
+
   it("refuses a long line as soon as it passes the limit, before its newline comes", () => {
     const d = new LineDecoder(8);
     expect(d.push(Buffer.from("a\n12345678"))).toEqual(["a"]);

@@ -17,6 +17,22 @@ describe("WriteQueue.take", () => {
     expect(t.logs).toHaveLength(1);
   });
 
+  it("takes each kind's list as it is and gives the queue a new one; the coalesced maps come out as lists and are emptied", () => {
+    const q = new WriteQueue<null>();
+    const group = { jobs: [], resolve: () => {}, reject: () => {} };
+    q.inserts.push(group);
+    q.progress.set(7, { attempt: 1, progress: 50, message: "half" });
+    q.begins.set(7, { id: 7, attempt: 1, at: 3, slot: 0 });
+    const t = q.take();
+    expect(t.inserts).toEqual([group]);
+    expect(t.progress).toEqual([{ id: 7, attempt: 1, progress: 50, message: "half" }]);
+    expect(t.begins).toEqual([{ id: 7, attempt: 1, at: 3, slot: 0 }]);
+    expect(q.empty).toBe(true);
+    q.inserts.push(group);
+    expect(t.inserts).toHaveLength(1);
+    expect(q.take().inserts).toHaveLength(1);
+  });
+
   it("after a failed write, what can be written later goes back, the empty kinds included", () => {
     const q = new WriteQueue<null>();
     q.finishes.push({ finish: { id: 1, attempt: 1, outcome: "requeue" }, attempt: null });
