@@ -130,7 +130,8 @@ const PRUNE = `
 
 // A watch taken or renewed: this process's row, with a fresh lease; other processes' lapsed
 // rows swept in the same statement. Its row triggers flip job_event_log.recording (008).
-const WATCH = `WITH swept AS (DELETE FROM job_event_watchers WHERE lease_until < now() AND id <> $1)
+const WATCH = `WITH swept AS (DELETE FROM job_event_watchers
+                 WHERE id IN (SELECT id FROM job_event_watchers WHERE lease_until < now() AND id <> $1 FOR UPDATE SKIP LOCKED))
   INSERT INTO job_event_watchers (id, lease_until) VALUES ($1, now() + make_interval(secs => $2 / 1000.0))
   ON CONFLICT (id) DO UPDATE SET lease_until = EXCLUDED.lease_until`;
 // The mark, in a transaction of its own that begins after the watch committed (008: why that
