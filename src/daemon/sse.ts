@@ -23,9 +23,11 @@
 // daemon: a stream that resumes with Last-Event-ID, on this daemon or any other, gets every
 // event after it with no gap and no duplicate. An id inside the window is served from it;
 // one before the window is served from the store (catching up, page by page, then from the
-// window); only an id older than the store keeps (events are pruned with finished jobs) or
-// not of this database is answered reset. The window's bounds then only say how much is kept
-// in memory.
+// window); only an id older than the store keeps (events are pruned with finished jobs), one
+// from before a spell when no daemon watched (the store then records no events: Store.events
+// watch), or one not of this database is answered reset. The window's bounds then only say
+// how much is kept in memory. The store records events while this log records (its tail
+// holds a watch): from the first stream until keepRecordingMs after the last.
 
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
