@@ -18,8 +18,8 @@
 // Only while someone watches (migration 008): the triggers write events only while some
 // process holds a watch (JobEventStore.watch: a row of job_event_watchers under a lease,
 // renewed every WATCH_RENEW_MS and swept once lapsed, by any node's rescue (nodes.ts) or any
-// watcher's renewal). When watching starts after nobody watched, the log is marked complete only from
-// a transaction that began after the start (job_event_log.recorded_from); a read from a
+// watcher's renewal). When watching starts after nobody watched, the log is marked complete
+// only from a transaction that began after the start (job_event_log.recorded_from); a read from a
 // cursor before the mark, or while nobody is recorded as watching (a watch that lapsed under
 // a stalled process), is answered reset, as a read from before what pruning kept is; and the
 // head waits for every write older than the mark to end (its events, or its change, may be
@@ -309,15 +309,16 @@ export async function pgEvents(pool: pg.Pool, url: string): Promise<PgEvents> {
       const started = Date.now();
       for (let wait = 1; ; wait = Math.min(20, wait * 2)) {
         const r = (await pool.query<{ horizon: string; recording: boolean; recorded_from: string | null }>({ name: "tw_events_head", text: HEAD })).rows[0]!;
+        if (Date.now() - started > HEAD_WAIT_MS) throw new Error(`the event log could not start within ${HEAD_WAIT_MS / 1000} s (a transaction older than its start, xid ${r.horizon}, is still in progress)`);
         if (holders > 0 && (!r.recording || r.recorded_from === null)) {
           // The watch lapsed (this process stalled past its lease) and nobody else watched: take it again.
           await declare();
-          continue;
+        } else if (r.recorded_from === null || BigInt(r.horizon) >= BigInt(r.recorded_from)) {
+          return cursorOf(tag, r.horizon, 0);
+        } else {
+          // Writes older than the mark are still in progress: some of their events may be missing.
+          await new Promise((resolve) => setTimeout(resolve, wait));
         }
-        if (r.recorded_from === null || BigInt(r.horizon) >= BigInt(r.recorded_from)) return cursorOf(tag, r.horizon, 0);
-        // Writes older than the mark are still in progress: some of their events may be missing.
-        if (Date.now() - started > HEAD_WAIT_MS) throw new Error(`a transaction older than the start of the event log (xid ${r.horizon}) has been in progress for ${HEAD_WAIT_MS / 1000} s`);
-        await new Promise((resolve) => setTimeout(resolve, wait));
       }
     },
     async read(after, limit, jobId) {
