@@ -23,9 +23,11 @@
 // daemon: a stream that resumes with Last-Event-ID, on this daemon or any other, gets every
 // event after it with no gap and no duplicate. An id inside the window is served from it;
 // one before the window is served from the store (catching up, page by page, then from the
-// window); only an id older than the store keeps (events are pruned with finished jobs) or
-// not of this database is answered reset. The window's bounds then only say how much is kept
-// in memory.
+// window); only an id older than the store keeps (events are pruned with finished jobs), one
+// from before a spell when no daemon watched (the store then records no events: Store.events
+// watch), or one not of this database is answered reset. The window's bounds then only say
+// how much is kept in memory. The store records events while this log records (its tail
+// holds a watch): from the first stream until keepRecordingMs after the last.
 
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -161,7 +163,7 @@ export class EventLog {
     private readonly opts: EventLogOptions = EVENT_LOG_DEFAULTS,
     stored?: StoredEvents,
   ) {
-    this.tail = stored ? new StoreTail(stored.events, clock, stored.log, (es) => this.recordStored(es), stored.tail) : null;
+    this.tail = stored ? new StoreTail(stored.events, clock, stored.log, { deliver: (es) => this.recordStored(es), reset: () => this.lostStored() }, stored.tail) : null;
   }
 
   /** True on a shared store: ids are the store's cursors, and resuming is asynchronous (resumeStored). */
@@ -227,6 +229,23 @@ export class EventLog {
     this.bytes = 0;
     this.next += 1;
     this.first = this.next;
+  }
+
+  /**
+   * On a shared store: the tail skipped events it could not read (not kept, or not recorded).
+   * The window is emptied, as when recording stops, and a seq skipped: every open stream is
+   * behind it and is dropped (it may resume with its Last-Event-ID, and is told to reset if
+   * what it missed cannot be served). The window starts again at the tail's new position.
+   */
+  private lostStored(): void {
+    this.frames = [];
+    this.head = 0;
+    this.bytes = 0;
+    this.next += 1;
+    this.first = this.next;
+    this.basePos = this.tail!.position;
+    this.chunks.clear();
+    this.queueWake();
   }
 
   get recording(): boolean {

@@ -437,11 +437,23 @@ export type EventPage =
        */
       settled: boolean;
     }
-  /** The events after that cursor are no longer all kept (pruned): start over from the current state. */
+  /** The events after that cursor are no longer all kept (pruned, or not recorded while nobody watched): start over from the current state. */
   | { reset: string };
 
 export interface JobEventStore {
-  /** The cursor past every event readable now: a read from it gives only events written later. */
+  /**
+   * Events are recorded only while some process on the store watches (writing them costs
+   * every write of a job): this process watches until the returned function is called (it
+   * may be called more than once). Resolves once events are recorded, for every writer on the
+   * store. Readers hold a watch: a read without one may be answered reset, as may a read from
+   * a cursor from before a spell when nobody watched.
+   */
+  watch(): Promise<() => void>;
+  /**
+   * The cursor past every event readable now: a read from it gives only events written later,
+   * and every event written from then on (for a watcher: every write that has not ended by
+   * then is either before the head, with its events, or recorded after it).
+   */
   head(): Promise<EventCursor>;
   /**
    * The events after `after` in the store's order, at most `limit`; of job `jobId` only when

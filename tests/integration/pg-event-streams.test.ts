@@ -259,3 +259,114 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("event streams of daemons on one Post
     expect(seen.at(-1)!.data).toMatchObject({ job: { status: "complete" } });
   });
 });
+
+// Events are written only while some daemon watches (migration 008): a database of its own,
+// so that no watch of the tests above (left to lapse with its lease when their daemons
+// stopped) is still in force.
+describe.skipIf(POSTGRES_SKIPPED !== null)("event streams on PostgreSQL: events only while someone watches", () => {
+  const database = `tw_events_gate_${randomBytes(5).toString("hex")}`;
+  const url = pgUrlFor(database);
+  const admin = new pg.Client({ connectionString: PG_TEST_URL });
+  const db = new pg.Client({ connectionString: url });
+  const daemons: TestDaemon[] = [];
+
+  beforeAll(async () => {
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${database}`);
+    await db.connect();
+  });
+  afterEach(async () => {
+    for (const d of daemons.splice(0)) await d.cleanup().catch(() => {});
+  });
+  afterAll(async () => {
+    await db.end().catch(() => {});
+    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.end();
+  });
+
+  const start = async () => {
+    const d = await startDaemon({ env: { TEAMWORK_DATABASE_URL: url } });
+    daemons.push(d);
+    return d;
+  };
+  const eventRows = async () => (await db.query<{ n: number }>("SELECT count(*)::int AS n FROM job_events")).rows[0]!.n;
+  const recording = async () => (await db.query<{ recording: boolean }>("SELECT recording FROM job_event_log")).rows[0]!.recording;
+  /** Waits for a job's end by reading it (jobs wait would open an event stream: a watcher). */
+  const ended = async (client: TestDaemon["client"], id: number) => {
+    await waitFor(async () => ["complete", "failed", "cancelled"].includes((await client.call("jobsGet", { id })).job.status), { timeoutMs: 30_000, what: `job ${id} to end` });
+    return (await client.call("jobsGet", { id })).job;
+  };
+  const jobId = (f: Frame) => (f.data as { jobId?: number; job?: { id: number } }).jobId ?? (f.data as { job?: { id: number } }).job?.id;
+
+  it("nobody watching: jobs run on two daemons and another process, and no event is written; a watcher on one daemon makes every node's jobs flow to it", async () => {
+    const a = await start();
+    const b = await start();
+    expect(await recording()).toBe(false);
+    // Jobs on both daemons, and one run by another process through the store: no events.
+    await b.client.call("queuePause", {});
+    const { job: onA } = await a.client.call("jobsEnqueue", { type: "slow-progress", payload: { steps: 3, stepMs: 10 } });
+    expect(await ended(a.client, onA.id)).toMatchObject({ status: "complete" });
+    await b.client.call("queueResume", {});
+    await a.client.call("queuePause", {});
+    const { job: onB } = await b.client.call("jobsEnqueue", { type: "slow-progress", payload: { steps: 3, stepMs: 10 } });
+    expect(await ended(b.client, onB.id)).toMatchObject({ status: "complete" });
+    const quiet = await jobElsewhere(url, "node-q", 5, 2);
+    quiet.go();
+    await quiet.done();
+    quiet.kill();
+    expect(await eventRows()).toBe(0);
+    expect(await recording()).toBe(false);
+
+    // A watcher on A: recording is on for every writer (A is paused: the job runs on B).
+    const all = openStream(a.paths.socket, "/events");
+    await waitFor(recording, { timeoutMs: 30_000, what: "recording to start" });
+    const { job: next } = await a.client.call("jobsEnqueue", { type: "slow-progress", payload: { steps: 3, stepMs: 10 } });
+    await all.until((f) => isFinal(f) && jobId(f) === next.id);
+    expect(all.frames.filter((f) => jobId(f) === next.id && f.event === "job:progress").map(message)).toContain("step 3 of 3");
+    expect((await a.client.call("jobsGet", { id: next.id })).job).toMatchObject({ status: "complete" });
+    // ...and another process's job too.
+    const loud = await jobElsewhere(url, "node-l", 4);
+    loud.go();
+    await loud.done();
+    await all.until((f) => isFinal(f) && jobId(f) === loud.id);
+    expect(all.frames.filter((f) => jobId(f) === loud.id && f.event === "job:progress").map(message)).toEqual(["step 1 of 4", "step 2 of 4", "step 3 of 4", "step 4 of 4"]);
+    loud.kill();
+    all.close();
+    expect(await eventRows()).toBeGreaterThan(0);
+  });
+
+  it("a resume across a spell when nobody watched is told to reset, then gets the job's state: never a silent gap", async () => {
+    const a = await start();
+    const b = await start();
+    await b.client.call("queuePause", {});
+    const job = await jobElsewhere(url, "node-g", 10);
+    try {
+      const first = openStream(a.paths.socket, `/jobs/${job.id}/events`);
+      await first.until((f) => f.event === "job:status");
+      job.go(4);
+      const mid = await first.until((f) => message(f) === "step 4 of 10");
+      first.close();
+      // A goes, and its watch with it: left to lapse with its lease at a stop (a daemon
+      // restarted within it resumes its watchers with no gap), here made to lapse at once;
+      // B's rescue sweeps it.
+      expect(await a.stop()).toBe(0);
+      await db.query("UPDATE job_event_watchers SET lease_until = now() - interval '1 second'");
+      await waitFor(async () => !(await recording()), { timeoutMs: 30_000, what: "B's rescue to sweep the lapsed watch" });
+      // The job moves on while nobody watches: nothing is written.
+      const rows = await eventRows();
+      job.go();
+      await job.done();
+      expect(await eventRows()).toBe(rows);
+
+      // The watcher comes back on B with its last id: reset, then the job as it is now.
+      const again = openStream(b.paths.socket, `/jobs/${job.id}/events`, mid.id);
+      const state = await again.until((f) => f.event === "job:status");
+      again.close();
+      expect(again.frames[0]).toMatchObject({ event: "reset", data: { reason: expect.stringContaining("not all recorded") } });
+      expect(state.data).toMatchObject({ job: { id: job.id, status: "complete", progressMessage: "step 10 of 10" } });
+      expect(again.frames.filter((f) => f.event === "job:progress")).toEqual([]);
+    } finally {
+      job.kill();
+    }
+  });
+});

@@ -2,7 +2,9 @@
 // reader's promise: a reader carrying on from `next` misses no event and gets none twice,
 // whatever commits late (SCALE-OUT.md §10 scenario 16, with an `id > cursor` reader as the
 // negative control), and a job's events keep their order even when the transaction that
-// claims it took its id before the job was enqueued. SQLite has no store events (null).
+// claims it took its id before the job was enqueued. Events are recorded only while some
+// process watches (migration 008): nothing is written otherwise, and a resume across such a
+// spell is told to reset. SQLite has no store events (null).
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import pg from "pg";
@@ -45,6 +47,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: store events", () => {
   let store: Store;
   let events: JobEventStore;
   let raw: pg.Client;
+  let unwatch: () => void;
   beforeEach(async () => {
     f = await postgresFactory.create();
     store = f.store;
@@ -54,8 +57,11 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: store events", () => {
     await raw.connect();
     // A shared store claims only for a live node.
     await asNodes(store, "A");
+    // Events are recorded only while someone watches.
+    unwatch = await events.watch();
   });
   afterEach(async () => {
+    unwatch();
     await raw.end().catch(() => {});
     await f.cleanup();
   });
@@ -233,6 +239,80 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: store events", () => {
     // The position after them still reads on.
     const after = await events.read(before.next, 10);
     expect(after).toMatchObject({ events: [] });
+  });
+
+  const eventRows = async () => (await raw.query<{ n: number }>("SELECT count(*)::int AS n FROM job_events")).rows[0]!.n;
+  const recording = async () => (await raw.query<{ recording: boolean }>("SELECT recording FROM job_event_log")).rows[0]!.recording;
+
+  it("records nothing while nobody watches, anywhere; a watch on any store turns recording on for every writer, and a cursor from before the spell is told to reset", async () => {
+    const from = await events.head();
+    await store.jobs.tick(batch("A", { inserts: [newJob()] }));
+    await written();
+    expect((await readAll(events, from)).events).toHaveLength(1);
+    const n = await eventRows();
+
+    // The last watch given up: recording stops (the give-up is on its way when unwatch returns).
+    unwatch();
+    await waitFor(async () => !(await recording()), { timeoutMs: 10_000, what: "recording to stop" });
+    const { inserted, claimed } = await store.jobs.tick(batch("A", { inserts: [newJob(), newJob()], claim: anyJobs(2) }));
+    await store.jobs.tick(batch("A", { progress: [{ id: claimed[0]!.id, attempt: 1, progress: 5, message: null }], logs: [{ id: claimed[0]!.id, attempt: 1, at: T0, message: "unseen" }] }));
+    expect(inserted).toHaveLength(2);
+    expect(await eventRows()).toBe(n);
+    // A reader with no watch anywhere is told so, not given an empty page.
+    expect(await events.read(from, 10)).toEqual({ reset: expect.stringContaining("not all recorded") });
+
+    // Another process watches: this store's writes are recorded again (it watches nothing itself).
+    const other = await f.openAnother();
+    try {
+      const release = await other.events!.watch();
+      const head = await other.events!.head();
+      const { inserted: more } = await store.jobs.tick(batch("A", { inserts: [newJob()] }));
+      await written();
+      const page = await readAll(other.events!, head);
+      expect(page.events.map(summary)).toEqual([`${more[0]!.job.id} status pending/0/null`]);
+      // A resume from before the spell spans events that were never written: reset, never a gap.
+      expect(await other.events!.read(from, 10)).toEqual({ reset: expect.stringContaining("not all recorded") });
+      release();
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("a watch that starts while a write that saw nobody watching is still open: the head waits for that write to end", async () => {
+    unwatch();
+    await waitFor(async () => !(await recording()), { timeoutMs: 10_000, what: "recording to stop" });
+    await raw.query("BEGIN");
+    const x = BigInt((await raw.query<{ x: string }>("INSERT INTO jobs (type, payload, status, max_attempts, run_at, priority, created_at) VALUES ('t', '{}', 'pending', 1, now(), 0, now()) RETURNING pg_current_xact_id()::text AS x")).rows[0]!.x);
+    let committed = false;
+    const watching = (async () => {
+      unwatch = await events.watch();
+      const head = await events.head();
+      return { head, committed };
+    })();
+    // The mark is taken (after the write's id, which is still open), then the write ends.
+    await waitFor(async () => (await raw.query("SELECT 1 FROM job_event_log WHERE recorded_from IS NOT NULL")).rowCount === 1, { timeoutMs: 10_000, what: "the mark" });
+    committed = true;
+    await raw.query("COMMIT");
+    const { head } = await watching;
+    // The head is past the write: a fresh stream's snapshot (read after the head) has the job, though it has no event.
+    expect(BigInt(head.split(".")[1]!)).toBeGreaterThan(x);
+    expect(committed).toBe(true);
+  });
+
+  it("a watch that lapsed (its process stalled past the lease) and was swept: reads reset rather than step over what was not recorded, and the head takes the watch again", async () => {
+    const from = await events.head();
+    await raw.query("UPDATE job_event_watchers SET lease_until = now() - interval '1 second'");
+    // Any node's rescue sweeps it.
+    await store.nodes.rescueDead({ now: T0, self: "A", silentMs: 60_000, leaseMs: 60_000 });
+    expect(await recording()).toBe(false);
+    await store.jobs.tick(batch("A", { inserts: [newJob()] }));
+    expect(await events.read(from, 10)).toEqual({ reset: expect.stringContaining("not all recorded") });
+    const head = await events.head();
+    expect(await recording()).toBe(true);
+    const { inserted } = await store.jobs.tick(batch("A", { inserts: [newJob()] }));
+    await written();
+    expect((await readAll(events, head)).events.map(summary)).toEqual([`${inserted[0]!.job.id} status pending/0/null`]);
+    expect(await events.read(from, 10)).toEqual({ reset: expect.stringContaining("not all recorded") });
   });
 
   it("hints at its own writes at once, and another process's by NOTIFY", async () => {

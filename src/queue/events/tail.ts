@@ -2,7 +2,8 @@
 // streams serve on such a store, where every daemon on the database and every process
 // writing through the store is a source, instead of this daemon's bus.
 //
-// The tail reads every event after its cursor, page by page, in the store's order (the same
+// The tail watches while it runs (JobEventStore.watch: the store records events only while
+// some process watches). It reads every event after its cursor, page by page, in the store's order (the same
 // for every daemon: a cursor is a position any daemon can resume from). It reads while it
 // runs: when the store hints that events were written (at once for this process's writes;
 // by NOTIFY for others'), and at the latest every pollMs, so a lost hint costs a poll, never
@@ -68,6 +69,13 @@ export interface TailOptions {
   pageSize: number;
 }
 
+/** Where a tail's reads go: the events, in order; or word that some were not kept (the tail carries on from the head). */
+export interface TailSink {
+  deliver(events: TailedEvent[]): void;
+  /** Events between what was delivered and what follows are missing (pruned, or not recorded): whoever follows must start over. */
+  reset(reason: string): void;
+}
+
 export const TAIL_DEFAULTS: TailOptions = { pollMs: 250, minGapMs: 2, pageSize: 1000 };
 
 /**
@@ -92,6 +100,7 @@ export class StoreTail {
   /** A hint came and no read has come back settled since: what it announced may still be held back. */
   private hinted = false;
   private stopHints: (() => void) | null = null;
+  private unwatch: (() => void) | null = null;
   /** Resolved at the end of the next read that starts after they were added. */
   private waiters: (() => void)[] = [];
   private failing = false;
@@ -102,7 +111,7 @@ export class StoreTail {
     readonly events: JobEventStore,
     private readonly clock: Clock,
     private readonly log: Logger,
-    private readonly deliver: (events: TailedEvent[]) => void,
+    private readonly sink: TailSink,
     private readonly opts: TailOptions = TAIL_DEFAULTS,
   ) {}
 
@@ -117,6 +126,11 @@ export class StoreTail {
     this.running = true;
     this.stopHints?.();
     this.stopHints = this.events.onWrite(() => this.poke());
+    this.unwatch?.();
+    this.unwatch = null;
+    const unwatch = await this.events.watch();
+    if (generation === this.generation) this.unwatch = unwatch;
+    else unwatch();
     const head = await this.events.head();
     if (generation === this.generation) {
       this.cursor = head;
@@ -131,6 +145,8 @@ export class StoreTail {
     this.cursor = null;
     this.stopHints?.();
     this.stopHints = null;
+    this.unwatch?.();
+    this.unwatch = null;
     this.timer?.handle.cancel();
     this.timer = null;
     for (const w of this.waiters.splice(0)) w();
@@ -182,15 +198,17 @@ export class StoreTail {
         const page = await this.events.read(this.cursor, this.opts.pageSize);
         if (generation !== this.generation) return;
         if ("reset" in page) {
-          // The tail fell behind what the store keeps (pruned under it): it carries on from the
-          // head, and the streams behind it are dropped by the log and start over.
+          // The tail fell behind what the store keeps (pruned under it), or events went
+          // unrecorded under it (its watch lapsed while this process stalled, and nobody else
+          // watched): it carries on from the head, and the streams behind it start over.
           this.log.warn("events.tail_reset", { reason: page.reset });
           const head = await this.events.head();
           if (generation !== this.generation) return;
           this.cursor = head;
+          this.sink.reset(page.reset);
           continue;
         }
-        if (page.events.length) this.deliver(page.events.map(toTailed));
+        if (page.events.length) this.sink.deliver(page.events.map(toTailed));
         this.cursor = page.next;
         settled = page.settled;
         if (settled && !this.again) this.hinted = false;

@@ -15,6 +15,16 @@
 // reader back until it ends, as it holds vacuum back. Events are kept as long as finished
 // jobs are (pruned by age with them; a pruned job's events go with it).
 //
+// Only while someone watches (migration 008): the triggers write events only while some
+// process holds a watch (JobEventStore.watch: a row of job_event_watchers under a lease,
+// renewed every WATCH_RENEW_MS and swept once lapsed, by any node's rescue (nodes.ts) or any
+// watcher's renewal). When watching starts after nobody watched, the log is marked complete
+// only from a transaction that began after the start (job_event_log.recorded_from); a read from a
+// cursor before the mark, or while nobody is recorded as watching (a watch that lapsed under
+// a stalled process), is answered reset, as a read from before what pruning kept is; and the
+// head waits for every write older than the mark to end (its events, or its change, may be
+// missing: a fresh stream's snapshot of the state must come after them).
+//
 // Wake-ups: a read is cheap, and readers poll while they have watchers; hints make them read
 // sooner. This store hints its own readers at once after its writes, and every other process
 // on the database by NOTIFY tw_events, at most one per NOTIFY_EVERY_MS, sent after the
@@ -33,6 +43,16 @@ export const EVENTS_CHANNEL = "tw_events";
 export const NOTIFY_EVERY_MS = 50;
 /** How long a lost LISTEN connection waits before it is made again. */
 const LISTEN_RETRY_MS = 2000;
+/**
+ * A watch's lease (on the database's clock): events stop at most this long after the last
+ * watching process stops renewing (it died, or it closed: a watch is left to lapse at close,
+ * so that a daemon restarted within it resumes its watchers with no gap).
+ */
+export const WATCH_LEASE_MS = 30_000;
+/** A watch is renewed this often (several renewals per lease: one late or lost costs nothing). */
+export const WATCH_RENEW_MS = 10_000;
+/** How long the head waits for the writes older than the mark to end before it gives up. */
+const HEAD_WAIT_MS = 30_000;
 /** Events deleted per statement when pruning by age. */
 const PRUNE_BATCH = 5000;
 
@@ -50,6 +70,8 @@ interface EventRow {
   settled: boolean;
   pruned_xid: string;
   pruned_id: number;
+  recording: boolean;
+  recorded_from: string | null;
   xid: string | null;
   id: number | null;
   job_id: number;
@@ -78,7 +100,8 @@ interface EventRow {
 // primary key; a job's page is a range of job_events_job. A status event takes what never
 // changes of its job from the job.
 const readSql = (where: string, order: string) => `
-  SELECT h.horizon::text AS horizon, h.settled, l.pruned_xid::text AS pruned_xid, l.pruned_id, e.xid::text AS xid, e.id, e.job_id, e.kind,
+  SELECT h.horizon::text AS horizon, h.settled, l.pruned_xid::text AS pruned_xid, l.pruned_id, l.recording, l.recorded_from::text AS recorded_from,
+         e.xid::text AS xid, e.id, e.job_id, e.kind,
          e.attempt, e.status, e.max_attempts, e.slot, e.error, e.run_at, e.started_at, e.finished_at, e.progress, e.message, e.line_id, e.at,
          j.type, j.priority, j.unique_key, j.created_at
     FROM (SELECT pg_snapshot_xmin(s) AS horizon, pg_snapshot_xmin(s) = pg_snapshot_xmax(s) AS settled FROM pg_current_snapshot() AS s) h
@@ -104,6 +127,18 @@ const PRUNE = `
        last AS (SELECT xid, id FROM gone ORDER BY xid DESC, id DESC LIMIT 1),
        mark AS (UPDATE job_event_log l SET pruned_xid = last.xid, pruned_id = last.id FROM last RETURNING 1)
   SELECT count(*)::int AS n FROM gone`;
+
+// A watch taken or renewed: this process's row, with a fresh lease; other processes' lapsed
+// rows swept in the same statement. Its row triggers flip job_event_log.recording (008).
+const WATCH = `WITH swept AS (DELETE FROM job_event_watchers
+                 WHERE id IN (SELECT id FROM job_event_watchers WHERE lease_until < now() AND id <> $1 FOR UPDATE SKIP LOCKED))
+  INSERT INTO job_event_watchers (id, lease_until) VALUES ($1, now() + make_interval(secs => $2 / 1000.0))
+  ON CONFLICT (id) DO UPDATE SET lease_until = EXCLUDED.lease_until`;
+// The mark, in a transaction of its own that begins after the watch committed (008: why that
+// makes it exact); only if watching has just started and nobody has taken it yet.
+const MARK = "UPDATE job_event_log SET recorded_from = pg_current_xact_id() WHERE recording AND recorded_from IS NULL";
+const HEAD = `SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon, l.recording, l.recorded_from::text AS recorded_from
+  FROM job_event_log l`;
 
 /** The event of a row; null for a status event whose job was deleted since (its events go with it). */
 function toEvent(tag: string, r: EventRow): StoredJobEvent | null {
@@ -150,6 +185,12 @@ export interface EventSignal {
 export interface PgEvents {
   events: JobEventStore;
   signal: EventSignal;
+  /**
+   * At close: stops renewing this process's watch, and leaves it to lapse with its lease
+   * rather than giving it up, so that a daemon restarted meanwhile (its watchers reconnecting)
+   * finds events still recorded: their resume then spans no gap.
+   */
+  leaveWatch(): void;
   /** Deletes events written before `before` (epoch ms), as a prefix of the order; returns how many. */
   prune(before: number): Promise<number>;
 }
@@ -209,10 +250,76 @@ export async function pgEvents(pool: pg.Pool, url: string): Promise<PgEvents> {
     return p;
   };
 
+  // This process's watch: one row (id `self`) however many readers hold it; taken, renewed
+  // and given up one statement at a time, in order (a give-up never overtakes a take).
+  let holders = 0;
+  let renewTimer: NodeJS.Timeout | null = null;
+  let queue: Promise<unknown> = Promise.resolve();
+  const inOrder = <T>(fn: () => Promise<T>): Promise<T> => {
+    const p = queue.then(fn);
+    queue = p.catch(() => {});
+    return p;
+  };
+  const declare = () =>
+    inOrder(async () => {
+      await pool.query({ name: "tw_events_watch", text: WATCH, values: [self, WATCH_LEASE_MS] });
+      await pool.query({ name: "tw_events_mark", text: MARK });
+    });
+  const giveUp = () =>
+    inOrder(async () => {
+      if (holders === 0) await pool.query("DELETE FROM job_event_watchers WHERE id = $1", [self]);
+    });
+  const renew = () => {
+    const timer: NodeJS.Timeout = setTimeout(() => {
+      // A renewal that fails is tried again at the next; a lease that lapses meanwhile makes
+      // the readers reset (never a silent gap), and the renewal after takes the watch again.
+      declare()
+        .catch(() => {})
+        .finally(() => {
+          if (renewTimer === timer) renew();
+        });
+    }, WATCH_RENEW_MS).unref();
+    renewTimer = timer;
+  };
+
   const events: JobEventStore = {
+    async watch() {
+      holders++;
+      if (holders === 1) renew();
+      try {
+        await declare();
+      } catch (err) {
+        release();
+        throw err;
+      }
+      let released = false;
+      function release() {
+        if (released) return;
+        released = true;
+        holders--;
+        if (holders > 0) return;
+        if (renewTimer) clearTimeout(renewTimer);
+        renewTimer = null;
+        // A give-up that fails is ended by the lease.
+        giveUp().catch(() => {});
+      }
+      return release;
+    },
     async head() {
-      const r = await pool.query<{ horizon: string }>({ name: "tw_events_head", text: "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon" });
-      return cursorOf(tag, r.rows[0]!.horizon, 0);
+      const started = Date.now();
+      for (let wait = 1; ; wait = Math.min(20, wait * 2)) {
+        const r = (await pool.query<{ horizon: string; recording: boolean; recorded_from: string | null }>({ name: "tw_events_head", text: HEAD })).rows[0]!;
+        if (Date.now() - started > HEAD_WAIT_MS) throw new Error(`the event log could not start within ${HEAD_WAIT_MS / 1000} s (a transaction older than its start, xid ${r.horizon}, is still in progress)`);
+        if (holders > 0 && (!r.recording || r.recorded_from === null)) {
+          // The watch lapsed (this process stalled past its lease) and nobody else watched: take it again.
+          await declare();
+        } else if (r.recorded_from === null || BigInt(r.horizon) >= BigInt(r.recorded_from)) {
+          return cursorOf(tag, r.horizon, 0);
+        } else {
+          // Writes older than the mark are still in progress: some of their events may be missing.
+          await new Promise((resolve) => setTimeout(resolve, wait));
+        }
+      }
     },
     async read(after, limit, jobId) {
       const from = position(after);
@@ -222,6 +329,9 @@ export async function pgEvents(pool: pg.Pool, url: string): Promise<PgEvents> {
       const first = rows[0]!;
       const pruned = { xid: BigInt(first.pruned_xid), id: BigInt(first.pruned_id) };
       if (cmp(from, pruned) < 0) return { reset: "the events after that id are no longer kept (they were pruned with the jobs they were about)" } satisfies EventPage;
+      if (!first.recording || first.recorded_from === null || cmp(from, { xid: BigInt(first.recorded_from), id: 0n }) < 0) {
+        return { reset: "the events after that id were not all recorded (nobody watched on any daemon for a while)" } satisfies EventPage;
+      }
       const read = rows.filter((r) => r.xid !== null);
       const out: StoredJobEvent[] = [];
       for (const r of read) {
@@ -257,6 +367,10 @@ export async function pgEvents(pool: pg.Pool, url: string): Promise<PgEvents> {
   return {
     events,
     signal,
+    leaveWatch() {
+      if (renewTimer) clearTimeout(renewTimer);
+      renewTimer = null;
+    },
     async prune(before) {
       let total = 0;
       for (;;) {

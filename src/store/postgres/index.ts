@@ -51,6 +51,7 @@ export async function openPostgresStore(url: string, opts: StoreOptions): Promis
   const store = storeOn(pool, opts, ctx, events, wakeups, async () => {
     if (closed) return;
     closed = true;
+    events.leaveWatch();
     events.signal.close();
     wakeups.close();
     await closeNodeSessions();
@@ -70,7 +71,7 @@ function storeOn(pool: pg.Pool, opts: StoreOptions, ctx: GuardContext, events: P
     attachments: guarded(pgAttachments(pool), ctx),
     files: guarded(pgFiles(pool, ctx.target), ctx),
     // Only the reads are guarded: parse, compare and onWrite are synchronous and touch no connection.
-    events: { ...events.events, ...guarded({ head: events.events.head, read: events.events.read }, ctx) },
+    events: { ...events.events, ...guarded({ watch: events.events.watch, head: events.events.head, read: events.events.read }, ctx) },
     close,
   };
 }

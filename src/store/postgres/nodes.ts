@@ -82,6 +82,10 @@ const HEARTBEAT = `WITH hb AS (
 // not deliver cancels); if that node ever writes for the attempt again, the fence refuses it.
 // SKIP LOCKED: two reapers never wait for each other; the jobs of the dead nodes this statement
 // rescues are left to rescue (one statement must not update a row twice).
+//
+// And lapsed event watches (migration 008) go: a dead daemon's watch must not keep the event
+// triggers writing once its lease is over, whether anyone else watches or not (SKIP LOCKED:
+// a rescue never waits for another's sweep, nor for a late renewal).
 const RESCUE_DEAD = `WITH dead AS (
     SELECT n.id FROM nodes n
      WHERE n.lease_until < now()
@@ -107,7 +111,9 @@ const RESCUE_DEAD = `WITH dead AS (
              'cancelled: still running past its cancel deadline; its node did not stop it', 'permanent', false, 'at', $1::float8))
       FROM overdue WHERE j.id = overdue.id AND j.status = 'running'
     RETURNING j.id),
-  gone AS (DELETE FROM nodes n USING dead WHERE n.id = dead.id RETURNING n.id)
+  gone AS (DELETE FROM nodes n USING dead WHERE n.id = dead.id RETURNING n.id),
+  lapsed AS (DELETE FROM job_event_watchers w
+              WHERE w.id IN (SELECT x.id FROM job_event_watchers x WHERE x.lease_until < now() FOR UPDATE SKIP LOCKED))
   SELECT (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM gone) AS nodes,
          (SELECT count(*) FROM rescued WHERE status = 'pending') AS interrupted,
          (SELECT count(*) FROM rescued WHERE status = 'cancelled') + (SELECT count(*) FROM reaped) AS cancelled`;
