@@ -183,9 +183,12 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("nodes on a shared store (postgres): 
   it("two rescuers at once: each dead node is handled once, each of its jobs handed back once", async () => {
     const other = await f.openAnother();
     const dead: NodeSession[] = [];
-    for (let i = 0; i < 4; i++) dead.push(await store.nodes.register(who(`d${i}`), 300));
+    // Leases long enough to claim under load (registering four took up to 570 ms against
+    // 300 ms leases), then ended on the database clock, as if their heartbeats had stopped.
+    for (let i = 0; i < 4; i++) dead.push(await store.nodes.register(who(`d${i}`), TEST_LEASE_MS));
     await enqueue(store, 8);
-    for (let i = 0; i < 4; i++) await claim(store, `d${i}`, 2);
+    for (let i = 0; i < 4; i++) expect(await claim(store, `d${i}`, 2)).toHaveLength(2);
+    await raw.query(`UPDATE nodes SET lease_until = now() - interval '1 second' WHERE id = ANY($1)`, [["d0", "d1", "d2", "d3"]]);
     for (let i = 0; i < 4; i++) await lapse(`d${i}`);
     const [x, y] = await Promise.all([store, other].map((s) => s.nodes.rescueDead({ now: T0, self: "r", silentMs: 60_000, leaseMs: TEST_LEASE_MS })));
     expect([...x!.nodes, ...y!.nodes].sort()).toEqual(["d0", "d1", "d2", "d3"]);
