@@ -263,7 +263,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("event streams of daemons on one Post
 // Events are written only while some daemon watches (migration 008): a database of its own,
 // so that no watch of the tests above (left to lapse with its lease when their daemons
 // stopped) is still in force.
-describe.skipIf(POSTGRES_SKIPPED !== null)("event streams on PostgreSQL: events only while someone watches", () => {
+describe.skipIf(POSTGRES_SKIPPED !== null)("event streams on PostgreSQL: events only while someone watches", { timeout: 120_000 }, () => {
   const database = `tw_events_gate_${randomBytes(5).toString("hex")}`;
   const url = pgUrlFor(database);
   const admin = new pg.Client({ connectionString: PG_TEST_URL });
