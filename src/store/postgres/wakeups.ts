@@ -11,7 +11,8 @@
 //   wake-up waits at most one NOTIFY's round trip, never a timer: a 50 ms window (the first at
 //   once, the rest of a burst at its end) held the wake-ups of one-by-one enqueues a few ms
 //   apart for up to 50 ms, and enqueue→start across nodes with them (bench/scale-out.mjs
-//   latency: p50 24 ms with the window). The rate stays bounded: a daemon's enqueues commit in
+//   latency, 2 daemons, one job every 5 ms, load 1.5–2.7 on 2 cores: p50 21–25 ms with the
+//   window, 8–12 ms with one in flight). The rate stays bounded: a daemon's enqueues commit in
 //   ticks (group commit), at most one NOTIFY per tick and per round trip, and a listener
 //   coalesces what it hears into its next tick, which claims only for free slots.
 // - Every node LISTENs on tw_jobs and tw_control on its control connection (nodes.ts) and
