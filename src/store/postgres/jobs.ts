@@ -99,7 +99,8 @@ const CLAIM = `SELECT * FROM jobs_claim($1, $2, $3, $4::text[], $5::jsonb, $6::j
  * (synchronous_commit off for this transaction only, whatever the durability): the claim
  * alone of a daemon's writes need not be durable when it returns. Saves one flush on the way
  * from a job's enqueue to its start on another node (a trivial commit here: 0.36–0.43 ms
- * with the flush, 0.10–0.22 ms without, p50; p90 2.9 ms against 0.2–0.5 ms on a loaded disk).
+ * with the flush, 0.10–0.22 ms without, p50; p90 2.9 ms against 0.2–0.5 ms on a loaded disk;
+ * the woken node's claim tick, 2 daemons, load 1.6–2.5: p50 2.4–2.6 ms flushed, 1.8 ms not).
  * Why losing it is safe (docs/scale-out.md, "The claim is not flushed"):
  * - What the claim's commit wrote reaches the disk with the next flush of any commit after it
  *   (the WAL is one sequence), at the latest within 3 × wal_writer_delay: every later durable
