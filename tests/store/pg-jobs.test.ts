@@ -2,7 +2,8 @@
 // claim steps over a job another connection holds instead of waiting for it; a late write of
 // an attempt waiting behind a rescue's row lock is re-checked once it gets the row, and
 // refused, and a rescue behind a finish leaves the job finished; text PostgreSQL cannot hold
-// (U+0000) never wedges a tick of a running attempt.
+// (U+0000) never wedges a tick of a running attempt; a claim alone is committed without
+// waiting for its flush (jobs.ts CLAIM_UNFLUSHED says why that is safe).
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import pg from "pg";
@@ -97,6 +98,32 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: the job queue's own behavi
     const err = await store.jobs.tick(batch("E", { inserts: [newJob(), newJob({ uniqueKey: "k\0" })] })).catch((e: unknown) => e);
     expect(err).toMatchObject({ name: "TeamworkError", code: "invalid_input" });
     expect(await store.jobs.counts()).toMatchObject({ pending: 0 });
+  });
+
+  it("a claim alone commits without waiting for its flush; a tick's claim with other writes keeps the store's durability", async () => {
+    // What synchronous_commit each commit that changes a job ran with: read by a trigger
+    // deferred to the commit, after every statement of the transaction.
+    await raw.query(`CREATE TABLE commit_probe (job bigint, status text, sync text)`);
+    await raw.query(`CREATE FUNCTION commit_probe() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN INSERT INTO commit_probe VALUES (NEW.id, NEW.status, current_setting('synchronous_commit')); RETURN NULL; END $$`);
+    await raw.query(`CREATE CONSTRAINT TRIGGER commit_probe AFTER UPDATE ON jobs DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION commit_probe()`);
+    const full = await f.openAnother({ durability: "full" });
+    await asNodes(full, "F");
+    const [a, b] = (await full.jobs.tick(batch("E", { inserts: [newJob(), newJob()] }))).inserted.map((i) => i.job);
+    // Claims alone: through claim(), and as a tick with nothing else to write.
+    expect((await full.jobs.claim({ ...anyJobs(1), owner: "F", now: T0 })).claimed.map((j) => j.id)).toEqual([a!.id]);
+    // A tick that ends a job and claims: one commit, the end's, flushed.
+    const ended = await full.jobs.tick(batch("F", { finishes: [{ id: a!.id, attempt: 1, outcome: "complete", result: null }], claim: anyJobs(1) }));
+    expect(ended.claimed.map((j) => j.id)).toEqual([b!.id]);
+    const [c] = (await full.jobs.tick(batch("E", { inserts: [newJob()] }))).inserted.map((i) => i.job);
+    expect((await full.jobs.tick(batch("F", { claim: anyJobs(1) }))).claimed.map((j) => j.id)).toEqual([c!.id]);
+    const probes = (await raw.query<{ job: number; status: string; sync: string }>(`SELECT job::int AS job, status, sync FROM commit_probe ORDER BY ctid`)).rows;
+    expect(probes).toEqual([
+      { job: a!.id, status: "running", sync: "off" },
+      { job: a!.id, status: "complete", sync: "on" },
+      { job: b!.id, status: "running", sync: "on" },
+      { job: c!.id, status: "running", sync: "off" },
+    ]);
   });
 
   it("the claim walks the due index in claim order on a database never analyzed, whatever the backlog", async () => {

@@ -1,33 +1,55 @@
-// The wake-up pieces of the PostgreSQL store that need no database: the debounce of tw_jobs
-// NOTIFYs (at most one per NOTIFY_EVERY_MS per store: the first at once, a burst's rest in one
-// at the end of the window) and the reading of a tw_control payload (only the named node's).
+// The wake-up pieces of the PostgreSQL store that need no database: tw_jobs NOTIFYs go one in
+// flight at a time per store (the first of a burst at once, the rest as one more as soon as it
+// returns, never after a timer) and the reading of a tw_control payload (only the named node's).
 
 import { describe, expect, it } from "vitest";
 import type pg from "pg";
-import { NOTIFY_EVERY_MS, pgWakeups } from "../../src/store/postgres/wakeups.js";
+import { pgWakeups } from "../../src/store/postgres/wakeups.js";
 import { cancelNoticeFor } from "../../src/store/postgres/nodes.js";
 
-/** A pool that records the NOTIFYs sent through it. */
+/** A pool that records the NOTIFYs sent through it; each stays in flight until answered (answer()), or fails (fail()). */
 function recordingPool() {
-  const sent: { at: number; values: unknown[] }[] = [];
-  const pool = { query: async (q: { values: unknown[] }) => void sent.push({ at: performance.now(), values: q.values }) } as unknown as pg.Pool;
-  return { pool, sent };
+  const sent: { values: unknown[] }[] = [];
+  const waiting: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  const pool = {
+    query: (q: { values: unknown[] }) =>
+      new Promise<void>((resolve, reject) => {
+        sent.push({ values: q.values });
+        waiting.push({ resolve, reject });
+      }),
+  } as unknown as pg.Pool;
+  /** Lets the oldest NOTIFY in flight return, and its follow-up (if any) go out. */
+  const settle = async (ok: boolean) => {
+    const w = waiting.shift()!;
+    if (ok) w.resolve();
+    else w.reject(new Error("the database is away"));
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+  };
+  return { pool, sent, inFlight: () => waiting.length, answer: () => settle(true), fail: () => settle(false) };
 }
 
 describe("pgWakeups", () => {
-  it("sends the first at once and the rest of a burst as one at the end of the window, with the store's token", async () => {
-    const { pool, sent } = recordingPool();
-    const w = pgWakeups(pool, true);
-    const t0 = performance.now();
+  it("sends the first at once, the rest of a burst as one more when it returns, with the store's token", async () => {
+    const p = recordingPool();
+    const w = pgWakeups(p.pool, true);
     for (let i = 0; i < 100; i++) w.jobsClaimable();
-    expect(sent).toHaveLength(1);
-    expect(sent[0]!.values).toEqual(["tw_jobs", w.token]);
-    await new Promise((r) => setTimeout(r, NOTIFY_EVERY_MS * 3));
-    expect(sent).toHaveLength(2);
-    expect(sent[1]!.at - t0).toBeGreaterThanOrEqual(NOTIFY_EVERY_MS - 5);
-    // Quiet for a window: the next is sent at once again.
+    expect(p.sent).toHaveLength(1);
+    expect(p.sent[0]!.values).toEqual(["tw_jobs", w.token]);
+    await p.answer();
+    // What came while the first was in flight goes at once after it, as one.
+    expect(p.sent).toHaveLength(2);
+    expect(p.inFlight()).toBe(1);
+    await p.answer();
+    expect(p.sent).toHaveLength(2);
+    expect(p.inFlight()).toBe(0);
+    // Nothing in flight: the next is sent at once, however soon after the last.
     w.jobsClaimable();
-    expect(sent).toHaveLength(3);
+    expect(p.sent).toHaveLength(3);
+    // A failed NOTIFY is not retried, but does not hold the next one back.
+    w.jobsClaimable();
+    await p.fail();
+    expect(p.sent).toHaveLength(4);
+    await p.answer();
     w.close();
   });
 
@@ -37,9 +59,9 @@ describe("pgWakeups", () => {
     const closed = recordingPool();
     const w = pgWakeups(closed.pool, true);
     w.jobsClaimable();
-    w.jobsClaimable(); // queued for the end of the window ...
+    w.jobsClaimable(); // to follow the first ...
     w.close(); // ... and dropped
-    await new Promise((r) => setTimeout(r, NOTIFY_EVERY_MS * 2));
+    await closed.answer();
     w.jobsClaimable();
     expect(off.sent).toHaveLength(0);
     expect(closed.sent).toHaveLength(1);
