@@ -536,6 +536,7 @@ export class Engine {
         // A plan that placed a job has changed: the next tick makes its own.
         if (result.claimed.length > 0) this.lastPlan = null;
         for (const job of result.claimed) this.place(job, plan!.placement);
+        if (result.claimError) this.opts.log.error("store.claim_failed", { error: result.claimError, note: "the tick's other writes are stored; the claim is tried again" });
         if (claim && claim.limit > 0) this.armDueTimer(result.nextDueAt);
       }
     } catch (err) {

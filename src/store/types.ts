@@ -226,6 +226,12 @@ export interface TickResult {
   nextDueAt: number | null;
   /** The writes that were refused: their attempt is no longer the job's running one for this owner. */
   refused: RefusedWrite[];
+  /**
+   * A store that claims after committing the tick's writes (PostgreSQL, claimAfterInserts):
+   * why that claim failed. The writes stand; nothing was claimed, and nextDueAt says when to
+   * try again.
+   */
+  claimError?: Error;
 }
 
 /** A write of an attempt the store refused (fenced out): the job moved on without it. */

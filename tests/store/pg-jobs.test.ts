@@ -10,6 +10,7 @@ import pg from "pg";
 import { POSTGRES_SKIPPED, postgresFactory, type StoreFixture } from "./factory.js";
 import { asNodes, newJob, T0, anyJobs, tickBatch } from "./suite.js";
 import type { Store } from "../../src/store/types.js";
+import { CLAIM_RETRY_MS } from "../../src/store/postgres/jobs.js";
 
 const batch = tickBatch;
 
@@ -117,13 +118,32 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: the job queue's own behavi
     expect(ended.claimed.map((j) => j.id)).toEqual([b!.id]);
     const [c] = (await full.jobs.tick(batch("E", { inserts: [newJob()] }))).inserted.map((i) => i.job);
     expect((await full.jobs.tick(batch("F", { claim: anyJobs(1) }))).claimed.map((j) => j.id)).toEqual([c!.id]);
+    // A tick that stores a new job and claims: the insert commits (flushed) first, then the
+    // claim goes alone (claimAfterInserts) and takes the job just stored.
+    const both = await full.jobs.tick(batch("F", { inserts: [newJob()], claim: anyJobs(1) }));
+    const [d] = both.inserted.map((i) => i.job);
+    expect(both.claimed.map((j) => j.id)).toEqual([d!.id]);
     const probes = (await raw.query<{ job: number; status: string; sync: string }>(`SELECT job::int AS job, status, sync FROM commit_probe ORDER BY ctid`)).rows;
     expect(probes).toEqual([
       { job: a!.id, status: "running", sync: "off" },
       { job: a!.id, status: "complete", sync: "on" },
       { job: b!.id, status: "running", sync: "on" },
       { job: c!.id, status: "running", sync: "off" },
+      { job: d!.id, status: "running", sync: "off" },
     ]);
+  });
+
+  it("a claim that fails after its tick's new jobs committed: the jobs are stored and answered, nothing is claimed, the claim is due again", async () => {
+    await asNodes(store, "F");
+    // A budget the claim cannot read: jobs_claim fails on it, in the claim's own statement.
+    const r = await store.jobs.tick(batch("F", { inserts: [newJob(), newJob()], claim: anyJobs(2, { budgets: { any: "many" } as never }) }));
+    expect(r.inserted.map((i) => i.created)).toEqual([true, true]);
+    expect(r.claimed).toEqual([]);
+    expect(r.claimError?.message).toMatch(/double precision/);
+    expect(r.nextDueAt).toBe(T0 + CLAIM_RETRY_MS);
+    for (const { job } of r.inserted) expect(await store.jobs.get(job.id)).toMatchObject({ status: "pending", attempts: 0 });
+    // The next claim takes them.
+    expect((await store.jobs.claim({ ...anyJobs(2), owner: "F", now: T0 })).claimed).toHaveLength(2);
   });
 
   it("the claim walks the due index in claim order on a database never analyzed, whatever the backlog", async () => {
