@@ -131,9 +131,11 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("nodes on a shared store (postgres): 
   });
 
   it("a node whose lease lapsed is dead even with its lock held: its jobs go back, its row goes", async () => {
-    const s = await store.nodes.register(who("lapsed"), 300);
+    // A lease long enough to claim under load, then ended on the database clock.
+    const s = await store.nodes.register(who("lapsed"), TEST_LEASE_MS);
     const [job] = await enqueue(store, 1);
-    await claim(store, "lapsed");
+    expect(await claim(store, "lapsed")).toHaveLength(1);
+    await raw.query(`UPDATE nodes SET lease_until = now() - interval '1 second' WHERE id = 'lapsed'`);
     await lapse("lapsed");
     expect(await store.nodes.rescueDead({ now: T0, self: "other", silentMs: 60_000, leaseMs: TEST_LEASE_MS })).toEqual({ nodes: ["lapsed"], interrupted: 1, cancelled: 0 });
     expect(await store.jobs.get(job!.id)).toMatchObject({ status: "pending", attempts: 1 });
