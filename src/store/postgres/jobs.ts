@@ -417,8 +417,9 @@ const SUMMARY_COLUMNS = `id, type, status, progress, progress_message, attempts,
 
 /**
  * Claim after the inserts: a tick that stores new jobs and also claims commits its writes
- * first, so that the NOTIFY telling other daemons of the new jobs goes as soon as they are
- * stored, and then claims as a statement alone (committed unflushed, CLAIM_UNFLUSHED). In
+ * first, then sends its claim as a statement alone (committed unflushed, CLAIM_UNFLUSHED) and
+ * the NOTIFY telling other daemons of the new jobs right behind it, as soon as they are
+ * stored. In
  * one transaction the new jobs waited for the claim's statement (its server time and round
  * trip) before anyone could see them, which is the path of a job enqueued on a busy node and
  * started on another. It also takes fewer round trips: an insert and a claim each alone are
@@ -557,16 +558,23 @@ async function retryJob(id: number, now: number): Promise<JobRecord | null> {
       const writes = split ? statements - 1 : statements;
       const result = await (writes <= 1 ? write(pool) : inTransaction(pool, write));
       // Committed: other daemons may claim what it made pending (new jobs, retries, requeues).
-      if (result.inserted.some((i) => i.created) || result.finished.some((j) => j.status === "pending")) claimable();
-      if (split) {
-        try {
-          Object.assign(result, await claimDue(pool, b.claim!, b.owner, b.now, true));
-        } catch (err) {
-          // The writes are committed and must be answered as such: the claim is tried again
-          // by the next tick (within CLAIM_RETRY_MS), and its failure reported beside them.
-          result.nextDueAt = b.now + CLAIM_RETRY_MS;
-          result.claimError = err instanceof Error ? err : new Error(String(err));
-        }
+      const tell = result.inserted.some((i) => i.created) || result.finished.some((j) => j.status === "pending");
+      if (!split) {
+        if (tell) claimable();
+        return result;
+      }
+      // The claim is sent first and the NOTIFY at once after it, not after its answer: this
+      // daemon claims its new jobs ahead of the others (they must hear, wake and claim), as
+      // when both were one transaction, and the others hear of what it leaves without waiting.
+      const claiming = claimDue(pool, b.claim!, b.owner, b.now, true);
+      if (tell) claimable();
+      try {
+        Object.assign(result, await claiming);
+      } catch (err) {
+        // The writes are committed and must be answered as such: the claim is tried again
+        // by the next tick (within CLAIM_RETRY_MS), and its failure reported beside them.
+        result.nextDueAt = b.now + CLAIM_RETRY_MS;
+        result.claimError = err instanceof Error ? err : new Error(String(err));
       }
       return result;
     },
