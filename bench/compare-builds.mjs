@@ -16,7 +16,7 @@ import { spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
-import { median, sleep } from "./lib/util.mjs";
+import { median, untilHealthy } from "./lib/util.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -57,15 +57,7 @@ async function run(daemonRoot, clientRoot) {
   closeSync(fd);
   const client = new Client({ socket: resolvePaths({ home }).socket, keepAlive: true });
   try {
-    for (let i = 0; ; i++) {
-      try {
-        await client.call("health", {});
-        break;
-      } catch (err) {
-        if (i > 3000) throw err;
-        await sleep(10);
-      }
-    }
+    await untilHealthy(client);
     if (paused) await client.call("queuePause", {});
     let i = 0;
     const call = paused ? () => client.call("jobsEnqueue", { type: "bench-noop", payload: { i: i++ } }) : () => client.call("jobsEnqueue", { type: "bench-noop", delayMs: 3_600_000 });

@@ -18,7 +18,7 @@ import { spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
-import { pct, sleep } from "./lib/util.mjs";
+import { pct, untilHealthy } from "./lib/util.mjs";
 import { httpPoster } from "./lib/http-post.mjs";
 
 const args = process.argv.slice(2);
@@ -63,15 +63,7 @@ async function start(root) {
   closeSync(fd);
   const socketPath = resolvePaths({ home }).socket;
   const client = new Client({ socket: socketPath, keepAlive: true });
-  for (let i = 0; ; i++) {
-    try {
-      await client.call("health", {});
-      break;
-    } catch (err) {
-      if (i > 3000) throw err;
-      await sleep(10);
-    }
-  }
+  await untilHealthy(client);
   if (paused) await client.call("queuePause", {});
   let i = 0;
   const spec = () => (paused ? { type: "bench-noop", payload: { i: i++ } } : { type: "bench-noop", delayMs: 3_600_000 });

@@ -23,7 +23,7 @@ import { spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
-import { sleep } from "./lib/util.mjs";
+import { untilHealthy } from "./lib/util.mjs";
 import { httpPoster } from "./lib/http-post.mjs";
 
 const args = process.argv.slice(2);
@@ -62,15 +62,7 @@ async function start(root) {
   closeSync(fd);
   const client = new Client({ socket: resolvePaths({ home }).socket, keepAlive: true });
   const d = { root, home, profDir, child, client, poster: null, call: null, ms: 0 };
-  for (let i = 0; ; i++) {
-    try {
-      await client.call("health", {});
-      break;
-    } catch (err) {
-      if (i > 3000) throw err;
-      await sleep(10);
-    }
-  }
+  await untilHealthy(client);
   if (paused) await client.call("queuePause", {});
   const spec = (i) => (paused ? { type: "bench-noop", payload: { i } } : { type: "bench-noop", delayMs: 3_600_000 });
   d.poster = HTTP ? httpPoster(resolvePaths({ home }).socket) : null;

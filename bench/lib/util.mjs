@@ -18,6 +18,18 @@ export async function until(cond, { timeoutMs = 120_000, intervalMs = 10, what =
   }
 }
 
+/** Waits until a daemon answers `health` on this client (a call that fails means not yet), up to 30 s. */
+export async function untilHealthy(client) {
+  for (let i = 0; ; i++) {
+    try {
+      return await client.call("health", {});
+    } catch (err) {
+      if (i > 3000) throw err;
+      await sleep(10);
+    }
+  }
+}
+
 /** Rejects if p does not settle within ms. */
 export function withTimeout(p, ms, what) {
   let timer;
