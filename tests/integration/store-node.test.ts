@@ -9,7 +9,7 @@ import { StoreNode, type FenceableEngine } from "../../src/queue/node.js";
 import { systemClock } from "../../src/lib/clock.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { nodeSessionName } from "../../src/store/postgres/nodes.js";
-import { POSTGRES_SKIPPED, postgresFactory, type StoreFixture } from "../store/factory.js";
+import { POSTGRES_SKIPPED, postgresFactory, type StoreFixture, rawClient } from "../store/factory.js";
 import { newJob, T0 } from "../store/suite.js";
 import { waitFor } from "../helpers/wait.js";
 import type { CancelNotice } from "../../src/store/types.js";
@@ -49,9 +49,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("StoreNode on PostgreSQL", () => {
 
   beforeEach(async () => {
     f = await postgresFactory.create();
-    if (f.location.kind !== "postgres") throw new Error("unreachable");
-    raw = new pg.Client({ connectionString: f.location.url });
-    await raw.connect();
+    raw = await rawClient(f);
     engine = new RecordingEngine();
     skew = 0;
     logs.length = 0;

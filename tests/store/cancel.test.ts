@@ -7,7 +7,7 @@
 import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { asNodes, forEachStore, newJob, T0, TEST_LEASE_MS, anyJobs, tickBatch } from "./suite.js";
-import { POSTGRES_SKIPPED, postgresFactory, type StoreFixture } from "./factory.js";
+import { POSTGRES_SKIPPED, postgresFactory, type StoreFixture, rawClient } from "./factory.js";
 import { waitFor } from "../helpers/wait.js";
 import type { CancelNotice, Finish, Store } from "../../src/store/types.js";
 
@@ -113,9 +113,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("cancel requests and wake-ups on a sh
   beforeEach(async () => {
     f = await postgresFactory.create();
     store = f.store;
-    raw = new pg.Client({ connectionString: f.location.kind === "postgres" ? f.location.url : "" });
-    raw.on("error", () => {});
-    await raw.connect();
+    raw = await rawClient(f);
   });
   afterEach(async () => {
     await raw.end().catch(() => {});
@@ -155,9 +153,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("cancel requests and wake-ups on a sh
     await waitFor(() => woken === 1, { what: "woken by the other daemon's enqueue" });
     // A burst through the other daemon, all at once: one NOTIFY in flight at a time (the
     // coalescing itself: tests/unit/wakeups.test.ts), and one is sent after the last commit.
-    const listener = new pg.Client({ connectionString: f.location.kind === "postgres" ? f.location.url : "" });
-    listener.on("error", () => {});
-    await listener.connect();
+    const listener = await rawClient(f);
     let sent = 0;
     listener.on("notification", (n) => n.channel === "tw_jobs" && sent++);
     await listener.query("LISTEN tw_jobs");

@@ -147,4 +147,16 @@ export const postgresFactory: StoreFactory = {
 };
 
 /** Every store the suite runs for: SQLite always; PostgreSQL when it answers (see POSTGRES_SKIPPED). */
+/**
+ * A plain connection to a PostgreSQL fixture's database, for what a test reads or does beside
+ * the store (locks, LISTEN, raw SQL); an error on it (the server ending it) is not a crash.
+ */
+export async function rawClient(f: StoreFixture): Promise<pg.Client> {
+  if (f.location.kind !== "postgres") throw new Error(`not a PostgreSQL fixture: ${f.location.kind}`);
+  const c = new pg.Client({ connectionString: f.location.url });
+  c.on("error", () => {});
+  await c.connect();
+  return c;
+}
+
 export const STORE_FACTORIES: StoreFactory[] = pgDown === null ? [sqliteFactory, postgresFactory] : [sqliteFactory];

@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { asNodes, forEachStore, newJob, T0, TEST_LEASE_MS, teamworkError, anyJobs, tickBatch } from "./suite.js";
-import { POSTGRES_SKIPPED, postgresFactory, type StoreFixture } from "./factory.js";
+import { POSTGRES_SKIPPED, postgresFactory, type StoreFixture, rawClient } from "./factory.js";
 import { waitFor } from "../helpers/wait.js";
 import type { NodeSession, Store, TickBatch } from "../../src/store/types.js";
 import { nodeSessionName } from "../../src/store/postgres/nodes.js";
@@ -101,9 +101,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("nodes on a shared store (postgres): 
   beforeEach(async () => {
     f = await postgresFactory.create();
     store = f.store;
-    if (f.location.kind !== "postgres") throw new Error("unreachable");
-    raw = new pg.Client({ connectionString: f.location.url });
-    await raw.connect();
+    raw = await rawClient(f);
   });
   afterEach(async () => {
     await raw.end();

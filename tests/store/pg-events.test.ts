@@ -8,7 +8,7 @@
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import pg from "pg";
-import { POSTGRES_SKIPPED, postgresFactory, sqliteFactory, type StoreFixture } from "./factory.js";
+import { POSTGRES_SKIPPED, postgresFactory, sqliteFactory, type StoreFixture, rawClient } from "./factory.js";
 import { asNodes, newJob, T0, anyJobs, tickBatch } from "./suite.js";
 import type { EventCursor, JobEventStore, Store, StoredJobEvent } from "../../src/store/types.js";
 import { waitFor } from "../helpers/wait.js";
@@ -52,9 +52,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: store events", () => {
     f = await postgresFactory.create();
     store = f.store;
     events = store.events!;
-    if (f.location.kind !== "postgres") throw new Error("unreachable");
-    raw = new pg.Client({ connectionString: f.location.url });
-    await raw.connect();
+    raw = await rawClient(f);
     // A shared store claims only for a live node.
     await asNodes(store, "A");
     // Events are recorded only while someone watches.

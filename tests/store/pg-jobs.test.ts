@@ -7,7 +7,7 @@
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import pg from "pg";
-import { POSTGRES_SKIPPED, postgresFactory, type StoreFixture } from "./factory.js";
+import { POSTGRES_SKIPPED, postgresFactory, type StoreFixture, rawClient } from "./factory.js";
 import { asNodes, newJob, T0, anyJobs, tickBatch } from "./suite.js";
 import type { Store } from "../../src/store/types.js";
 import { CLAIM_RETRY_MS } from "../../src/store/postgres/jobs.js";
@@ -31,9 +31,7 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: the job queue's own behavi
     f = await postgresFactory.create();
     store = f.store;
     await asNodes(store, "A", "X");
-    if (f.location.kind !== "postgres") throw new Error("unreachable");
-    raw = new pg.Client({ connectionString: f.location.url });
-    await raw.connect();
+    raw = await rawClient(f);
   });
   afterEach(async () => {
     await raw.end().catch(() => {});
