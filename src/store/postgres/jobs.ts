@@ -530,6 +530,9 @@ async function retryJob(id: number, now: number): Promise<JobRecord | null> {
       // A tick that is one statement is atomic on its own: no BEGIN and COMMIT (two round
       // trips of three) around it.
       const statements = statementsOf(b, finishes);
+      // New jobs first (claimAfterInserts): the claim is left out of the writes and sent alone
+      // once they are committed.
+      const split = claimAfterInserts(b);
       const write = async (c: Queryable): Promise<TickResult> => {
         const inserted = await insertAll(c, b.inserts, b.now);
         const owner = b.owner;
@@ -552,9 +555,6 @@ async function retryJob(id: number, now: number): Promise<JobRecord | null> {
         const { claimed, nextDueAt } = b.claim && !split ? await claimDue(c, b.claim, owner, b.now, statements === 1) : { claimed: [], nextDueAt: null };
         return { inserted, finished, claimed, nextDueAt, refused };
       };
-      // New jobs first (claimAfterInserts): a tick that stores new jobs and claims commits the
-      // writes, tells the other daemons, then claims alone.
-      const split = claimAfterInserts(b);
       const writes = split ? statements - 1 : statements;
       const result = await (writes <= 1 ? write(pool) : inTransaction(pool, write));
       // Committed: other daemons may claim what it made pending (new jobs, retries, requeues).
