@@ -192,7 +192,8 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("scale-out on PostgreSQL: one daemon 
     const r = await c.check([job!]);
     expectClean(r);
     expect(r).toMatchObject({ starts: 2, ends: 1 });
-    expect(r.attempts.find((a) => a.attempt === 1)?.how).toBe("died");
+    // (Seen once under load as "vanished": the attempt's pid not among the deaths, or its start after its death. The message says which.)
+    expect(r.attempts.find((a) => a.attempt === 1)?.how, JSON.stringify({ attempts: r.attempts.map(({ segments: _, ...a }) => a), deaths: c.deaths })).toBe("died");
   });
 
   it("SIGSTOP for 3 s, then SIGCONT: past the self-fence bound the daemon fences, registers again and carries on; every job is done, an attempt cut off again, never two at once past the bound", { timeout: SCENARIO_MS }, async () => {

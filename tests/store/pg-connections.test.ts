@@ -15,7 +15,8 @@ import pg from "pg";
 import { POSTGRES_SKIPPED, PG_TEST_URL, postgresFactory, type StoreFixture } from "./factory.js";
 import { newTask, T0 } from "./suite.js";
 import { boardPortAt } from "../../src/store/index.js";
-import { ANSWER_TIMEOUT_MS, createPool, inTransaction, longStatement, STATEMENT_TIMEOUT_MS, targetOf } from "../../src/store/postgres/connect.js";
+import { ANSWER_TIMEOUT_MS, createPool, IDLE_IN_TRANSACTION_MS, inTransaction, longStatement, SNAPSHOT_IDLE_MS, STATEMENT_TIMEOUT_MS, targetOf } from "../../src/store/postgres/connect.js";
+import { LEASE_MS, SELF_FENCE_MS } from "../../src/queue/node-lease.js";
 import { pgFailure } from "../../src/store/postgres/errors.js";
 import { StoreError } from "../../src/store/errors.js";
 import { waitFor } from "../helpers/wait.js";
@@ -171,6 +172,37 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: statement deadlines", () =
     expect(uncaught).toEqual([]);
   }, 30_000);
 
+  it("a transaction left idle between its statements (its daemon cut off or frozen) is ended by the server before the node's lease can lapse: its locks are gone when rescue looks", async () => {
+    // Rescue passes over a node whose row is locked (a claim's KEY SHARE in a tick cut before
+    // its COMMIT): the server must end such a transaction no later than the node fences itself.
+    expect(IDLE_IN_TRANSACTION_MS).toBeLessThanOrEqual(SELF_FENCE_MS);
+    const { admin, pool } = await setup();
+    await admin.query("INSERT INTO probe VALUES (1)");
+    const held = await pool.connect();
+    held.on("error", () => {}); // the server ends its session
+    const gone = ended(held);
+    await held.query("BEGIN");
+    // The server's clock on both sides: when the held transaction last spoke, when the row came free.
+    const spoke = Number((await held.query<{ at: number }>("UPDATE probe SET id = 1 WHERE id = 1 RETURNING extract(epoch FROM clock_timestamp()) * 1000 AS at")).rows[0]!.at);
+    const waiter = new pg.Client({ connectionString: f!.location.kind === "postgres" ? f!.location.url : "" });
+    await waiter.connect();
+    try {
+      await waiter.query("SET lock_timeout = '20s'");
+      const freed = Number((await waiter.query<{ at: number }>("UPDATE probe SET id = 1 WHERE id = 1 RETURNING extract(epoch FROM clock_timestamp()) * 1000 AS at")).rows[0]!.at);
+      expect(freed - spoke).toBeGreaterThanOrEqual(IDLE_IN_TRANSACTION_MS - 50);
+      expect(freed - spoke).toBeLessThan(LEASE_MS);
+    } finally {
+      await waiter.end();
+    }
+    await gone;
+    held.release(true);
+    // A board snapshot (read only, held across a handler's awaits) keeps the longer bound.
+    const snapshots = createPool(f!.location.kind === "postgres" ? f!.location.url : "", { durability: "process", max: 1, readOnly: true });
+    pools.push(snapshots);
+    expect((await snapshots.query("SHOW idle_in_transaction_session_timeout")).rows[0].idle_in_transaction_session_timeout).toBe(`${SNAPSHOT_IDLE_MS / 1000}s`);
+    expect(uncaught).toEqual([]);
+  }, 30_000);
+
   it("no answer before the COMMIT (a blackhole): unreachable within the client's deadline, nothing applied, once the network heals too", async () => {
     const { admin, pool, target, proxy } = await setup();
     let sent = 0;
@@ -195,18 +227,33 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: statement deadlines", () =
     expect(uncaught).toEqual([]);
   }, 30_000);
 
-  it("no answer to a COMMIT: unreachable, the outcome unknown (once the network heals it may turn out applied)", async () => {
+  it("no answer to a COMMIT: unreachable, the outcome unknown (once the network heals it may turn out applied, or not)", async () => {
     const { admin, pool, target, proxy } = await setup();
-    const err = pgFailure(await failure(inTransaction(pool, async (c) => {
+    // The COMMIT itself held by the network: the server ends the idle transaction
+    // (IDLE_IN_TRANSACTION_MS) before the COMMIT arrives at heal: nothing applied.
+    const held = pgFailure(await failure(inTransaction(pool, async (c) => {
       await c.query("INSERT INTO probe VALUES (1)");
       proxy.blackhole();
     })), target);
-    expect(err).toMatchObject({ name: "StoreError", kind: "unreachable", outcome: "unknown" });
+    expect(held).toMatchObject({ name: "StoreError", kind: "unreachable", outcome: "unknown" });
     proxy.heal();
-    // Here the COMMIT was held, not lost: delivered at heal, it commits. The client could not know.
-    await waitFor(async () => (await rows(admin)).length === 1, { what: "the held COMMIT to land" });
+    await waitFor(async () => (await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'")).rows[0].n === 0, { what: "the cut-off transaction to end" });
+    expect(await rows(admin)).toEqual([]);
+    // The COMMIT at the server, its answer held by the network: it commits. The client could not
+    // know which of the two happened. (A deferred trigger keeps the COMMIT busy on the server
+    // long enough to cut the network while it runs.)
+    await admin.query("CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$");
+    await admin.query("CREATE CONSTRAINT TRIGGER probe_slow_commit AFTER INSERT ON probe DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()");
+    const lost = pgFailure(await failure(inTransaction(pool, async (c) => {
+      await c.query("INSERT INTO probe VALUES (2)");
+      void waitFor(async () => (await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query = 'COMMIT'")).rows[0].n === 1, { what: "the COMMIT to run on the server", intervalMs: 20 }).then(() => proxy.blackhole(), () => {});
+    })), target);
+    expect(lost).toMatchObject({ name: "StoreError", kind: "unreachable", outcome: "unknown" });
+    proxy.heal();
+    await waitFor(async () => (await rows(admin)).length === 1, { what: "the COMMIT whose answer was lost to show applied" });
+    expect(await rows(admin)).toEqual([2]);
     expect(uncaught).toEqual([]);
-  }, 30_000);
+  }, 40_000);
 
   it("no answer to a statement outside a transaction: unreachable, the outcome unknown; a statement with no connection to go on: unreachable, nothing sent", async () => {
     const { pool, target, proxy } = await setup();

@@ -82,6 +82,24 @@ export const CONNECT_TIMEOUT_MS = 5000;
  */
 const SYNCHRONOUS_COMMIT: Record<Durability, "on" | "off"> = { full: "on", process: "off" };
 
+/**
+ * How long the server lets a work-pool transaction sit idle between its statements before it
+ * ends the session. A transaction cut off mid-way (a network blackhole, a frozen daemon) keeps
+ * its locks until then: the rows it wrote, and the KEY SHARE a claim takes on its node's row,
+ * which makes rescue (FOR UPDATE SKIP LOCKED) pass that node over. Measured with 5 s (the
+ * design's figure): of 10 blackholes of a node of 3 in `node bench/scale-out.mjs`, 4 resumed
+ * after 5.0–5.4 s instead of 2.9–3.3 (the one examined: the node's tick, sent as the blackhole
+ * began, failed "no answer within 4 s"; rescue found the node dead only once the server had
+ * ended that tick's session).
+ * At 2 s, no later than a cut-off node fences itself (SELF_FENCE_MS) and before its lease can
+ * lapse, the lock is gone when rescue looks. A healthy daemon never waits between two
+ * statements of one transaction for more than its own next step; one that stalls that long is
+ * told its transaction is over and tries the write again (nothing was applied).
+ */
+export const IDLE_IN_TRANSACTION_MS = 2000;
+/** The same bound for a board snapshot (read only, no row locks, held across a handler's awaits). */
+export const SNAPSHOT_IDLE_MS = 5000;
+
 export function createPool(url: string, opts: { durability: Durability; max: number; allowExitOnIdle?: boolean; readOnly?: boolean }): pg.Pool {
   // force_custom_plan: a named (prepared) statement is planned again at each run, with its
   // values and the table's size then, never with a generic plan kept from when the table was
@@ -101,9 +119,10 @@ export function createPool(url: string, opts: { durability: Durability; max: num
     statement_timeout: STATEMENT_TIMEOUT_MS,
     query_timeout: ANSWER_TIMEOUT_MS,
     // A transaction is never held open across anything but its own statements. One left open
-    // by a frozen daemon holds its rows (and its node's, against rescue) until the server ends
-    // it: within 5 s, as rescue's budget needs (SCALE-OUT.md §9.2).
-    idle_in_transaction_session_timeout: 5_000,
+    // by a frozen or cut-off daemon holds its rows (and its node's, against rescue) until the
+    // server ends it (IDLE_IN_TRANSACTION_MS). A snapshot of the board port is held across a
+    // handler's awaits and holds no row: it keeps the longer SNAPSHOT_IDLE_MS.
+    idle_in_transaction_session_timeout: opts.readOnly ? SNAPSHOT_IDLE_MS : IDLE_IN_TRANSACTION_MS,
     application_name: "teamwork",
     options: options.join(" "),
     types: TYPES,
