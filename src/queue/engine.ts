@@ -51,6 +51,7 @@ import { AHEAD_BUDGET_MS, choosePlan, idlePool, planPlacement, type IdlePool, ty
 import { LEASE_MS, RESCUE_EVERY_MS } from "./node-lease.js";
 import { QueuePause } from "./pause.js";
 import { prepareJob, prepareJobs } from "./prepare.js";
+import { outcomeUnknown, unknownClaims } from "./reconcile.js";
 import { recoverInterrupted } from "./recovery.js";
 import { explain, explainWaiting } from "./why.js";
 import { toWire, toWireSummary } from "./wire.js";
@@ -110,6 +111,8 @@ export class Engine {
   private tickQueued = false;
   private ticking = false;
   private again = false;
+  /** A claim's outcome is unknown (its answer lost): the next tick asks the store what runs for this daemon (reconcileClaims). */
+  private claimsUnsure = false;
   private dueTimer: { at: number; handle: TimerHandle } | null = null;
   private probeTimer: TimerHandle | null = null;
   /** The last plan, and the idle pool it was made for (null: not made for an idle pool). */
@@ -496,6 +499,7 @@ export class Engine {
     }
     this.ticking = true;
     this.beforeWrite?.();
+    if (this.claimsUnsure && !this.fenced) await this.reconcileClaims();
     const w = this.writes.take();
     this.attempts.cancelFlushTimer();
     const plan = this.accepting && !this.fenced && !this.paused.everything ? this.plan() : null;
@@ -536,11 +540,15 @@ export class Engine {
         // A plan that placed a job has changed: the next tick makes its own.
         if (result.claimed.length > 0) this.lastPlan = null;
         for (const job of result.claimed) this.place(job, plan!.placement);
-        if (result.claimError) this.opts.log.error("store.claim_failed", { error: result.claimError, note: "the tick's other writes are stored; the claim is tried again" });
+        if (result.claimError) {
+          this.opts.log.error("store.claim_failed", { error: result.claimError, note: "the tick's other writes are stored; the claim is tried again" });
+          if (outcomeUnknown(result.claimError)) this.claimsUnsure = true;
+        }
         if (claim && claim.limit > 0) this.armDueTimer(result.nextDueAt);
       }
     } catch (err) {
       this.opts.log.error("store.write_failed", { error: err as Error, inserts: w.inserts.length, finishes: w.finishes.length });
+      if (claim && claim.limit > 0 && outcomeUnknown(err)) this.claimsUnsure = true;
       // Finishes and progress are kept and written on the next try.
       // A store's own error goes to the enqueue's caller as it is: the daemon answers it with its
       // kind's words and code (a database unreachable: exit 3; a commit never answered: the
@@ -555,6 +563,29 @@ export class Engine {
       this.scheduleTick();
     }
     if (this.attempts.size === 0 && this.writes.finishes.length === 0) for (const waiter of this.idleWaiters.splice(0)) waiter();
+  }
+
+  /**
+   * After a claim whose outcome is unknown (its answer was lost: the store may have given this
+   * daemon jobs it never received, running for a live owner that nobody would rescue): the
+   * jobs the store says run for this daemon that no live attempt or queued write here knows go
+   * back to pending, their attempt not counted (they never began: this daemon never had them).
+   * The write is fenced like every other (id, attempt, owner). If the store cannot be asked,
+   * the next tick asks again.
+   */
+  private async reconcileClaims(): Promise<void> {
+    let held: { id: number; attempt: number }[];
+    try {
+      held = await this.opts.store.jobs.runningFor(this.nodeId);
+    } catch {
+      return;
+    }
+    this.claimsUnsure = false;
+    const queued = new Set(this.writes.finishes.map((f) => f.finish.id));
+    const lost = unknownClaims(held, (id, attempt) => this.attempts.of({ id, status: "running", attempts: attempt }) !== undefined || queued.has(id));
+    if (lost.length === 0) return;
+    for (const r of lost) this.writes.finishes.push({ finish: { id: r.id, attempt: r.attempt, outcome: "requeue" }, attempt: null });
+    this.opts.log.warn("jobs.claim_reconciled", { jobs: lost.length, ids: lost.map((r) => r.id).join(","), note: "claimed for this daemon by a claim whose answer was lost: back to pending, the attempt not counted" });
   }
 
   /** Announces the finished jobs as stored, runs their hooks and answers whoever waits on them. */

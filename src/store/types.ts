@@ -265,6 +265,12 @@ export interface JobStore {
   /** Newest first, at most filter.limit (default 50): summaries, never whole payloads or results. */
   list(filter: JobFilter): Promise<JobSummaryRecord[]>;
   counts(): Promise<Record<JobStatus, number>>;
+  /**
+   * The jobs running for `owner` now (id and attempt), as the store sees them. The engine asks
+   * after a claim whose outcome it could not know (its answer lost): a job the claim took for
+   * it that it never received would otherwise stay running for a live owner, started by nobody.
+   */
+  runningFor(owner: string): Promise<{ id: number; attempt: number }[]>;
   /** Pending → cancelled. Null if the job was not pending. */
   cancelPending(id: number, now: number): Promise<JobRecord | null>;
   /**

@@ -105,6 +105,24 @@ for (const factory of STORE_FACTORIES) {
         expect(taken).toEqual(jobs.map((j) => j.id));
       });
 
+      it("says which jobs run for an owner (what a daemon holds in the store's view), and a requeue of one it never received gives it back uncounted", async () => {
+        const [a, b, c] = await enqueue(store, [newJob(), newJob(), newJob()]);
+        await claim(store, "A", anyJobs(2));
+        await claim(store, "B", anyJobs(1));
+        expect(await store.jobs.runningFor("A")).toEqual([
+          { id: a!.id, attempt: 1 },
+          { id: b!.id, attempt: 1 },
+        ]);
+        expect(await store.jobs.runningFor("B")).toEqual([{ id: c!.id, attempt: 1 }]);
+        expect(await store.jobs.runningFor("C")).toEqual([]);
+        // A's answer was lost: it gives b back, and b is pending with its attempt not counted.
+        await finish(store, "A", { id: b!.id, attempt: 1, outcome: "requeue" });
+        expect(await store.jobs.runningFor("A")).toEqual([{ id: a!.id, attempt: 1 }]);
+        expect(await store.jobs.get(b!.id)).toMatchObject({ status: "pending", attempts: 0 });
+        await finish(store, "A", complete(a!.id, 1));
+        expect(await store.jobs.runningFor("A")).toEqual([]);
+      });
+
       it("says when the next job is due even when none is due now", async () => {
         await enqueue(store, [newJob({ runAt: T0 + 5000 }), newJob({ runAt: T0 + 2000, priority: -1 })]);
         expect(await claim(store, "A", anyJobs(10))).toEqual({ claimed: [], nextDueAt: T0 + 2000 });

@@ -604,6 +604,9 @@ async function retryJob(id: number, now: number): Promise<JobRecord | null> {
       for (const r of (await pool.query<{ status: JobStatus; n: number }>(`SELECT status, count(*) AS n FROM jobs GROUP BY status`)).rows) out[r.status] = r.n;
       return out;
     },
+    async runningFor(owner) {
+      return (await pool.query<{ id: number; attempt: number }>({ name: "tw_jobs_running_for", text: `SELECT id, attempts AS attempt FROM jobs WHERE status = 'running' AND owner = $1 ORDER BY id`, values: [owner] })).rows;
+    },
     async cancelPending(id, now) {
       const row = (
         await pool.query<JobRow>(`UPDATE jobs SET status = 'cancelled', error = 'cancelled by user', finished_at = $1 WHERE id = $2 AND status = 'pending' RETURNING ${COLUMNS}`, [ts(now), id])

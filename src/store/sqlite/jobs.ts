@@ -190,6 +190,7 @@ export function sqliteJobs(db: Db): JobStore {
   );
   const getOne = db.prepare<[number], Row>(`SELECT * FROM jobs WHERE id = ?`);
   const counts = db.prepare<[], { status: JobStatus; n: number }>(`SELECT status, count(*) AS n FROM jobs GROUP BY status`);
+  const runningFor = db.prepare<[string], { id: number; attempt: number }>(`SELECT id, attempts AS attempt FROM jobs WHERE status = 'running' AND owner = ? ORDER BY id`);
   const cancelPending = db.prepare<[number, number], Row>(
     `UPDATE jobs SET status = 'cancelled', error = 'cancelled by user', finished_at = ? WHERE id = ? AND status = 'pending' RETURNING *`,
   );
@@ -402,6 +403,9 @@ export function sqliteJobs(db: Db): JobStore {
       const out = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
       for (const r of counts.all()) out[r.status] = r.n;
       return out;
+    },
+    async runningFor(owner) {
+      return runningFor.all(owner);
     },
     async cancelPending(id, now) {
       const row = cancelPending.get(now, id);
