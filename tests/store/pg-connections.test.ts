@@ -203,6 +203,33 @@ describe.skipIf(POSTGRES_SKIPPED !== null)("postgres: statement deadlines", () =
     expect(uncaught).toEqual([]);
   }, 30_000);
 
+  it("a long statement whose bytes take longer to arrive than the idle bound (a file over a slow network) is waited for", async () => {
+    const { admin, pool, proxy } = await setup();
+    await admin.query("CREATE TABLE blob (b bytea NOT NULL)");
+    const bytes = Buffer.alloc(4 << 20, 7);
+    let calls = 0;
+    await inTransaction(pool, (c) =>
+      longStatement(
+        {
+          // The INSERT (longStatement's second statement) is held by the network for longer than
+          // a transaction may otherwise sit idle: the server is reading nothing meanwhile.
+          query: ((...args: Parameters<typeof c.query>) => {
+            if (++calls === 2) {
+              proxy.blackhole();
+              setTimeout(() => proxy.heal(), IDLE_IN_TRANSACTION_MS + 1500);
+            }
+            return (c.query as (...a: unknown[]) => unknown)(...args);
+          }) as typeof c.query,
+        },
+        30_000,
+        { text: "INSERT INTO blob VALUES ($1)", values: [bytes] },
+      ),
+    );
+    expect(calls).toBe(2);
+    expect((await admin.query("SELECT length(b) AS n FROM blob")).rows).toEqual([{ n: bytes.length }]);
+    expect(uncaught).toEqual([]);
+  }, 30_000);
+
   it("no answer before the COMMIT (a blackhole): unreachable within the client's deadline, nothing applied, once the network heals too", async () => {
     const { admin, pool, target, proxy } = await setup();
     let sent = 0;

@@ -223,11 +223,14 @@ type TimedQuery = pg.QueryConfig & { query_timeout?: number };
 
 /**
  * A statement allowed `ms` (inside a transaction: SET LOCAL reaches to its end): the server
- * cancels it after `ms`, the client gives up ANSWER_MARGIN_MS later (NoAnswer).
+ * cancels it after `ms`, the client gives up ANSWER_MARGIN_MS later (NoAnswer). Its message
+ * may take that long to arrive, too (a file's bytes over a slow network): while the server
+ * reads it, it counts as idle in the transaction, so the idle bound (IDLE_IN_TRANSACTION_MS)
+ * is raised to `ms` as well.
  */
 export async function longStatement<R extends pg.QueryResultRow>(c: Queryable, ms: number, query: pg.QueryConfig): Promise<pg.QueryResult<R>> {
   const limit = Math.ceil(ms);
-  await c.query(`SET LOCAL statement_timeout = ${limit}`);
+  await c.query(`SET LOCAL statement_timeout = ${limit}; SET LOCAL idle_in_transaction_session_timeout = ${limit}`);
   const timed: TimedQuery = { ...query, query_timeout: limit + ANSWER_MARGIN_MS };
   try {
     return await c.query<R>(timed);
