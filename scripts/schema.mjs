@@ -1,6 +1,10 @@
 // Dumps the schema that the migrations produce (sqlite_master of a fresh database), so a
 // change to it is visible in review; `--check` fails when the checked-in dump has drifted.
+// The dump also writes PostgreSQL's (src/store/postgres/schema.sql, scripts/pg-schema.mjs) when
+// the server answers (TEAMWORK_TEST_PG_URL, default the local one) and the build is there
+// (dist/: the store migrates a fresh database); its check is a test (tests/store/pg-schema.test.ts).
 import Database from "better-sqlite3";
+import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 
 const dir = "src/store/sqlite/migrations/";
@@ -25,4 +29,37 @@ if (process.argv.includes("--check")) {
 } else {
   writeFileSync(target, dump);
   console.log(`wrote ${target}`);
+  await dumpPostgres();
+}
+
+async function dumpPostgres() {
+  const pgTarget = "src/store/postgres/schema.sql";
+  if (!existsSync("dist/store/index.js")) return console.log(`${pgTarget}: not written (run \`npm run build\` first: the store migrates the database)`);
+  const { default: pg } = await import("pg");
+  const base = process.env.TEAMWORK_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+  const admin = new pg.Client({ connectionString: base, connectionTimeoutMillis: 3000 });
+  try {
+    await admin.connect();
+  } catch (err) {
+    return console.log(`${pgTarget}: not written (PostgreSQL at ${new URL(base).host}: ${err.message})`);
+  }
+  const name = `tw_schema_${randomBytes(4).toString("hex")}`;
+  await admin.query(`CREATE DATABASE ${name}`);
+  try {
+    const url = new URL(base);
+    url.pathname = `/${name}`;
+    const { openStore } = await import("../dist/store/index.js");
+    const { taskEventPolicy } = await import("../dist/board/task-events.js");
+    const store = await openStore({ kind: "postgres", url: url.href }, { durability: "process", taskEvents: taskEventPolicy, notify: false });
+    await store.close();
+    const c = new pg.Client({ connectionString: url.href });
+    await c.connect();
+    const { describeSchema } = await import("./pg-schema.mjs");
+    writeFileSync(pgTarget, await describeSchema(c));
+    await c.end();
+    console.log(`wrote ${pgTarget}`);
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end();
+  }
 }
