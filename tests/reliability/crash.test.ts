@@ -113,9 +113,10 @@ describe("graceful stop", () => {
 });
 
 describe("a watcher across a daemon restart", () => {
-  it("reconnects and follows the job to its end", async () => {
+  it("reconnects and follows the job to its end", { timeout: 60_000 }, async () => {
     d = await startDaemon({ config: { shutdownGrace: "200ms" } });
-    const { job } = await d.client.call("jobsEnqueue", { type: "slow-progress", payload: { steps: 20, stepMs: 50 } });
+    // 3 s of work: long enough for a CLI that starts slowly on a loaded machine to see it run.
+    const { job } = await d.client.call("jobsEnqueue", { type: "slow-progress", payload: { steps: 60, stepMs: 50 } });
     await until(job.id, (j) => j.status === "running");
     let seen = "";
     // Auto-start off: the watcher must wait for the daemon this test restarts, not race it
@@ -125,9 +126,9 @@ describe("a watcher across a daemon restart", () => {
     await d.stop(); // the job is re-queued
     await d.restart();
     const r = await watching;
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, `stderr: ${r.stderr}\nstdout: ${r.stdout}`).toBe(0);
     const lines = r.stdout.trim().split("\n");
     expect(lines.some((l) => / pending/.test(l))).toBe(true); // seen after the restart
-    expect(lines.at(-1)).toMatch(/complete: \{"steps":20\}/);
+    expect(lines.at(-1)).toMatch(/complete: \{"steps":60\}/);
   });
 });
