@@ -160,6 +160,26 @@ export interface WaitOptions {
 }
 
 /**
+ * The whole job, read once its final status was seen. The daemon may go away right then (it
+ * was stopping: the job ended within its shutdown grace): a daemon that is gone is waited
+ * for, as the watch waits for it (WATCH_LOST_MS), and one that does not answer for as long as
+ * it takes.
+ */
+export async function finalJob(client: Client, id: number, signal?: AbortSignal): Promise<Job> {
+  const deadline = Date.now() + WATCH_LOST_MS;
+  for (;;) {
+    if (signal?.aborted) throw abortError(signal, `watching job ${id}`);
+    try {
+      return (await client.call("jobsGet", { id })).job;
+    } catch (err) {
+      const gone = err instanceof TeamworkError && err.code === "daemon_unreachable";
+      if (!(err instanceof NotAnswering) && (!gone || Date.now() > deadline)) throw err;
+      await sleep(200, signal);
+    }
+  }
+}
+
+/**
  * Waits for job `id` to end: resolves with the whole job when it completed, rejects with
  * JobFailedError when it failed or was cancelled.
  */
@@ -180,7 +200,7 @@ export async function waitForJob(client: Client, id: number, opts: WaitOptions =
     for await (const e of watchJobEvents(client, id, { signal: controller.signal })) {
       if (e.type === "job:status") status = e.data.job.status;
     }
-    const job = (await client.call("jobsGet", { id })).job;
+    const job = await finalJob(client, id, controller.signal);
     if (job.status !== "complete") throw new JobFailedError(job);
     return job;
   } catch (err) {

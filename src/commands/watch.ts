@@ -3,6 +3,7 @@
 // reconnecting (client.jobs.watch). Resolves with the job's final state.
 
 import type { TeamworkClient } from "../client/teamwork.js";
+import { finalJob } from "../client/watch.js";
 import { errorMessage } from "../lib/errors.js";
 import type { Job, JobHead } from "../protocol/types.js";
 import { jobLine, summariseResult } from "../output/jobs.js";
@@ -82,8 +83,9 @@ export async function watchJob(ctx: CliContext, client: TeamworkClient, id: numb
     else if (job && e.type === "job:progress") job = { ...job, progress: e.data.progress, progressMessage: e.data.message };
     if (job) r.update(job);
   }
-  // Events carry the job's head; its result is read once, at the end.
-  const whole = await client.jobs.get(id);
+  // Events carry the job's head; its result is read once, at the end (across a restart of the
+  // daemon too: it may have been stopping as the job ended).
+  const whole = await finalJob(client.transport, id);
   r.end(whole);
   return whole;
 }

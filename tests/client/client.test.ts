@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rmSync } from "node:fs";
 import { connect, JobFailedError, TeamworkError, type StreamEvent, type TeamworkClient } from "../../src/index.js";
 import { startDaemon, tempHome, type TestDaemon } from "../helpers/daemon.js";
+import { waitFor } from "../helpers/wait.js";
+import { finalJob } from "../../src/client/watch.js";
 
 let d: TestDaemon;
 let tw: TeamworkClient;
@@ -197,6 +199,16 @@ describe("jobs", () => {
     expect(seen[0]).toBe("pending");
     expect(seen.at(-1)).toBe("complete");
     expect((await tw.jobs.get(job.id)).status).toBe("complete");
+  });
+
+  it("the read of a watched job once it ended waits for a daemon that went away just then (it was stopping)", async () => {
+    const { job } = await tw.jobs.enqueue("noop", {});
+    await waitFor(async () => (await tw.jobs.get(job.id)).status === "complete", { what: "the job to complete" });
+    await d.stop();
+    // What wait() and `teamwork jobs watch` do after the final event: the daemon is gone now.
+    const reading = finalJob(tw.transport, job.id);
+    await d.restart();
+    expect(await reading).toMatchObject({ id: job.id, status: "complete" });
   });
 });
 
