@@ -4,13 +4,33 @@
 //
 // One implementation for the reliability suite (tests/reliability/hostile-clients.test.ts) and
 // the bench (bench/hostile.mjs loads this file through bench/lib/load-ts.mjs).
+//
+// Given the daemon's pid (Linux), each answer is also split by what the daemon's main thread
+// did meanwhile (its /proc schedstat, read as the call is sent and as its answer is read):
+// ran on a core (the daemon's own work, /health's included), waited for a core (the
+// machine's other threads had them), or neither (blocked: a disk write's sync, a page fault).
+// On a shared machine the first is what the daemon's code decides; the wall time is not.
 import { Worker } from "node:worker_threads";
 
 const PROBE = `
 const { connect } = require("node:net");
 const { parentPort, workerData } = require("node:worker_threads");
-const { socket: path, everyMs } = workerData;
+const { readFileSync } = require("node:fs");
+const { socket: path, everyMs, pid } = workerData;
 const times = [];
+const splits = [];
+const stat = pid ? \`/proc/\${pid}/task/\${pid}/schedstat\` : null;
+/** [ms on a core, ms waiting for one] of the daemon's main thread so far, or null. */
+const sched = () => {
+  if (!stat) return null;
+  try {
+    const [run, wait] = readFileSync(stat, "utf8").split(" ");
+    return [Number(run) / 1e6, Number(wait) / 1e6];
+  } catch {
+    return null;
+  }
+};
+let schedAt = null;
 let stopping = false;
 parentPort.on("message", () => { stopping = true; });
 const s = connect(path);
@@ -19,7 +39,8 @@ let upgraded = false;
 let sentAt = 0;
 let id = 0;
 const ask = () => {
-  if (stopping) { s.destroy(); parentPort.postMessage(times); return; }
+  if (stopping) { s.destroy(); parentPort.postMessage({ times, splits }); return; }
+  schedAt = sched();
   sentAt = performance.now();
   s.write(JSON.stringify({ id: ++id, call: "health" }) + "\\n");
 };
@@ -38,7 +59,10 @@ s.on("data", (chunk) => {
     const line = buf.slice(0, nl);
     buf = buf.slice(nl + 1);
     if (JSON.parse(line).id === id) {
-      times.push(performance.now() - sentAt);
+      const ms = performance.now() - sentAt;
+      times.push(ms);
+      const now = schedAt && sched();
+      if (now) splits.push({ ms, cpuMs: now[0] - schedAt[0], waitMs: now[1] - schedAt[1] });
       setTimeout(ask, everyMs);
     }
   }
@@ -46,18 +70,35 @@ s.on("data", (chunk) => {
 s.on("error", (err) => { parentPort.postMessage({ error: String(err) }); });
 `;
 
+/** One answer's time, and what the daemon's main thread did meanwhile (healthProbe's `pid`). */
+export interface ProbeSplit {
+  /** The answer's time, as `stop()` gives it. */
+  ms: number;
+  /** On a core: the daemon's own work (and the answer's). */
+  cpuMs: number;
+  /** Runnable, waiting for a core. The rest of `ms` the thread was blocked (or the probe's own thread waited). */
+  waitMs: number;
+}
+
 export interface HealthProbe {
   /** Stops probing; resolves to the answer times in ms. */
   stop(): Promise<number[]>;
+  /** After stop(): each answer split by what the daemon's main thread did (empty without a pid). */
+  splits(): ProbeSplit[];
   /** Ends the probe's thread at once (a cleanup after a failure). */
   terminate(): Promise<void>;
 }
 
-/** Starts probing the daemon on `socket` every `everyMs`. */
-export function healthProbe(socket: string, everyMs = 50): HealthProbe {
-  const w = new Worker(PROBE, { eval: true, workerData: { socket, everyMs } });
+/** Starts probing the daemon on `socket` every `everyMs`; `pid`: the daemon's, to split each answer's time (ProbeSplit). */
+export function healthProbe(socket: string, everyMs = 50, pid?: number): HealthProbe {
+  const w = new Worker(PROBE, { eval: true, workerData: { socket, everyMs, pid: pid ?? null } });
+  let splits: ProbeSplit[] = [];
   const done = new Promise<number[]>((resolve, reject) => {
-    w.once("message", (m: number[] | { error: string }) => (Array.isArray(m) ? resolve(m) : reject(new Error(m.error))));
+    w.once("message", (m: { times: number[]; splits: ProbeSplit[] } | { error: string }) => {
+      if ("error" in m) return reject(new Error(m.error));
+      splits = m.splits;
+      resolve(m.times);
+    });
     w.once("error", reject);
   });
   return {
@@ -67,6 +108,7 @@ export function healthProbe(socket: string, everyMs = 50): HealthProbe {
       await w.terminate();
       return times;
     },
+    splits: () => splits,
     async terminate() {
       await w.terminate();
     },

@@ -7,8 +7,10 @@
 // The daemon drains 3,000 jobs five times over with the same clients attached. It must
 // finish every job, keep answering, and keep its memory flat: what a round adds to the
 // peak must not keep growing round after round (a leak, or a queue that fills), and the
-// peak stays under a bound. The bounds asserted are loose, for a loaded 2-core machine; the
-// figures are printed, and bench/hostile.mjs measures them (docs/operations.md).
+// peak stays under a bound. The bounds on wall times and memory are loose, for a loaded
+// 2-core machine; /health's wait on the daemon's own work (its main thread on a core while
+// the answer waited, from /proc on Linux) is bounded closer, as a loaded machine does not
+// stretch it. The figures are printed, and bench/hostile.mjs measures them (docs/operations.md).
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
@@ -103,6 +105,8 @@ describe("hostile clients, all at once", () => {
     const peaks: number[] = [];
     let worst = 0;
     let probes = 0;
+    /** Per answer, the daemon's main thread on a core meanwhile (Linux; none elsewhere). */
+    const own: number[] = [];
     const measuredPeak = resetPeak(pid);
     for (let round = 1; round <= ROUNDS; round++) {
       await d.client.call("queuePause", {});
@@ -110,13 +114,14 @@ describe("hostile clients, all at once", () => {
         await d.client.call("jobsEnqueueBatchIds", { jobs: Array.from({ length: 1000 }, (_, i) => ({ type: "quick", payload: { n: b * 1000 + i, pad: "h".repeat(400) } })) });
       }
       if (measuredPeak) resetPeak(pid);
-      const probe = healthProbe(sock, 50);
+      const probe = healthProbe(sock, 50, pid);
       cleanups.push(() => void probe.terminate());
       await d.client.call("queueResume", {});
       await waitFor(async () => (await d!.client.call("jobsList", { status: "pending", limit: 1 })).jobs.length === 0 && (await d!.client.call("jobsList", { status: "running", limit: 1 })).jobs.length === 0, { timeoutMs: 120_000, intervalMs: 100 });
       const times = await probe.stop();
       probes += times.length;
       worst = Math.max(worst, ...times);
+      for (const split of probe.splits()) own.push(split.cpuMs);
       peaks.push(measuredPeak ? status(pid, "VmHWM") : status(pid, "VmRSS"));
     }
     listing = false;
@@ -124,15 +129,23 @@ describe("hostile clients, all at once", () => {
     const complete = (await d.client.call("daemonStatus", {})).counts.jobs.complete;
     const growth = peaks.map((p) => p - start);
     console.log(
-      `hostile clients: ${ROUNDS} rounds of ${JOBS} jobs; /health worst ${worst.toFixed(1)} ms (${probes} probes from a thread of their own); ` +
+      `hostile clients: ${ROUNDS} rounds of ${JOBS} jobs; /health worst ${worst.toFixed(1)} ms (${probes} probes from a thread of their own), ` +
+        `its wait on the daemon's own work (main thread on a core) worst ${own.length ? Math.max(...own).toFixed(1) : "unknown"} ms; ` +
         `daemon RSS ${start.toFixed(0)} MiB at start, peak per round +${growth.map((g) => g.toFixed(0)).join(", +")} MiB`,
     );
     expect(complete).toBe(ROUNDS * JOBS);
-    // Loose bounds for a loaded machine. Measured on 2 shared cores (2026-12-03): /health worst
+    // Loose bounds for wall times on a loaded machine. Measured on 2 shared cores (2026-12-03): /health worst
     // 45-160 ms; the peak rises over the first three rounds and levels off (+38, +49, +98,
     // +91, +102 MiB; +50, +61, +87, +77, +92 MiB). Much of that is the drain itself and the growing database:
     // bench/hostile.mjs --calm, with no hostile client, levels off at +35-55 MiB.
     expect(worst).toBeLessThan(1000);
+    // What the daemon's own code decides: how long /health waited on the daemon's main thread
+    // doing other work (on a core meanwhile; the rest of a wait is the machine's: a core taken
+    // by other threads, a disk sync). On 2 cores shared with other runs (2026-12-03, load 6-10)
+    // this was 27-30 ms worst while the wall worst was 229-393 ms (bench/hostile.mjs: 19-46
+    // against 129-427): load does not stretch it, a slower core does. Any one task of the main
+    // thread over 120 ms that a probe meets fails it, where the wall bound must stay loose.
+    if (own.length > 0) expect(Math.max(...own)).toBeLessThan(120);
     expect(Math.max(...growth)).toBeLessThan(200);
     // Flat: once warm, two more rounds add little to the peak (measured 1-15 MiB; a leak of
     // 10 KB per job, or a queue that keeps what it sends, would add 60 MiB or more).

@@ -11,6 +11,7 @@ import { STORE_FACTORIES, type StoreFixture } from "./factory.js";
 import type { ClaimLimits, Finish, JobRecord, NewJob, Store, TickBatch } from "../../src/store/types.js";
 import { StoreError } from "../../src/store/errors.js";
 import { asNodes, anyJobs, tickBatch } from "./suite.js";
+import { STATS_PAGE_ROWS } from "../../src/store/sqlite/jobs.js";
 
 const T0 = Date.parse("2026-06-01T12:00:00Z");
 const CLAIM_WORKER = fileURLToPath(new URL("../fixtures/store/claim-worker.mjs", import.meta.url));
@@ -372,6 +373,27 @@ for (const factory of STORE_FACTORIES) {
           running: 0,
         });
         expect((await store.jobs.stats(T0 + 200, T0 + 1000)).types.map((t) => [t.type, t.finished])).toEqual([["a", 1]]);
+      });
+
+      it("gives the same figures over more finished jobs than SQLite's stats reads at a time, ends at the same ms across two pages", async () => {
+        const n = STATS_PAGE_ROWS + 100;
+        const jobs = await enqueue(store, Array.from({ length: n }, () => newJob()));
+        await claim(store, "A", anyJobs(n));
+        // Two ticks: the first 1,500 end at T0 + 100, the rest at T0 + 200 (a page ends among these).
+        const end = (from: number, to: number, at: number) =>
+          store.jobs.tick(
+            batch("A", {
+              now: at,
+              begins: jobs.slice(from, to).map((j, i) => ({ id: j.id, attempt: 1, at: T0 + (i % 10), slot: 0 })),
+              finishes: jobs.slice(from, to).map((j) => complete(j.id, 1)),
+            }),
+          );
+        await end(0, 1500, T0 + 100);
+        await end(1500, n, T0 + 200);
+        const [noop] = (await store.jobs.stats(T0, T0 + 1000)).types;
+        // Run times: 1,500 of 91-100 ms, 600 of 191-200 ms; latencies 0-9 ms, 10 of each in turn.
+        expect(noop).toEqual({ type: "noop", finished: n, complete: n, failed: 0, cancelled: 0, retried: 0, runMs: { mean: expect.any(Number), p95: 199 }, startLatencyMs: { p50: 5, p95: 9, p99: 9 } });
+        expect(noop!.runMs.mean).toBeCloseTo((1500 * 95.5 + 600 * 195.5) / n, 0);
       });
 
       it("counts the due jobs ahead of one, paused types left out", async () => {

@@ -72,6 +72,28 @@ const SUMMARY_COLUMNS = `id, type, status, progress, progress_message, attempts,
 const APPEND_ERROR = `errors = json_insert(errors, '$[#]', json_object('attempt', attempts, 'message', @error, 'permanent', json(@permanent), 'at', @now, 'crashed', json(@crashed)))`;
 /** Due jobs read at a time by a claim with a time budget (ClaimLimits.budgetMs). */
 const CLAIM_PAGE_ROWS = 32;
+/**
+ * Finished jobs read at a time by stats, in the order of their end, a turn of the event loop
+ * between two pages: the figures over a day of a busy queue are one pass over its finished
+ * jobs, and in one go that held the main thread (and /health) in proportion, 204 ms (median)
+ * for 30,000 (one query, sorted row objects); in pages, each is a few ms whatever the count.
+ * Rows that change between two pages show as the page that read them found them.
+ */
+export const STATS_PAGE_ROWS = 2000;
+
+/** What stats gathers of one type, page after page. */
+interface TypeTally {
+  finished: number;
+  complete: number;
+  failed: number;
+  cancelled: number;
+  retried: number;
+  /** Completed jobs' run times (finished − started), ms. */
+  runs: number[];
+  /** Started jobs' latencies (started − due, at least 0), ms. */
+  latencies: number[];
+}
+
 /** Log lines kept per job; older ones are dropped. */
 export const MAX_LOG_LINES = 200;
 // Fencing: a write of an attempt applies only while that attempt is still the job's running
@@ -258,6 +280,19 @@ export function sqliteJobs(db: Db): JobStore {
      ORDER BY priority DESC, run_at, id LIMIT ?`,
   );
   const nextDueExcept = db.prepare<[{ except: string }], { t: number | null }>(earliestSql(true));
+  // Stats' page: the finished jobs after (finished_at, id) in that order (the jobs_finished
+  // index holds both), as arrays: id, finished_at, type, status, attempts, started_at, finished_at, run_at.
+  const statsPage = db
+    .prepare<[number, number, number, number], [number, number, string, JobStatus, number, number | null, number, number]>(
+      `SELECT id, finished_at, type, status, attempts, started_at, finished_at, run_at FROM jobs INDEXED BY jobs_finished
+         WHERE finished_at >= ? AND (finished_at, id) > (?, ?) ORDER BY finished_at, id LIMIT ?`,
+    )
+    .raw();
+  const queueNow = db.prepare<[number], { pending: number; due: number; running: number }>(
+    `SELECT (SELECT count(*) FROM jobs INDEXED BY jobs_due WHERE status = 'pending') AS pending,
+       (SELECT count(*) FROM jobs INDEXED BY jobs_due WHERE status = 'pending' AND run_at <= ?) AS due,
+       (SELECT count(*) FROM jobs WHERE status = 'running') AS running`,
+  );
   const ahead = db.prepare<[{ now: number; priority: number; runAt: number; id: number; except: string }], { n: number }>(
     `SELECT count(*) AS n FROM jobs INDEXED BY jobs_due WHERE status = 'pending' AND run_at <= @now
        AND type NOT IN (SELECT value FROM json_each(@except))
@@ -429,47 +464,48 @@ export function sqliteJobs(db: Db): JobStore {
       return prune.run(finishedBefore).changes;
     },
     async stats(since, now) {
-      const rows = db
-        .prepare<[number], { type: string; finished: number; complete: number; failed: number; cancelled: number; retried: number; mean: number | null }>(
-          `SELECT type, count(*) AS finished, sum(status = 'complete') AS complete, sum(status = 'failed') AS failed,
-             sum(status = 'cancelled') AS cancelled, sum(max(attempts - 1, 0)) AS retried,
-             avg(CASE WHEN status = 'complete' THEN finished_at - started_at END) AS mean
-           FROM jobs INDEXED BY jobs_finished WHERE finished_at >= ? GROUP BY type ORDER BY type`,
-        )
-        .all(since);
-      const quantiles = (sql: string, type: string, qs: number[]) => {
-        const values = db.prepare<[string, number], { v: number }>(sql).all(type, since).map((r) => r.v);
-        return qs.map((q) => (values.length ? values[Math.min(values.length - 1, Math.floor(q * values.length))]! : null));
-      };
-      const types = rows.map((r) => {
-        const [p95run] = quantiles(
-          `SELECT finished_at - started_at AS v FROM jobs WHERE type = ? AND finished_at >= ? AND status = 'complete' AND started_at IS NOT NULL ORDER BY v`,
-          r.type,
-          [0.95],
-        );
-        const [p50, p95, p99] = quantiles(
-          `SELECT max(started_at - run_at, 0) AS v FROM jobs WHERE type = ? AND finished_at >= ? AND started_at IS NOT NULL ORDER BY v`,
-          r.type,
-          [0.5, 0.95, 0.99],
-        );
+      const byType = new Map<string, TypeTally>();
+      // The cursor: the last row read (its finished_at, its id); ids start at 1.
+      let after: [number, number] = [since, 0];
+      for (;;) {
+        const rows = statsPage.all(since, after[0], after[1], STATS_PAGE_ROWS);
+        for (const [, , type, status, attempts, startedAt, finishedAt, runAt] of rows) {
+          let t = byType.get(type);
+          if (!t) byType.set(type, (t = { finished: 0, complete: 0, failed: 0, cancelled: 0, retried: 0, runs: [], latencies: [] }));
+          t.finished++;
+          if (status === "complete") t.complete++;
+          else if (status === "failed") t.failed++;
+          else if (status === "cancelled") t.cancelled++;
+          t.retried += Math.max(attempts - 1, 0);
+          if (startedAt !== null) {
+            if (status === "complete") t.runs.push(finishedAt - startedAt);
+            t.latencies.push(Math.max(startedAt - runAt, 0));
+          }
+        }
+        if (rows.length < STATS_PAGE_ROWS) break;
+        const last = rows[rows.length - 1]!;
+        after = [last[1], last[0]];
+        // A turn of the event loop between two pages (what waits, /health or a job's end, is served).
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      const types = [...byType.keys()].sort().map((type) => {
+        const t = byType.get(type)!;
+        const runs = Float64Array.from(t.runs).sort();
+        const latencies = Float64Array.from(t.latencies).sort();
+        const at = (values: Float64Array, q: number) => (values.length ? values[Math.min(values.length - 1, Math.floor(q * values.length))]! : null);
+        const mean = runs.length ? runs.reduce((a, b) => a + b, 0) / runs.length : null;
         return {
-          type: r.type,
-          finished: r.finished,
-          complete: r.complete,
-          failed: r.failed,
-          cancelled: r.cancelled,
-          retried: r.retried,
-          runMs: { mean: r.mean === null ? null : Math.round(r.mean * 10) / 10, p95: p95run ?? null },
-          startLatencyMs: { p50: p50 ?? null, p95: p95 ?? null, p99: p99 ?? null },
+          type,
+          finished: t.finished,
+          complete: t.complete,
+          failed: t.failed,
+          cancelled: t.cancelled,
+          retried: t.retried,
+          runMs: { mean: mean === null ? null : Math.round(mean * 10) / 10, p95: at(runs, 0.95) },
+          startLatencyMs: { p50: at(latencies, 0.5), p95: at(latencies, 0.95), p99: at(latencies, 0.99) },
         };
       });
-      const q = db
-        .prepare<[number], { pending: number; due: number; running: number }>(
-          `SELECT (SELECT count(*) FROM jobs INDEXED BY jobs_due WHERE status = 'pending') AS pending,
-             (SELECT count(*) FROM jobs INDEXED BY jobs_due WHERE status = 'pending' AND run_at <= ?) AS due,
-             (SELECT count(*) FROM jobs WHERE status = 'running') AS running`,
-        )
-        .get(now)!;
+      const q = queueNow.get(now)!;
       return { types, ...q };
     },
     async logs(id, afterId) {
