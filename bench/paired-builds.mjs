@@ -13,7 +13,7 @@
 // queue; --paused: the queue paused first and the jobs due now (no claim at all). --http:
 // POST /jobs over one HTTP keep-alive connection instead of RPC. Each root is a built
 // checkout (dist/, bench/noop.mjs, node_modules); each daemon is called through its own
-// build's client (with --http, through node:http).
+// build's client (with --http, through lib/http-post.mjs's lean keep-alive client).
 import { spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
