@@ -26,14 +26,18 @@ export interface PlainRequest {
   size: number;
 }
 
-const REQUEST_LINE = /^(GET|POST|PATCH|DELETE) (\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*) HTTP\/1\.1$/;
+const REQUEST_LINE = /^(GET|POST|PATCH|DELETE) (\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*) HTTP\/1\.1\r\n/;
 /**
- * A header line: a token, a colon, the value (visible ASCII, spaces and tabs; no obs-text),
- * not ending in a tab (node keeps a tab there in the value: "close\t" is not "close").
+ * A header line, read where the last one ended (sticky): a token, a colon, the value
+ * (visible ASCII, spaces and tabs; no obs-text) not ending in a tab (node keeps a tab there
+ * in the value: "close\t" is not "close"), CRLF. Neither pattern takes a bare CR or LF, so
+ * node cannot read the lines otherwise.
  */
-const HEADER_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):((?:[\t\x20-\x7e]*[\x20-\x7e])?)$/;
+const HEADER_LINE = /([!#$%&'*+\-.^_`|~0-9A-Za-z]+):((?:[\t\x20-\x7e]*[\x20-\x7e])?)\r\n/y;
 /** Headers that change a request's framing or meaning beyond what this reader follows. */
 const NOT_PLAIN = new Set(["transfer-encoding", "upgrade", "expect", "te", "trailer", "http2-settings"]);
+/** The lengths of the names looked at (the others are passed over without lower-casing them). */
+const LOOKED_AT = new Set([...NOT_PLAIN, "host", "content-length", "content-type", "connection"].map((n) => n.length));
 
 /**
  * The plain request at the start of `buf`, whole (its head and all of its body), or null:
@@ -43,31 +47,32 @@ const NOT_PLAIN = new Set(["transfer-encoding", "upgrade", "expect", "te", "trai
 export function readPlainRequest(buf: Buffer, maxBody: number): PlainRequest | null {
   const headEnd = buf.indexOf("\r\n\r\n", 0, "latin1");
   if (headEnd < 0 || headEnd > PLAIN_MAX_HEAD) return null;
-  // A bare CR or LF left in a line fails its pattern (neither takes one): node may read the lines otherwise.
-  const lines = buf.toString("latin1", 0, headEnd).split("\r\n");
-  const first = REQUEST_LINE.exec(lines[0]!);
+  // The head with its last line's CRLF: every line ends in one.
+  const head = buf.toString("latin1", 0, headEnd + 2);
+  const first = REQUEST_LINE.exec(head);
   if (!first) return null;
   let host = 0;
   let length: number | undefined;
   let contentType: string | undefined;
   let connection: string | undefined;
-  for (let i = 1; i < lines.length; i++) {
-    const h = HEADER_LINE.exec(lines[i]!);
+  HEADER_LINE.lastIndex = first[0].length;
+  while (HEADER_LINE.lastIndex < head.length) {
+    const h = HEADER_LINE.exec(head);
     if (!h) return null;
+    if (!LOOKED_AT.has(h[1]!.length)) continue;
     const name = h[1]!.toLowerCase();
-    const value = h[2]!.trim(); // only spaces and tabs can be around it, and no tab after it (HEADER_LINE)
     if (NOT_PLAIN.has(name)) return null;
     if (name === "host") host++;
     else if (name === "content-length") {
       // Digits; node takes spaces after them, not a tab.
       if (length !== undefined || !/^[\t ]*\d{1,10} *$/.test(h[2]!)) return null;
-      length = Number(value);
+      length = Number(h[2]);
     } else if (name === "content-type") {
       if (contentType !== undefined) return null;
-      contentType = value;
+      contentType = h[2]!.trim(); // only spaces and tabs can be around it, and no tab after it
     } else if (name === "connection") {
       if (connection !== undefined) return null;
-      connection = value.toLowerCase();
+      connection = h[2]!.trim().toLowerCase();
       if (connection !== "keep-alive" && connection !== "close") return null;
     }
   }
