@@ -8,12 +8,15 @@
 //
 //   node bench/paired-builds.mjs <rootA> <rootB> [<rootC> ...] [--n 500] [--windows 30]
 //        [--durability process|full] [--paused] [--http]
+//   node bench/paired-builds.mjs <root>:rpc <root>:http [...]   # one build, two ways in
 //
 // The calls are compare-builds.mjs's: jobsEnqueue of a job due in an hour into a running
 // queue; --paused: the queue paused first and the jobs due now (no claim at all). --http:
 // POST /jobs over one HTTP keep-alive connection instead of RPC. Each root is a built
 // checkout (dist/, bench/noop.mjs, node_modules); each daemon is called through its own
-// build's client (with --http, through node:http).
+// build's client (with --http, through lib/http-post.mjs's lean keep-alive client). A root
+// written <root>:rpc or <root>:http is called that way whatever --http says: the same build
+// over RPC and over HTTP side by side says what HTTP costs beyond RPC.
 import { spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,7 +29,8 @@ const opt = (name, fallback) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : fallback;
 };
-const roots = args.filter((x, i) => !x.startsWith("--") && !args[i - 1]?.match(/^--(n|windows|durability)$/)).map((p) => resolve(p));
+const specs = args.filter((x, i) => !x.startsWith("--") && !args[i - 1]?.match(/^--(n|windows|durability)$/)).map((x) => /^(.*):(rpc|http)$/.exec(x) ?? [x, x, null]);
+const roots = specs.map(([, p]) => resolve(p));
 if (roots.length < 2) {
   console.error("usage: node bench/paired-builds.mjs <rootA> <rootB> [...] [--n 500] [--windows 30] [--durability process|full] [--paused] [--http]");
   process.exit(2);
@@ -36,6 +40,9 @@ const WINDOWS = Number(opt("windows", 30));
 const durability = opt("durability", "process");
 const paused = args.includes("--paused");
 const http = args.includes("--http");
+/** How each root is called: its own :rpc or :http, else --http's. */
+const ways = specs.map(([, , way]) => way ?? (http ? "http" : "rpc"));
+const label = (j) => (specs[j][2] ? `${basename(roots[j])}:${ways[j]}` : basename(roots[j]));
 
 /** On-CPU µs of a process's main thread and of its other threads. */
 function cpu(pid) {
@@ -53,7 +60,7 @@ function cpu(pid) {
   return { main, other };
 }
 
-async function start(root) {
+async function start(root, way) {
   const { Client } = await import(join(root, "dist/client/client.js"));
   const { resolvePaths } = await import(join(root, "dist/config/paths.js"));
   const home = mkdtempSync(join(tmpdir(), "tw-paired-"));
@@ -69,7 +76,7 @@ async function start(root) {
   const spec = () => (paused ? { type: "bench-noop", payload: { i: i++ } } : { type: "bench-noop", delayMs: 3_600_000 });
   let call = () => client.call("jobsEnqueue", spec());
   let poster = null;
-  if (http) {
+  if (way === "http") {
     poster = httpPoster(socketPath);
     call = () => poster.post(spec());
   }
@@ -77,7 +84,7 @@ async function start(root) {
 }
 
 const daemons = [];
-for (const root of roots) daemons.push(await start(root));
+for (const [j, root] of roots.entries()) daemons.push(await start(root, ways[j]));
 try {
   for (let k = 0; k < 500; k++) for (const d of daemons) await d.call();
   const windows = daemons.map(() => []);
@@ -99,16 +106,16 @@ try {
     });
   }
   const q = (xs) => `${pct(xs, 25).toFixed(1)} / ${pct(xs, 50).toFixed(1)} / ${pct(xs, 75).toFixed(1)}`;
-  console.log(`one-by-one ${http ? "HTTP" : "RPC"} enqueue${paused ? " (queue paused)" : " (due in an hour)"}, durability ${durability}, ${WINDOWS} windows of ${N} calls per build, calls alternating`);
+  console.log(`one-by-one ${[...new Set(ways)].map((w) => w.toUpperCase()).join(" and ")} enqueue${paused ? " (queue paused)" : " (due in an hour)"}, durability ${durability}, ${WINDOWS} windows of ${N} calls per build, calls alternating`);
   console.log(`CPU µs per call, p25 / median / p75 over the windows:`);
   daemons.forEach((d, j) => {
     const ws = windows[j];
-    console.log(`  ${basename(d.root).padEnd(12)} main ${q(ws.map((x) => x.main))}   other threads ${q(ws.map((x) => x.other))}   rate ${pct(ws.map((x) => x.rate), 50).toFixed(0)}/s`);
+    console.log(`  ${label(j).padEnd(16)} main ${q(ws.map((x) => x.main))}   other threads ${q(ws.map((x) => x.other))}   rate ${pct(ws.map((x) => x.rate), 50).toFixed(0)}/s`);
   });
   for (let j = 1; j < daemons.length; j++) {
     const main = windows[j].map((x, w) => x.main - windows[0][w].main);
     const other = windows[j].map((x, w) => x.other - windows[0][w].other);
-    console.log(`  ${basename(daemons[j].root)} − ${basename(daemons[0].root)}, window by window: main ${q(main)}   other threads ${q(other)}`);
+    console.log(`  ${label(j)} − ${label(0)}, window by window: main ${q(main)}   other threads ${q(other)}`);
   }
 } finally {
   for (const d of daemons) {

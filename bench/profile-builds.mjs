@@ -14,7 +14,7 @@
 // during the measured calls count (after 300 warm-up calls), not the daemon's start-up (its
 // module loading and migrations otherwise show up as per-call cost; the profile's timestamps
 // and process.hrtime are the same monotonic clock). --http: the calls are POST /jobs on one
-// HTTP keep-alive connection (lib/http-post.mjs) instead of RPC.
+// HTTP keep-alive connection (lib/http-post.mjs, its lean client) instead of RPC.
 //
 // The calls are compare-builds.mjs's: jobsEnqueue of a job due in an hour into a running
 // queue (each tick plans a claim and finds nothing due); --paused: the queue paused first and

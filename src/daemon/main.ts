@@ -305,6 +305,7 @@ async function serve(paths: Paths, config: Config): Promise<number> {
         process.exit(DAEMON_EXIT.failed);
       }, config.shutdownGrace + 10_000).unref();
       api.server.close();
+      api.closeIdleConnections();
       scheduler.stop();
       housekeeping.stop();
       await node.markStopping();

@@ -6,8 +6,13 @@
 // `Upgrade: teamwork-rpc` switches to one JSON object per line each way (docs/protocol.md).
 // That is what the CLI and the client library use: a call costs a fraction of an HTTP
 // request on both sides. Streams stay on HTTP (SSE).
+//
+// HTTP requests in the common, plain form (./plain-request.ts) on a JSON route are read and
+// answered by the plain lane below, not by node's HTTP server, with the same answers: node's
+// per-request objects cost a one-by-one enqueue about 60 µs of the main thread more than RPC.
+// A connection's first request that is not plain moves it to node's server for good.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { TeamworkError } from "../lib/errors.js";
 import { LineDecoder } from "../lib/line-decoder.js";
@@ -20,6 +25,7 @@ import { JsonText, type Handlers, type JsonRoute, type Reply, type StreamHandler
 import type { SseRequest } from "./sse.js";
 import { Gate } from "./gate.js";
 import { parseTarget, type Target } from "./target.js";
+import { readPlainRequest, type PlainRequest } from "./plain-request.js";
 
 /** The longest RPC line taken, in bytes: a request body's limit and room for its envelope. */
 const MAX_RPC_LINE = MAX_BODY_BYTES + 4096;
@@ -202,6 +208,29 @@ function lingerUnread(req: IncomingMessage): void {
   req.resume();
 }
 
+let dateSecond = -1;
+let dateText = "";
+/** The Date header's value (as node writes it), made once per second. */
+function httpDate(): string {
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(second * 1000).toUTCString();
+  }
+  return dateText;
+}
+
+/** A request body's JSON: an empty (or all-whitespace) body is {}. */
+function bodyOf(bytes: Buffer): unknown {
+  const text = bytes.toString("utf8");
+  if (text.trim() === "") return {};
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new TeamworkError("invalid_input", `request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
 function readBody(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers["content-length"] ?? 0);
@@ -223,13 +252,11 @@ function readBody(req: IncomingMessage): Promise<unknown> {
     });
     req.on("end", () => {
       if (size > MAX_BODY_BYTES) return;
-      // One chunk (a small body's usual case) is decoded as it is, not copied first.
-      const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)).toString("utf8");
-      if (text.trim() === "") return resolve({});
       try {
-        resolve(JSON.parse(text));
+        // One chunk (a small body's usual case) is decoded as it is, not copied first.
+        resolve(bodyOf(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
       } catch (err) {
-        reject(new TeamworkError("invalid_input", `request body is not valid JSON: ${(err as Error).message}`));
+        reject(err);
       }
     });
     // The client hung up mid-body: nobody will read the answer, but it is their fault, not ours.
@@ -280,6 +307,8 @@ export function createApiServer(opts: {
 }): {
   server: Server;
   closeStreams(): void;
+  /** Closes the plain lane's idle connections (node's server closes its own idle ones as it closes). */
+  closeIdleConnections(): void;
   /** Closes every connection, HTTP and RPC (at shutdown, after the engine stopped). */
   closeAllConnections(): void;
   /** Connections open now (under the cap; refused ones are not counted). */
@@ -317,6 +346,24 @@ export function createApiServer(opts: {
   const refuseOverCap = (socket: Socket) => {
     const body = tooMany();
     socket.end(`HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${VERSION_HEADER}: ${VERSION}\r\n\r\n${body}`);
+    socket.destroySoon();
+  };
+
+  /** A request that did not arrive in time: 408 and closed (destroyed at once when a reply was begun), counted and logged. */
+  const timedOut = (socket: Socket, replyBegun = false) => {
+    opts.onRequestTimeout?.();
+    logTimedOut();
+    if (!socket.writable || replyBegun) {
+      socket.destroy();
+      return;
+    }
+    const body = JSON.stringify({
+      error: {
+        code: "invalid_input",
+        message: `the request did not arrive in time (its head within ${limits.headersTimeoutMs} ms, all of it within ${limits.requestTimeoutMs} ms)`,
+      },
+    });
+    socket.end(`HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     socket.destroySoon();
   };
 
@@ -448,16 +495,221 @@ export function createApiServer(opts: {
       }
     });
   });
-  // Before the HTTP layer's own listener: a connection is judged as it arrives.
-  server.prependListener("connection", (socket: Socket) => {
+  // node's HTTP server's own connection listener: a connection reaches it through ours, which
+  // judges it first (the cap) and serves it in the plain lane while it can (plainLane).
+  const connectionListeners = server.listeners("connection") as ((socket: Socket) => void)[];
+  if (connectionListeners.length !== 1) throw new Error(`node's HTTP server has ${connectionListeners.length} connection listeners, not its one`);
+  const toNode = (socket: Socket) => connectionListeners[0]!.call(server, socket);
+  server.removeAllListeners("connection");
+  server.on("connection", (socket: Socket) => {
     if (openConnections >= limits.maxConnections) {
       overCap.add(socket);
       logRefused();
+      toNode(socket);
       return;
     }
     openConnections++;
     socket.once("close", () => openConnections--);
+    plainLane(socket);
   });
+
+  /** Connections in the plain lane (not yet handed to node's HTTP server). */
+  const plainSockets = new Set<Socket>();
+  /** Of those, the ones with no request in flight (closed when the server closes, as node closes its idle ones). */
+  const idlePlain = new Set<Socket>();
+
+  /** The route a plain request is answered on in the plain lane, or null: node's HTTP server answers it. */
+  const plainRoute = (p: PlainRequest): { url: Target; route: CompiledRoute; params: Record<string, string> } | null => {
+    let url: Target;
+    let found: Match;
+    try {
+      url = parseTarget(p.target);
+      found = matchOf(p.method, url.pathname);
+    } catch {
+      return null;
+    }
+    // 404, 405, streams and long lists: node's; and the refusals node makes before reading
+    // the body (a query on a POST, a content type that is not JSON), which keep the
+    // connection where the others close it.
+    if (!found || !("route" in found)) return null;
+    const { route, params } = found;
+    if (SSE_ROUTES.has(route.name) || BYTE_ROUTES.has(route.name) || HEAVY_CALLS.has(route.name)) return null;
+    if (route.method === "POST" || route.method === "PATCH") {
+      if (url.search) return null;
+      if (p.contentType !== undefined && !/^application\/json\b/i.test(p.contentType)) return null;
+    }
+    return { url, route, params };
+  };
+
+  /**
+   * The plain lane: a connection's requests read and answered here, without node's HTTP
+   * server, for as long as each is a plain request (./plain-request.ts) on a JSON route that
+   * answers it as handle() would. The first that is not — or a request not yet whole in the
+   * bytes at hand — hands the connection to node's HTTP server for good, with those bytes.
+   * The lane keeps node's rules for what it serves: the reply's headers, keep-alive (closed
+   * keepAliveMs + 1 s after the last reply, as node does), a first request due within
+   * headersTimeoutMs (else 408), "connection: close" after an error and when asked, one
+   * request at a time in order (a pipelined one waits, and the connection is not read on).
+   */
+  const plainLane = (socket: Socket) => {
+    plainSockets.add(socket);
+    idlePlain.add(socket);
+    let buffered: Buffer | null = null;
+    let busy = false;
+    let served = 0;
+    // The lazy idle timer, as RPC's: a request does not clear and set a timer; the one timer,
+    // when it fires, closes the connection or waits again for what is left.
+    let idleTimer: NodeJS.Timeout | null = null;
+    /** When the idle timer fires (performance.now()). */
+    let idleDue = 0;
+    /** When the connection last went idle (performance.now()), or null while a request is in hand. */
+    let quietSince: number | null = null;
+    /** How long it may stay idle: its first request's head is due within headersTimeoutMs; then keep-alive, with node's extra second. */
+    const idleLimit = () => (served === 0 ? limits.headersTimeoutMs : limits.keepAliveMs + 1_000);
+    const waitIdle = (ms: number) => {
+      idleDue = performance.now() + ms;
+      idleTimer = setTimeout(() => {
+        idleTimer = null;
+        if (quietSince === null || socket.destroyed) return;
+        const left = quietSince + idleLimit() - performance.now();
+        if (left > 0) return waitIdle(left);
+        if (served === 0) return timedOut(socket);
+        socket.destroy();
+      }, Math.ceil(ms));
+      idleTimer.unref();
+    };
+    const armIdle = () => {
+      quietSince = performance.now();
+      idlePlain.add(socket);
+      // Set again only when due earlier than it fires (after the first request: keep-alive is shorter than the head's limit).
+      if (idleTimer && idleDue <= quietSince + idleLimit()) return;
+      if (idleTimer) clearTimeout(idleTimer);
+      waitIdle(idleLimit());
+    };
+    const leave = () => {
+      plainSockets.delete(socket);
+      idlePlain.delete(socket);
+      quietSince = null;
+      if (idleTimer) clearTimeout(idleTimer);
+      idleTimer = null;
+      socket.removeListener("data", onData);
+      socket.removeListener("end", onEnd);
+      socket.removeListener("error", onError);
+      socket.removeListener("close", leave);
+    };
+    const handOver = () => {
+      const bytes = buffered;
+      buffered = null;
+      leave();
+      toNode(socket);
+      if (socket.isPaused()) socket.resume();
+      // node's listener reads them now, before anything the socket reads next.
+      if (bytes) socket.emit("data", bytes);
+    };
+    const next = () => {
+      if (busy || buffered === null || socket.destroyed) return;
+      // Replies not yet taken by a client that pipelines: read on once they are.
+      if (socket.writableNeedDrain) return void socket.once("drain", next);
+      const p = readPlainRequest(buffered, MAX_BODY_BYTES);
+      const routed = p && plainRoute(p);
+      // Bytes after a Connection: close request: node's parser refuses them (400) rather than answering the request.
+      if (!p || !routed || (p.close && p.size < buffered.length)) return handOver();
+      buffered = p.size < buffered.length ? buffered.subarray(p.size) : null;
+      busy = true;
+      quietSince = null;
+      idlePlain.delete(socket);
+      void answerPlain(socket, p, routed.url, routed.route, routed.params).then(() => {
+        busy = false;
+        served++;
+        // Closed, or closing after its reply (an error, or Connection: close): nothing more is read.
+        if (socket.destroyed || socket.writableEnded || !plainSockets.has(socket)) return;
+        if (buffered) {
+          if (socket.isPaused()) socket.resume();
+          next();
+        } else armIdle();
+      });
+    };
+    const onData = (chunk: Buffer) => {
+      if (socket.writableEnded) return;
+      buffered = buffered === null ? chunk : Buffer.concat([buffered, chunk]);
+      if (!busy) next();
+      else if (!socket.isPaused()) socket.pause();
+    };
+    // The client is done sending: node's server ends the connection at once.
+    const onEnd = () => {
+      leave();
+      socket.end();
+    };
+    const onError = () => socket.destroy();
+    socket.on("data", onData);
+    socket.on("end", onEnd);
+    socket.on("error", onError);
+    socket.on("close", leave);
+    armIdle();
+  };
+
+  /**
+   * A reply on a plain-lane connection: the head node's ServerResponse writes for it (its
+   * headers in node's order), then the body. `close`: "ours" after an error (sendError's
+   * header, first), "asked" when the client sent Connection: close (node's, after the date).
+   */
+  const writePlain = (socket: Socket, status: number, body: string | JsonText<unknown>, opts: { contentType?: string; close: "ours" | "asked" | null }) => {
+    if (!socket.writable) return;
+    const length = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
+    const connection = opts.close === "asked" ? "Connection: close\r\n" : opts.close === "ours" ? "" : `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(limits.keepAliveMs / 1000)}\r\n`;
+    const head =
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "unknown"}\r\n${opts.close === "ours" ? "connection: close\r\n" : ""}` +
+      `content-type: ${opts.contentType ?? "application/json; charset=utf-8"}\r\ncontent-length: ${length}\r\n${VERSION_HEADER}: ${VERSION}\r\n` +
+      `Date: ${httpDate()}\r\n${connection}\r\n`;
+    if (typeof body === "string") socket.write(head + body);
+    else {
+      socket.cork();
+      socket.write(head);
+      body.writeTo(socket);
+      socket.uncork();
+    }
+    if (opts.close) {
+      // As node's destroySoon: the reply goes out, then the connection is closed.
+      socket.end();
+      socket.once("finish", () => socket.destroy());
+    }
+  };
+
+  /**
+   * A plain request answered as handle() answers it. An error thrown before handle() would
+   * have read the whole request (a GET's query or input refused at once) keeps the
+   * connection, as there; one after it closes the connection.
+   */
+  const answerPlain = async (socket: Socket, p: PlainRequest, url: Target, route: CompiledRoute, params: Record<string, string>): Promise<void> => {
+    let whole = false;
+    try {
+      let fields: Record<string, unknown>;
+      if (route.method === "GET" || route.method === "DELETE") fields = readQuery(url);
+      else {
+        whole = true;
+        const body = bodyOf(p.body);
+        if (typeof body !== "object" || body === null || Array.isArray(body)) throw new TeamworkError("invalid_input", "request body must be a JSON object");
+        fields = body as Record<string, unknown>;
+      }
+      for (const name of route.params) {
+        if (Object.hasOwn(fields, name)) throw new TeamworkError("invalid_input", `"${name}" is given in the path; do not repeat it`);
+      }
+      const pending = invoke(route.name as JsonRoute, route.params.length ? { ...fields, ...params } : fields);
+      whole = true;
+      const reply = await pending;
+      const close = p.close ? "asked" : null;
+      if (reply.contentType) writePlain(socket, reply.status, String(reply.body), { contentType: reply.contentType, close });
+      else writePlain(socket, reply.status, reply.body instanceof JsonText ? reply.body : JSON.stringify(reply.body), { close });
+    } catch (err) {
+      try {
+        const { status, body } = errorReply(err, log, { method: p.method, path: p.target }, p.method === "GET");
+        writePlain(socket, status, JSON.stringify(body), { close: whole ? "ours" : p.close ? "asked" : null });
+      } catch (crash) {
+        log.error("request.crashed", { error: (crash as Error)?.stack ?? String(crash) });
+        socket.destroy();
+      }
+    }
+  };
   server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
     if (overCap.has(socket)) return refuseOverCap(socket);
     if (req.url !== "/rpc" || req.method !== "GET" || String(req.headers.upgrade ?? "").toLowerCase() !== RPC_PROTOCOL) {
@@ -649,21 +901,8 @@ export function createApiServer(opts: {
 
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
     if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") {
-      opts.onRequestTimeout?.();
-      logTimedOut();
       const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-      if (!socket.writable || response?.headersSent) {
-        socket.destroy();
-        return;
-      }
-      const body = JSON.stringify({
-        error: {
-          code: "invalid_input",
-          message: `the request did not arrive in time (its head within ${limits.headersTimeoutMs} ms, all of it within ${limits.requestTimeoutMs} ms)`,
-        },
-      });
-      socket.end(`HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-      socket.destroySoon();
+      timedOut(socket, response?.headersSent === true);
       return;
     }
     log.warn("request.malformed", { error: err.message });
@@ -675,9 +914,13 @@ export function createApiServer(opts: {
     closeStreams() {
       for (const close of [...openStreams]) close();
     },
+    closeIdleConnections() {
+      for (const s of idlePlain) s.destroy();
+    },
     closeAllConnections() {
       server.closeAllConnections();
       for (const s of rpcSockets) s.destroy();
+      for (const s of plainSockets) s.destroy();
     },
     connections: () => openConnections,
   };

@@ -417,3 +417,102 @@ describe.skipIf(!hasCurl)("curl --unix-socket", () => {
     expect((await d.client.call("tasksGet", { id: task.id })).task.title).toBe("from curl");
   });
 });
+
+// Plain requests are answered without node's HTTP server (src/daemon/plain-request.ts), the
+// rest by it; a connection moves to node's server at its first request that is not plain.
+// Either way a client sees the same: replies in order, keep-alive, and the connection
+// closed after an error once the request was read, kept after one refused before.
+describe("one keep-alive connection", () => {
+  /** A raw connection: send(bytes) then replies(n) for the next n replies (read by content-length); closed() once the daemon closes it. */
+  function connection() {
+    const s = connect(d.paths.socket);
+    let buffered = "";
+    let closed = false;
+    const waiters: (() => void)[] = [];
+    const wake = () => waiters.splice(0).forEach((w) => w());
+    s.on("data", (c: Buffer) => {
+      buffered += c.toString("latin1");
+      wake();
+    });
+    s.on("close", () => {
+      closed = true;
+      wake();
+    });
+    const take = (): { status: number; head: string; body: string } | null => {
+      const end = buffered.indexOf("\r\n\r\n");
+      if (end < 0) return null;
+      const head = buffered.slice(0, end);
+      const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1] ?? 0);
+      if (buffered.length < end + 4 + length) return null;
+      const body = buffered.slice(end + 4, end + 4 + length);
+      buffered = buffered.slice(end + 4 + length);
+      return { status: Number(head.slice(9, 12)), head, body };
+    };
+    return {
+      send: (text: string) => s.write(text),
+      async replies(n: number) {
+        const out: { status: number; head: string; body: string }[] = [];
+        while (out.length < n) {
+          const r = take();
+          if (r) out.push(r);
+          else if (closed) throw new Error(`closed after ${out.length} of ${n} replies: ${JSON.stringify(out.map((o) => o.status))}`);
+          else await new Promise<void>((w) => waiters.push(w));
+        }
+        return out;
+      },
+      async closed() {
+        while (!closed) await new Promise<void>((w) => waiters.push(w));
+      },
+      isClosed: () => closed,
+      destroy: () => s.destroy(),
+    };
+  }
+  const get = (path: string) => `GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`;
+  const postTask = (title: string) => {
+    const body = JSON.stringify({ title });
+    return `POST /tasks HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`;
+  };
+
+  it("answers one by one and pipelined, in order, before and after a request that node's server takes (a chunked body)", async () => {
+    const c = connection();
+    c.send(postTask("one"));
+    const [created] = await c.replies(1);
+    expect(created!.status).toBe(201);
+    expect(created!.head).toMatch(/\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5$/);
+    const { task } = JSON.parse(created!.body) as { task: { id: number } };
+    c.send(get(`/tasks/${task.id}`) + get("/health") + postTask("two"));
+    expect((await c.replies(3)).map((r) => r.status)).toEqual([200, 200, 201]);
+    const chunked = '{"title":"three"}';
+    c.send(`POST /tasks HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n${chunked.length.toString(16)}\r\n${chunked}\r\n0\r\n\r\n`);
+    c.send(get("/health"));
+    const after = await c.replies(2);
+    expect(after.map((r) => r.status)).toEqual([201, 200]);
+    expect(JSON.parse(after[0]!.body)).toMatchObject({ task: { title: "three" } });
+    c.send(postTask("four"));
+    expect((await c.replies(1))[0]!.status).toBe(201);
+    expect(c.isClosed()).toBe(false);
+    c.destroy();
+  });
+
+  it("keeps the connection after a GET refused on its input, and closes it after an error once the request was read", async () => {
+    const c = connection();
+    c.send(get("/jobs/abc"));
+    const [refused] = await c.replies(1);
+    expect(refused!.status).toBe(400);
+    expect(refused!.head).toMatch(/\r\nConnection: keep-alive\r\n/);
+    c.send(get("/jobs/999999"));
+    const [missing] = await c.replies(1);
+    expect(missing!.status).toBe(404);
+    expect(missing!.head).toMatch(/\r\nconnection: close\r\n/);
+    await c.closed();
+  });
+
+  it("closes after a request that asks it to (Connection: close)", async () => {
+    const c = connection();
+    c.send("GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    const [r] = await c.replies(1);
+    expect(r!.status).toBe(200);
+    expect(r!.head).toMatch(/\r\nConnection: close$/);
+    await c.closed();
+  });
+});
