@@ -124,6 +124,19 @@ for (const factory of STORE_FACTORIES) {
         expect(await store.jobs.runningFor("A")).toEqual([]);
       });
 
+      it("claims more due jobs than one page of the claim holds, in order, each once", async () => {
+        const jobs = await enqueue(store, Array.from({ length: 75 }, (_, i) => newJob({ priority: i % 3, runAt: T0 - i })));
+        const order = [...jobs].sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || a.id - b.id).map((j) => j.id);
+        // In pages (a tick's claim with a time budget), then all at once (no budget).
+        const first = await store.jobs.tick(batch("A", { claim: anyJobs(40, { budgetMs: 60_000 }) }));
+        const rest = await claim(store, "B", anyJobs(100));
+        expect([...first.claimed, ...rest.claimed].map((j) => j.id)).toEqual(order);
+        expect(first.claimed).toHaveLength(40);
+        expect(rest.claimed.every((j) => j.status === "running" && j.attempts === 1 && j.slot === null && j.startedAt === null)).toBe(true);
+        expect(rest.nextDueAt).toBeNull();
+        expect(await store.jobs.counts()).toMatchObject({ pending: 0, running: 75 });
+      });
+
       it("says when the next job is due even when none is due now", async () => {
         await enqueue(store, [newJob({ runAt: T0 + 5000 }), newJob({ runAt: T0 + 2000, priority: -1 })]);
         expect(await claim(store, "A", anyJobs(10))).toEqual({ claimed: [], nextDueAt: T0 + 2000 });
