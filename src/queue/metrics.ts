@@ -82,9 +82,10 @@ const FINAL = new Set<string>(OUTCOMES);
 
 interface Attempt {
   attempt: number;
-  /** When it was claimed (ms), or null if the event did not say. */
+  /** When it began (ms), or null if its running announcement did not say yet. */
   started: number | null;
-  latencySeconds: number;
+  /** When it was due (ms): its runAt when it was announced running (a retry moves runAt on). */
+  due: number | null;
 }
 const ms = (iso: string | null): number | null => (iso === null ? null : Date.parse(iso));
 
@@ -108,9 +109,7 @@ export class JobMetrics {
     const current = this.attempts.get(job.id);
     if (job.status === "running") {
       if (current?.attempt === job.attempts) return; // the same attempt announced again
-      const started = ms(job.startedAt);
-      const due = ms(job.runAt);
-      this.attempts.set(job.id, { attempt: job.attempts, started, latencySeconds: started === null || due === null ? 0 : Math.max(0, started - due) / 1000 });
+      this.attempts.set(job.id, { attempt: job.attempts, started: ms(job.startedAt), due: ms(job.runAt) });
       return;
     }
     if (current) {
@@ -125,11 +124,13 @@ export class JobMetrics {
     const c = this.counters(job.type);
     c.attempts++;
     if (attempt.attempt > 1) c.retries++;
-    c.startLatencySeconds.observe(attempt.latencySeconds);
-    if (job.status !== "complete") return;
-    // The store keeps the claim's startedAt through the attempt, so the start parsed then
-    // serves (Date.parse is most of this module's cost per job, about 0.3 µs a call).
+    // The daemon announces an attempt running when it hands the job to its worker, before the
+    // worker begins (startedAt null then); the end's record has the start the store kept for
+    // the attempt (a retry keeps it too). Parsed once (Date.parse is most of this module's
+    // cost per job, about 0.3 µs a call).
     const started = attempt.started ?? ms(job.startedAt);
+    c.startLatencySeconds.observe(started === null || attempt.due === null ? 0 : Math.max(0, started - attempt.due) / 1000);
+    if (job.status !== "complete") return;
     const finished = ms(job.finishedAt);
     if (started !== null && finished !== null) c.runSeconds.observe(Math.max(0, finished - started) / 1000);
   }

@@ -147,6 +147,23 @@ describe("JobMetrics", () => {
     emit(job({ id: 5, status: "cancelled" }));
     expect(m.snapshot()[0]!.finished.cancelled).toBe(2);
   });
+
+  it("takes an attempt's start from its end when it was announced running before it began (as the daemon does, at hand-over)", () => {
+    const bus = new EventBus();
+    const m = new JobMetrics(bus);
+    const emit = (j: Job) => bus.emit("job:status", { job: j });
+    // Due at 0, handed over (no start yet), begun at 7 ms, complete at 20 ms.
+    emit(job({ id: 1, status: "running", attempts: 1, startedAt: null }));
+    emit(job({ id: 1, status: "complete", attempts: 1, startedAt: iso(7), finishedAt: iso(20) }));
+    // Due at 0, handed over, begun at 3 ms, failed and retried (runAt moves to 1000): due stays 0.
+    emit(job({ id: 2, type: "throw", status: "running", attempts: 1, startedAt: null }));
+    emit(job({ id: 2, type: "throw", status: "pending", attempts: 1, runAt: iso(1000), startedAt: iso(3), error: "boom" }));
+    const [noop, thrown] = m.snapshot();
+    expect(noop!.startLatencySeconds).toMatchObject({ count: 1, sum: 0.007 });
+    expect(noop!.runSeconds).toMatchObject({ count: 1, sum: 0.013 });
+    expect(thrown!.startLatencySeconds).toMatchObject({ count: 1, sum: 0.003 });
+    m.close();
+  });
 });
 
 describe("the skipped announcement (new jobs are not announced for the metrics alone)", () => {
