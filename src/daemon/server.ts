@@ -231,6 +231,20 @@ function bodyOf(bytes: Buffer): unknown {
   }
 }
 
+/** A JSON body as a route's fields: it must be an object. */
+function bodyFields(body: unknown): Record<string, unknown> {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new TeamworkError("invalid_input", "request body must be a JSON object");
+  return body as Record<string, unknown>;
+}
+
+/** A route's input: its fields and its path's parameters, which the fields must not repeat (no parameters: the fields as they are; validation copies what it keeps). */
+function withParams(route: CompiledRoute, fields: Record<string, unknown>, params: Record<string, string>): Record<string, unknown> {
+  for (const name of route.params) {
+    if (Object.hasOwn(fields, name)) throw new TeamworkError("invalid_input", `"${name}" is given in the path; do not repeat it`);
+  }
+  return route.params.length ? { ...fields, ...params } : fields;
+}
+
 function readBody(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers["content-length"] ?? 0);
@@ -447,23 +461,18 @@ export function createApiServer(opts: {
         if (type && !/^application\/json\b/i.test(type)) {
           throw new TeamworkError("unsupported_media_type", `request body must be application/json, got ${type}`);
         }
-        const body = await readBody(req);
-        if (typeof body !== "object" || body === null || Array.isArray(body)) throw new TeamworkError("invalid_input", "request body must be a JSON object");
-        fields = body as Record<string, unknown>;
+        fields = bodyFields(await readBody(req));
       }
-      for (const p of route.params) {
-        if (Object.hasOwn(fields, p)) throw new TeamworkError("invalid_input", `"${p}" is given in the path; do not repeat it`);
-      }
+      const input = withParams(route, fields, params);
       // Streams: events (SSE), or a file's bytes (daemon/bytes.ts).
       if (SSE_ROUTES.has(route.name) || BYTE_ROUTES.has(route.name)) {
-        const { lastEventId, ...rest } = fields;
-        const input = routes[route.name].input({ ...rest, ...params }, "") as never;
-        await streams[route.name as StreamRoute](input, sseRequest(req, res, { lastEventId }));
+        const { lastEventId, ...rest } = input;
+        const streamInput = routes[route.name].input(rest, "") as never;
+        await streams[route.name as StreamRoute](streamInput, sseRequest(req, res, { lastEventId }));
         if (!res.writableEnded) res.end();
         return;
       }
-      // No path parameters: the fields are the input as they are (validation copies what it keeps).
-      const reply = await invoke(route.name as JsonRoute, route.params.length ? { ...fields, ...params } : fields);
+      const reply = await invoke(route.name as JsonRoute, input);
       if (reply.contentType) {
         const text = String(reply.body);
         res.writeHead(reply.status, { "content-type": reply.contentType, "content-length": Buffer.byteLength(text), [VERSION_HEADER]: VERSION });
@@ -687,14 +696,9 @@ export function createApiServer(opts: {
       if (route.method === "GET" || route.method === "DELETE") fields = readQuery(url);
       else {
         whole = true;
-        const body = bodyOf(p.body);
-        if (typeof body !== "object" || body === null || Array.isArray(body)) throw new TeamworkError("invalid_input", "request body must be a JSON object");
-        fields = body as Record<string, unknown>;
+        fields = bodyFields(bodyOf(p.body));
       }
-      for (const name of route.params) {
-        if (Object.hasOwn(fields, name)) throw new TeamworkError("invalid_input", `"${name}" is given in the path; do not repeat it`);
-      }
-      const pending = invoke(route.name as JsonRoute, route.params.length ? { ...fields, ...params } : fields);
+      const pending = invoke(route.name as JsonRoute, withParams(route, fields, params));
       whole = true;
       const reply = await pending;
       const close = p.close ? "asked" : null;
