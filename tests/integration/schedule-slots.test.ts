@@ -86,7 +86,12 @@ describe("one firing per slot, through the daemon", () => {
     const code = await new Promise<number | null>((r) => child.once("exit", r));
     expect(code, err).toBe(0);
     const outside = out.replace(/^ready\n/, "").trim().split("\n").map((l) => JSON.parse(l) as Fired);
-    expect(outside.map((f) => f.outcome)).toEqual(["enqueued", "enqueued", "enqueued", "enqueued"]);
+    // Each slot is the other process's: fired by it, never refused as already fired. Its firing
+    // is "skipped" instead of "enqueued" when the daemon's run of the second before is still
+    // pending or running (no overlap): on a loaded machine its no-op can wait that long (seen
+    // in CI, all four); the slot is recorded as handled either way.
+    expect(outside.map((f) => f.outcome)).toHaveLength(4);
+    for (const f of outside) expect(["enqueued", "skipped"]).toContain(f.outcome);
 
     // The daemon's timers reach those slots, and refuses each; the next is its own.
     await waitFor(() => firings(d!.log(), "beat").some((f) => f.slot > theirs.at(-1)! && f.outcome === "enqueued"), { timeoutMs: 15_000, what: "the daemon's firing after the other process's slots" });
